@@ -1,0 +1,372 @@
+"""The expect/warn condition language of SPEC.md §2: parsed once at load, evaluated per run.
+
+A condition is a plain value (equality), a string with an operator (`"< 2s"`, `">= 14"`, `"!= 0"`,
+`"== up"`), a status class (`"2xx"`), or a list of those (any of). Metrics come in kinds:
+
+* ``value``     the probe measured a value; the condition compares it;
+* ``contains``  the condition is text to find in a subject the probe returned (a body, a message);
+* ``matches``   the condition is a regular expression searched in that subject;
+* ``paths``     the condition is a map of dotted paths (or header names) to conditions, looked up in a
+                structured subject (parsed JSON, headers);
+* ``flag``      the condition is a parameter for the probe (a selector); the probe reports whether it held.
+
+This module never does I/O and never knows about probes: it sees metric specs, metrics and subjects.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from prober.durations import format_duration, parse_duration
+from prober.results import Assertion, Level, Status
+
+__all__ = [
+    "MISSING",
+    "CompiledCondition",
+    "Condition",
+    "ConditionError",
+    "MetricKind",
+    "MetricSpec",
+    "Verdict",
+    "compile_conditions",
+    "judge",
+    "lookup_path",
+    "parse_condition",
+]
+
+MetricKind = Literal["value", "contains", "matches", "paths", "flag"]
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+MISSING: Any = _Missing()
+"""The value of a metric or JSON path that is absent, distinct from a present null."""
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSpec:
+    """What a probe can report under one name, and how a condition on it is read."""
+
+    name: str
+    description: str
+    kind: MetricKind = "value"
+    subject: str | None = None
+    unit: str = ""
+    """`s` for seconds (shown as 41.7ms / 2.3s), else a word for docs (`bytes`, `days`)."""
+    case_insensitive_paths: bool = False
+
+
+class ConditionError(ValueError):
+    """A condition that cannot be parsed; the message says what was expected."""
+
+
+_OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
+    "<=": operator.le,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    ">": operator.gt,
+}
+_OPERATOR_RE = re.compile(r"^\s*(<=|>=|==|!=|<|>)\s*(.*?)\s*$", re.S)
+_STATUS_CLASS_RE = re.compile(r"^\s*([1-5])xx\s*$", re.I)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _scalar(text: str) -> Any:
+    """Read an operand: a duration or number becomes seconds/float, true/false/null their values."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("null", "none", "~"):
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text.strip().strip("'\"")
+
+
+def _equal(actual: Any, expected: Any) -> bool:
+    if actual is MISSING:
+        return False
+    if _is_number(actual) and _is_number(expected):
+        return math.isclose(float(actual), float(expected), rel_tol=1e-9, abs_tol=1e-12)
+    if _is_number(actual) and isinstance(expected, str):
+        operand = _scalar(expected)
+        return _is_number(operand) and _equal(actual, operand)
+    if isinstance(actual, bool) or isinstance(expected, bool):
+        return actual is expected or (isinstance(expected, str) and _scalar(expected) is actual)
+    if isinstance(actual, str) and _is_number(expected):
+        try:
+            return _equal(float(actual), expected)
+        except ValueError:
+            return False
+    return bool(actual == expected)
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """A parsed condition; `text` is how it is shown in assertions and errors."""
+
+    text: str
+    test: Callable[[Any], bool] = field(repr=False, compare=False)
+
+
+def parse_condition(raw: Any) -> Condition:
+    """Parse a value condition (equality, operator string, status class, or a list of them)."""
+    if isinstance(raw, list):
+        if not raw:
+            raise ConditionError("an empty list matches nothing; give at least one value")
+        parts = [parse_condition(item) for item in raw]
+        return Condition(
+            text=" | ".join(part.text for part in parts),
+            test=lambda actual: any(part.test(actual) for part in parts),
+        )
+    if isinstance(raw, dict):
+        raise ConditionError("expected a value, an operator string like '< 2s' or '>= 14', or a list; got a mapping")
+    if isinstance(raw, str):
+        status_class = _STATUS_CLASS_RE.match(raw)
+        if status_class:
+            hundreds = int(status_class.group(1))
+            return Condition(
+                text=f"{hundreds}xx",
+                test=lambda actual: _is_number(actual) and int(actual) // 100 == hundreds,
+            )
+        match = _OPERATOR_RE.match(raw)
+        if match:
+            symbol, operand_text = match.group(1), match.group(2)
+            if not operand_text:
+                raise ConditionError(f"operator {symbol!r} needs a value after it, like '{symbol} 2s'")
+            operand = _scalar(operand_text)
+            return _comparison(symbol, operand, f"{symbol} {operand_text}")
+    return Condition(text=_show(raw), test=lambda actual: _equal(actual, raw))
+
+
+def _comparison(symbol: str, operand: Any, text: str) -> Condition:
+    if symbol == "==":
+        return Condition(text=text, test=lambda actual: _equal(actual, operand))
+    if symbol == "!=":
+        return Condition(text=text, test=lambda actual: actual is not MISSING and not _equal(actual, operand))
+    if not _is_number(operand):
+        raise ConditionError(
+            f"{symbol!r} compares numbers or durations, got {operand!r}; write e.g. '{symbol} 2s' or '{symbol} 14'"
+        )
+    compare = _OPERATORS[symbol]
+    bound = float(operand)
+
+    def test(actual: Any) -> bool:
+        if isinstance(actual, str):
+            try:
+                actual = float(actual)
+            except ValueError:
+                return False
+        return _is_number(actual) and bool(compare(float(actual), bound))
+
+    return Condition(text=text, test=test)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledCondition:
+    """One condition bound to a metric (and a path inside it for `paths` metrics)."""
+
+    metric: str
+    """The name shown in assertions: `status`, or `json.checks.database.status` for a path."""
+    spec: MetricSpec
+    level: Level
+    condition: Condition
+    path: str | None = None
+    needles: tuple[str, ...] = ()
+    pattern: re.Pattern[str] | None = None
+
+
+def _compile_one(spec: MetricSpec, raw: Any, level: Level, field_name: str) -> list[CompiledCondition]:
+    if spec.kind == "paths":
+        if not isinstance(raw, dict) or not raw:
+            raise ConditionError(
+                f"{field_name}: expected a mapping of paths to conditions, like "
+                f"{{checks.database.status: healthy}}; got {raw!r}"
+            )
+        compiled = []
+        for path, sub in raw.items():
+            try:
+                condition = parse_condition(sub)
+            except ConditionError as exc:
+                raise ConditionError(f"{field_name}.{path}: {exc}") from None
+            compiled.append(CompiledCondition(f"{spec.name}.{path}", spec, level, condition, path=str(path)))
+        return compiled
+    if spec.kind in ("contains", "flag"):
+        values = raw if isinstance(raw, list) else [raw]
+        if not values or not all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in values):
+            raise ConditionError(f"{field_name}: expected text or a list of texts, got {raw!r}")
+        needles = tuple(str(v) for v in values)
+        text = " | ".join(needles)
+        return [CompiledCondition(spec.name, spec, level, Condition(text, bool), needles=needles)]
+    if spec.kind == "matches":
+        if not isinstance(raw, str):
+            raise ConditionError(f"{field_name}: expected a regular expression string, got {raw!r}")
+        try:
+            pattern = re.compile(raw)
+        except re.error as exc:
+            raise ConditionError(f"{field_name}: invalid regular expression {raw!r}: {exc}") from None
+        return [CompiledCondition(spec.name, spec, level, Condition(raw, bool), pattern=pattern)]
+    try:
+        condition = parse_condition(raw)
+    except ConditionError as exc:
+        raise ConditionError(f"{field_name}: {exc}") from None
+    return [CompiledCondition(spec.name, spec, level, condition)]
+
+
+def compile_conditions(
+    expect: Mapping[str, Any],
+    warn: Mapping[str, Any],
+    specs: Mapping[str, MetricSpec],
+    default_expect: Mapping[str, Any] | None = None,
+) -> tuple[list[CompiledCondition], list[tuple[str, str]]]:
+    """Compile a check's conditions; defaults apply for every metric the check does not name itself.
+
+    Returns the compiled conditions and a list of (field, message) errors, so a loader can report
+    every problem at once instead of the first.
+    """
+    compiled: list[CompiledCondition] = []
+    errors: list[tuple[str, str]] = []
+    merged_expect = {**(default_expect or {}), **expect}
+    valid = ", ".join(sorted(specs))
+    for level, table in (("expect", merged_expect), ("warn", warn)):
+        for name, raw in table.items():
+            field_name = f"{level}.{name}"
+            spec = specs.get(name)
+            if spec is None:
+                errors.append((field_name, f"unknown metric {name!r}; valid metrics: {valid}"))
+                continue
+            try:
+                compiled.extend(_compile_one(spec, raw, level, field_name))  # type: ignore[arg-type]
+            except ConditionError as exc:
+                errors.append((field_name, str(exc).removeprefix(f"{field_name}: ")))
+    return compiled, errors
+
+
+def lookup_path(document: Any, path: str, *, case_insensitive: bool = False) -> Any:
+    """Follow a dotted path (`checks.database.status`, `items.0.id`) into parsed JSON; MISSING if absent."""
+    if case_insensitive and isinstance(document, Mapping):
+        lowered = {str(key).lower(): value for key, value in document.items()}
+        return lowered.get(path.lower(), MISSING)
+    current = document
+    for part in path.split("."):
+        if isinstance(current, Mapping):
+            if part not in current:
+                return MISSING
+            current = current[part]
+        elif isinstance(current, Sequence) and not isinstance(current, str | bytes):
+            try:
+                current = current[int(part)]
+            except (ValueError, IndexError):
+                return MISSING
+        else:
+            return MISSING
+    return current
+
+
+def _display(value: Any, unit: str) -> str:
+    if value is MISSING:
+        return "missing"
+    if unit == "s" and _is_number(value):
+        return format_duration(float(value))
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, str):
+        return repr(value if len(value) <= 80 else value[:77] + "...")
+    return _show(value)
+
+
+@dataclass(slots=True)
+class Verdict:
+    """Conditions applied to one observation: the status, every assertion, and the sentence for `down`."""
+
+    status: Status
+    assertions: list[Assertion]
+    error: str | None
+
+
+def _evaluate(
+    item: CompiledCondition, metrics: Mapping[str, Any], subjects: Mapping[str, Any]
+) -> tuple[Any, bool, str]:
+    spec = item.spec
+    if spec.kind == "value":
+        actual = metrics.get(spec.name, MISSING)
+        ok = actual is not MISSING and item.condition.test(actual)
+        if actual is MISSING:
+            return None, False, f"{item.metric} was not measured (expected {item.condition.text})"
+        return actual, ok, f"{item.metric} was {_display(actual, spec.unit)}, expected {item.condition.text}"
+    if spec.kind == "paths":
+        document = subjects.get(spec.subject or spec.name, MISSING)
+        if document is MISSING:
+            return (
+                None,
+                False,
+                f"{item.metric}: no {spec.subject or spec.name} to check (expected {item.condition.text})",
+            )
+        actual = lookup_path(document, item.path or "", case_insensitive=spec.case_insensitive_paths)
+        ok = actual is not MISSING and item.condition.test(actual)
+        shown = None if actual is MISSING else actual
+        return shown, ok, f"{item.metric} was {_display(actual, '')}, expected {item.condition.text}"
+    if spec.kind == "flag":
+        actual = metrics.get(spec.name, MISSING)
+        ok = actual is True
+        return (None if actual is MISSING else actual), ok, f"{item.metric} {item.condition.text} did not hold"
+    text = subjects.get(spec.subject or spec.name)
+    if not isinstance(text, str):
+        return None, False, f"{item.metric}: no {spec.subject or 'text'} to search"
+    if spec.kind == "contains":
+        ok = any(needle in text for needle in item.needles)
+        return ok, ok, f"{spec.subject} does not contain {item.condition.text!r}"
+    assert item.pattern is not None
+    ok = item.pattern.search(text) is not None
+    return ok, ok, f"{spec.subject} does not match /{item.condition.text}/"
+
+
+def judge(
+    conditions: Sequence[CompiledCondition],
+    metrics: Mapping[str, Any],
+    subjects: Mapping[str, Any] | None = None,
+) -> Verdict:
+    """Evaluate every condition; a failed expect means down, else a failed warn means degraded."""
+    subjects = subjects or {}
+    assertions: list[Assertion] = []
+    expect_failures: list[str] = []
+    warn_failures: list[str] = []
+    for item in conditions:
+        actual, ok, sentence = _evaluate(item, metrics, subjects)
+        assertions.append(Assertion(item.metric, item.condition.text, actual, ok, item.level))
+        if not ok:
+            (expect_failures if item.level == "expect" else warn_failures).append(sentence)
+    if expect_failures:
+        error = expect_failures[0]
+        if len(expect_failures) > 1:
+            error += f" (and {len(expect_failures) - 1} more failed)"
+        return Verdict("down", assertions, error)
+    if warn_failures:
+        return Verdict("degraded", assertions, "warning: " + warn_failures[0])
+    return Verdict("up", assertions, None)

@@ -1,0 +1,360 @@
+"""Loading check definitions: YAML files and directories, `${VAR}` interpolation, defaults, validation.
+
+The loader reports every problem at once, each on one line naming the file, the check and the field and
+saying what was expected, because a user fixing a config wants the whole list, not one error per try.
+It never touches the network and never runs a probe.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from prober.conditions import CompiledCondition, compile_conditions
+from prober.config_models import (
+    CheckBase,
+    IngestConfig,
+    MaintenanceWindow,
+    NotifierConfig,
+    RetentionConfig,
+)
+from prober.probes import PROBES, Probe
+
+__all__ = ["CheckSpec", "Config", "ConfigError", "Problem", "collect_files", "load_config"]
+
+TOP_LEVEL_KEYS = ("version", "defaults", "notifiers", "maintenance", "checks", "ingest", "retention")
+_VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One validation problem, printed as one line."""
+
+    file: str
+    message: str
+    check: str | None = None
+    field: str | None = None
+
+    def __str__(self) -> str:
+        parts = [self.file]
+        if self.check is not None:
+            parts.append(f"check {self.check!r}")
+        if self.field:
+            parts.append(f"field {self.field!r}")
+        return ": ".join([*parts, self.message])
+
+
+class ConfigError(Exception):
+    """The definitions are invalid; `problems` holds every problem found."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+@dataclass(frozen=True, slots=True)
+class CheckSpec:
+    """A validated check, ready to run: its model, its probe and its compiled conditions."""
+
+    model: CheckBase
+    probe: Probe[Any]
+    conditions: tuple[CompiledCondition, ...]
+    source: str
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def type(self) -> str:
+        return self.model.type
+
+
+@dataclass(slots=True)
+class Config:
+    checks: list[CheckSpec] = field(default_factory=list)
+    notifiers: dict[str, NotifierConfig] = field(default_factory=dict)
+    maintenance: list[MaintenanceWindow] = field(default_factory=list)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    files: list[str] = field(default_factory=list)
+
+    def select(self, *, names: Iterable[str] = (), location: str | None = None) -> list[CheckSpec]:
+        """Checks matching any of the name globs (all if none) and, if given, run at `location`."""
+        patterns = list(names)
+        return [
+            spec
+            for spec in self.checks
+            if (not patterns or any(fnmatch.fnmatchcase(spec.name, p) for p in patterns))
+            and (location is None or location in spec.model.locations)
+        ]
+
+
+def collect_files(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Path], list[Problem]]:
+    """Expand files and directories (every *.yaml / *.yml below, sorted)."""
+    files: list[Path] = []
+    problems: list[Problem] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+            if not found:
+                problems.append(Problem(str(path), "no *.yaml or *.yml files in this directory"))
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            problems.append(Problem(str(path), "no such file or directory"))
+    return files, problems
+
+
+def _interpolate(
+    value: Any, env: Mapping[str, str], where: tuple[Any, ...], unset: list[tuple[tuple[Any, ...], str]]
+) -> Any:
+    if isinstance(value, str):
+
+        def replace(match: re.Match[str]) -> str:
+            if match.group(0) == "$$":
+                return "$"
+            name, default = match.group(1), match.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            unset.append((where, name))
+            return ""
+
+        return _VAR.sub(replace, value) if "$" in value else value
+    if isinstance(value, dict):
+        return {key: _interpolate(item, env, (*where, key), unset) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(item, env, (*where, index), unset) for index, item in enumerate(value)]
+    return value
+
+
+def _dotted(loc: Iterable[Any]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _pydantic_problems(
+    exc: ValidationError, file: str, check: str | None, model: type[Any], prefix: str = ""
+) -> list[Problem]:
+    problems = []
+    for error in exc.errors(include_url=False):
+        loc = error["loc"]
+        field_name = prefix + _dotted(loc)
+        kind = error["type"]
+        if kind == "extra_forbidden":
+            owner = model
+            for part in loc[:-1]:
+                annotation = getattr(owner, "model_fields", {}).get(part)
+                inner = getattr(annotation, "annotation", None)
+                owner = inner if isinstance(inner, type) else owner
+            valid = ", ".join(sorted(getattr(owner, "model_fields", {})))
+            message = f"unknown key {loc[-1]!r}; valid keys: {valid}"
+        elif kind == "missing":
+            message = "required key is missing"
+        else:
+            message = error["msg"].removeprefix("Value error, ")
+            if kind not in ("value_error", "assertion_error"):
+                message += f", got {error.get('input')!r}"
+        problems.append(Problem(file, message, check, field_name or None))
+    return problems
+
+
+def _merge_defaults(defaults: Mapping[str, Any], check: Mapping[str, Any], fields: Iterable[str]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    known = set(fields)
+    for key, value in defaults.items():
+        if key in known and key not in ("name", "type"):
+            merged[key] = value
+    for key, value in check.items():
+        base = merged.get(key)
+        if isinstance(base, dict) and isinstance(value, dict):
+            merged[key] = {**base, **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+class _Loader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[Problem] = []
+        self.config = Config()
+        self.seen: dict[str, str] = {}
+
+    def load_file(self, path: Path) -> None:
+        file = str(path)
+        self.config.files.append(file)
+        try:
+            document = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            reason = getattr(exc, "problem", None) or str(exc)
+            self.problems.append(Problem(file, f"invalid YAML{where}: {reason}"))
+            return
+        except (OSError, UnicodeDecodeError) as exc:
+            self.problems.append(Problem(file, f"cannot read the file: {exc}"))
+            return
+        if document is None:
+            return
+        if not isinstance(document, dict):
+            self.problems.append(
+                Problem(file, f"expected a mapping with 'checks:' at the top, got {type(document).__name__}")
+            )
+            return
+        raw_checks = document.get("checks")
+        unset: list[tuple[tuple[Any, ...], str]] = []
+        document = _interpolate(document, self.env, (), unset)
+        for location, name in unset:
+            spot: tuple[Any, ...] = location
+            check_name = None
+            if len(spot) >= 2 and spot[0] == "checks" and isinstance(raw_checks, list):
+                item = raw_checks[spot[1]] if spot[1] < len(raw_checks) else None
+                check_name = (
+                    str(item.get("name")) if isinstance(item, dict) and item.get("name") else f"#{spot[1] + 1}"
+                )
+                spot = spot[2:]
+            self.problems.append(
+                Problem(
+                    file,
+                    f"environment variable ${{{name}}} is not set (set it, or write ${{{name}:-default}})",
+                    check_name,
+                    _dotted(spot) or None,
+                )
+            )
+        for key in document:
+            if key not in TOP_LEVEL_KEYS:
+                self.problems.append(
+                    Problem(file, f"unknown top-level key {key!r}; valid keys: {', '.join(TOP_LEVEL_KEYS)}")
+                )
+        version = document.get("version", 1)
+        if version != 1:
+            self.problems.append(
+                Problem(file, f"unsupported version {version!r}; this prober reads version 1", field="version")
+            )
+        self._load_sections(file, document)
+        defaults = document.get("defaults") or {}
+        if not isinstance(defaults, dict):
+            self.problems.append(Problem(file, "expected a mapping", field="defaults"))
+            defaults = {}
+        else:
+            known = {name for probe in PROBES.values() for name in probe.Config.model_fields}
+            for key in defaults:
+                if key not in known:
+                    self.problems.append(
+                        Problem(
+                            file,
+                            f"unknown key {key!r} in defaults; valid keys: "
+                            f"{', '.join(sorted(known - {'name', 'type'}))}",
+                            field=f"defaults.{key}",
+                        )
+                    )
+        checks = document.get("checks") or []
+        if not isinstance(checks, list):
+            self.problems.append(Problem(file, "expected a list of checks", field="checks"))
+            return
+        for index, raw in enumerate(checks):
+            self._load_check(file, index, raw, defaults)
+
+    def _load_sections(self, file: str, document: Mapping[str, Any]) -> None:
+        notifiers = document.get("notifiers") or {}
+        if not isinstance(notifiers, dict):
+            self.problems.append(
+                Problem(file, "expected a mapping of notifier names to {urls: [...]}", field="notifiers")
+            )
+        else:
+            for name, raw in notifiers.items():
+                if name in self.config.notifiers:
+                    self.problems.append(
+                        Problem(file, f"notifier {name!r} is defined twice", field=f"notifiers.{name}")
+                    )
+                    continue
+                try:
+                    self.config.notifiers[name] = NotifierConfig.model_validate(raw)
+                except ValidationError as exc:
+                    self.problems.extend(_pydantic_problems(exc, file, None, NotifierConfig, f"notifiers.{name}."))
+        for index, raw in enumerate(document.get("maintenance") or []):
+            try:
+                self.config.maintenance.append(MaintenanceWindow.model_validate(raw))
+            except ValidationError as exc:
+                self.problems.extend(_pydantic_problems(exc, file, None, MaintenanceWindow, f"maintenance[{index}]."))
+        for key, model in (("retention", RetentionConfig), ("ingest", IngestConfig)):
+            if document.get(key) is None:
+                continue
+            try:
+                setattr(self.config, key, model.model_validate(document[key]))
+            except ValidationError as exc:
+                self.problems.extend(_pydantic_problems(exc, file, None, model, f"{key}."))
+
+    def _load_check(self, file: str, index: int, raw: Any, defaults: Mapping[str, Any]) -> None:
+        label = f"#{index + 1}"
+        if not isinstance(raw, dict):
+            self.problems.append(Problem(file, f"expected a mapping with name and type, got {raw!r}", label))
+            return
+        name = raw.get("name")
+        label = str(name) if name else label
+        type_name = raw.get("type", defaults.get("type"))
+        if type_name not in PROBES:
+            valid = ", ".join(sorted(PROBES))
+            message = "required key is missing" if type_name is None else f"unknown check type {type_name!r}"
+            self.problems.append(Problem(file, f"{message}; valid types: {valid}", label, "type"))
+            return
+        probe = PROBES[type_name]
+        merged = _merge_defaults(defaults, {**raw, "type": type_name}, probe.Config.model_fields)
+        try:
+            model = probe.Config.model_validate(merged)
+        except ValidationError as exc:
+            self.problems.extend(_pydantic_problems(exc, file, label, probe.Config))
+            return
+        conditions, errors = compile_conditions(model.expect, model.warn, probe.metrics, probe.default_expect(model))
+        for field_name, message in errors:
+            self.problems.append(Problem(file, message, label, field_name))
+        if model.name in self.seen:
+            self.problems.append(
+                Problem(file, f"duplicate check name; it is already defined in {self.seen[model.name]}", label, "name")
+            )
+            return
+        self.seen[model.name] = file
+        if not errors:
+            self.config.checks.append(CheckSpec(model, probe, tuple(conditions), file))
+
+    def finish(self) -> None:
+        for spec in self.config.checks:
+            for index, name in enumerate(spec.model.alert.notify):
+                if name not in self.config.notifiers:
+                    valid = ", ".join(sorted(self.config.notifiers)) or "none are defined"
+                    self.problems.append(
+                        Problem(
+                            spec.source,
+                            f"unknown notifier {name!r}; defined notifiers: {valid}",
+                            spec.name,
+                            f"alert.notify[{index}]",
+                        )
+                    )
+
+
+def load_config(paths: Sequence[str | os.PathLike[str]], env: Mapping[str, str] | None = None) -> Config:
+    """Load and validate every definition under `paths`; raise ConfigError listing every problem."""
+    files, problems = collect_files(paths)
+    loader = _Loader(os.environ if env is None else env)
+    loader.problems.extend(problems)
+    for path in files:
+        loader.load_file(path)
+    loader.finish()
+    if loader.problems:
+        raise ConfigError(loader.problems)
+    return loader.config

@@ -1,0 +1,114 @@
+"""Pydantic models of the check-definition YAML (SPEC.md §2) that are shared by every check type.
+
+Each probe module declares its own model by subclassing CheckBase; everything here is common:
+scheduling, timeouts, retries, locations, alert policy, notifiers, maintenance windows, retention.
+Models forbid unknown keys so a typo is an error, never a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator
+
+from prober.durations import parse_duration
+from prober.schedules import Schedule, parse_schedule
+
+__all__ = [
+    "AlertPolicy",
+    "CheckBase",
+    "Duration",
+    "IngestConfig",
+    "MaintenanceWindow",
+    "NotifierConfig",
+    "RetentionConfig",
+    "ScheduleField",
+    "StrictModel",
+]
+
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+"""Seconds, written in YAML as `250ms`, `10s`, `5m`, `2h`, `14d` or a number."""
+
+
+def _schedule(value: Any) -> Schedule:
+    if isinstance(value, Schedule):
+        return value
+    return parse_schedule(value)
+
+
+ScheduleField = Annotated[Schedule, BeforeValidator(_schedule), PlainSerializer(lambda s: s.text)]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+class AlertPolicy(StrictModel):
+    after: int = Field(2, ge=1, description="consecutive down runs at a location before it counts as down")
+    recover_after: int = Field(1, ge=1, description="consecutive non-down runs before a location recovers")
+    quorum: int = Field(1, ge=1, description="locations that must be down to open an incident")
+    repeat: Duration = Field(0.0, description="re-notify this often while open; 0 = never")
+    notify: list[str] = Field(default_factory=list, description="notifier names")
+
+
+class CheckBase(StrictModel):
+    """Keys every check has, whatever its type."""
+
+    name: str
+    type: str
+    group: str | None = None
+    description: str | None = None
+    schedule: ScheduleField = Field(default_factory=lambda: parse_schedule("every 1m"))
+    timeout: Duration = 10.0
+    retries: int = Field(0, ge=0, le=10)
+    locations: list[str] = Field(default_factory=lambda: ["default"])
+    alert: AlertPolicy = Field(default_factory=AlertPolicy)
+    expect: dict[str, Any] = Field(default_factory=dict)
+    warn: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not NAME_PATTERN.match(value):
+            raise ValueError(
+                f"{value!r} is not a valid check name: use lowercase letters, digits, '_', '.', '-', "
+                "starting with a letter or digit"
+            )
+        return value
+
+    @field_validator("timeout")
+    @classmethod
+    def _positive_timeout(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("timeout must be greater than 0")
+        return value
+
+    @field_validator("locations")
+    @classmethod
+    def _some_locations(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one location is needed")
+        return value
+
+
+class NotifierConfig(StrictModel):
+    urls: list[str] = Field(min_length=1, description="Apprise URLs")
+
+
+class MaintenanceWindow(StrictModel):
+    name: str
+    schedule: ScheduleField
+    duration: Duration
+    checks: list[str] = Field(default_factory=lambda: ["*"])
+
+
+class RetentionConfig(StrictModel):
+    raw: Duration = 14 * 86400.0
+    rollup: Duration = 400 * 86400.0
+
+
+class IngestConfig(StrictModel):
+    tokens: dict[str, str] = Field(default_factory=dict, description="location -> bearer token")

@@ -1,0 +1,123 @@
+"""Runs one check once: the timeout, the retries, the probe, the conditions, and the Result.
+
+Used by `prober check` and by the daemon's scheduler alike, so a result means the same wherever it
+came from. Whatever a probe does (raise, hang, return garbage), this returns a Result: a probe that
+raises is a `down` result with the error, never a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from prober.conditions import judge
+from prober.config import CheckSpec
+from prober.durations import format_duration
+from prober.probes.base import (
+    MemoryStateStore,
+    Observation,
+    ProbeContext,
+    ProbeError,
+    ProbeState,
+    Resources,
+    StateStore,
+)
+from prober.results import Result, Status
+
+__all__ = ["Runner"]
+
+log = logging.getLogger("prober.runner")
+
+
+def _network_sentence(exc: BaseException) -> str:
+    """Turn a low-level exception into the short sentence shown as a result's error."""
+    text = str(exc) or type(exc).__name__
+    lowered = text.lower()
+    if isinstance(exc, ConnectionRefusedError) or "connection refused" in lowered or "connect call failed" in lowered:
+        return "connection refused"
+    if isinstance(exc, ConnectionResetError) or "reset by peer" in lowered:
+        return "connection reset by the server"
+    return f"{type(exc).__name__}: {text}"
+
+
+@dataclass(slots=True)
+class Runner:
+    """Everything runs of checks share in one process: location, state, shared resources, artifacts."""
+
+    location: str = "default"
+    state_store: StateStore = field(default_factory=MemoryStateStore)
+    resources: Resources = field(default_factory=Resources)
+    artifacts_dir: Path = field(default_factory=lambda: Path("artifacts"))
+    persistent_state: bool = False
+
+    async def run(self, spec: CheckSpec) -> Result:
+        started_at = datetime.now(UTC)
+        started = time.perf_counter()
+        attempts = spec.model.retries + 1
+        outcome: tuple[Status, str | None, Observation, list[Any]] | None = None
+        for attempt in range(1, attempts + 1):
+            outcome = await self._attempt(spec)
+            if outcome[0] != "down":
+                break
+            if attempt < attempts:
+                log.debug("check %s attempt %d/%d down: %s", spec.name, attempt, attempts, outcome[1])
+        assert outcome is not None
+        status, error, observation, assertions = outcome
+        details = dict(observation.details)
+        if attempts > 1:
+            details["attempts"] = attempt
+        return Result(
+            check=spec.name,
+            type=spec.type,
+            location=self.location,
+            started_at=started_at,
+            duration_ms=(time.perf_counter() - started) * 1000,
+            status=status,
+            error=error,
+            metrics=observation.metrics,
+            assertions=assertions,
+            artifacts=observation.artifacts,
+            details=details,
+        )
+
+    async def _attempt(self, spec: CheckSpec) -> tuple[Status, str | None, Observation, list[Any]]:
+        timeout = spec.model.timeout
+        loop = asyncio.get_running_loop()
+
+        def judge_status(observation: Observation) -> Status:
+            return judge(spec.conditions, observation.metrics, observation.subjects).status
+
+        ctx = ProbeContext(
+            location=self.location,
+            timeout=timeout,
+            deadline=loop.time() + timeout,
+            state=ProbeState(self.state_store, spec.name, self.location),
+            resources=self.resources,
+            artifacts_dir=self.artifacts_dir,
+            logger=log.getChild(spec.type),
+            persistent_state=self.persistent_state,
+            judge=judge_status,
+        )
+        try:
+            async with asyncio.timeout(timeout):
+                observation = await spec.probe.run(spec.model, ctx)
+        except TimeoutError:
+            return "down", f"timed out after {format_duration(timeout)}", Observation(), []
+        except ProbeError as exc:
+            observation = Observation(metrics=exc.metrics, details=exc.details)
+            verdict = judge(spec.conditions, observation.metrics, observation.subjects)
+            return "down", str(exc), observation, verdict.assertions
+        except asyncio.CancelledError:
+            raise
+        except (OSError, ConnectionError) as exc:
+            return "down", _network_sentence(exc), Observation(), []
+        except Exception as exc:
+            log.exception("probe %s raised while running check %s", spec.type, spec.name)
+            return "down", f"probe error: {type(exc).__name__}: {exc}", Observation(), []
+        verdict = judge(spec.conditions, observation.metrics, observation.subjects)
+        return verdict.status, verdict.error, observation, verdict.assertions
