@@ -224,9 +224,7 @@ class _Loader:
             check_name = None
             if len(spot) >= 2 and spot[0] == "checks" and isinstance(raw_checks, list):
                 item = raw_checks[spot[1]] if spot[1] < len(raw_checks) else None
-                check_name = (
-                    str(item.get("name")) if isinstance(item, dict) and item.get("name") else f"#{spot[1] + 1}"
-                )
+                check_name = str(item.get("name")) if isinstance(item, dict) and item.get("name") else f"#{spot[1] + 1}"
                 spot = spot[2:]
             self.problems.append(
                 Problem(

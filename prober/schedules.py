@@ -3,6 +3,8 @@
 `every` schedules get a deterministic offset from the check name so 1,000 checks on `every 1m` spread
 over the minute instead of firing together; cron `H` fields are hashed from the name the same way.
 Next times are always computed from the schedule (never by adding sleeps), so runs do not drift.
+Cron expressions are read in UTC. This module is pure arithmetic: it never sleeps, never reads the
+clock except in `approximate_interval`, and never runs anything.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from croniter import croniter
 
@@ -20,9 +23,13 @@ from prober.durations import parse_duration
 __all__ = ["Schedule", "parse_schedule"]
 
 _EVERY = re.compile(r"^\s*every\s+(.+?)\s*$", re.I)
+_COUNT_CRON_SLOTS = 1000
+"""When counting cron slots skipped over by a long stall, step this many exactly, then estimate the rest."""
 
 
+@lru_cache(maxsize=65536)
 def _name_fraction(name: str) -> float:
+    """A number in [0, 1) fixed by the check name: the same name always gets the same offset."""
     digest = hashlib.sha256(name.encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
@@ -35,26 +42,52 @@ class Schedule:
     interval: float | None = None
     cron: str | None = None
 
+    def next_timestamp(self, after: float, name: str) -> float:
+        """The first run time of check `name` strictly after `after` (Unix seconds)."""
+        if self.interval is not None:
+            interval = self.interval
+            offset = _name_fraction(name) * interval
+            slot = offset + (math.floor((after - offset) / interval) + 1) * interval
+            # Float rounding can land on (or a hair before) `after`; the answer must be strictly later.
+            while slot <= after:
+                slot += interval
+            return slot
+        assert self.cron is not None
+        result: float = croniter(self.cron, after, hash_id=name.encode()).get_next(float)
+        return result
+
     def next_after(self, moment: datetime, name: str) -> datetime:
         """The first run time of check `name` strictly after `moment` (UTC)."""
-        moment = moment.astimezone(UTC)
+        return datetime.fromtimestamp(self.next_timestamp(moment.timestamp(), name), UTC)
+
+    def skip_to(self, due: float, now: float, name: str) -> tuple[int, float]:
+        """Slots from `due` up to and including `now`, and the first slot after `now`.
+
+        Used after a stall: those slots are counted as missed rather than run in a burst. For
+        `every` the count is exact; for cron the first thousand slots are stepped through and the
+        rest (a suspend over many fine-grained cron slots) is estimated from the spacing seen.
+        """
+        if due > now:
+            return 0, due
         if self.interval is not None:
-            offset = _name_fraction(name) * self.interval
-            now = moment.timestamp()
-            slots = math.floor((now - offset) / self.interval) + 1
-            return datetime.fromtimestamp(offset + slots * self.interval, UTC)
-        assert self.cron is not None
-        itr = croniter(self.cron, moment, hash_id=name.encode())
-        result: datetime = itr.get_next(datetime)
-        return result.astimezone(UTC)
+            following = self.next_timestamp(now, name)
+            return max(1, round((following - due) / self.interval)), following
+        count, slot = 0, due
+        while slot <= now and count < _COUNT_CRON_SLOTS:
+            count += 1
+            slot = self.next_timestamp(slot, name)
+        if slot <= now:
+            average = (slot - due) / count
+            count += int((now - slot) / average) + 1
+            slot = self.next_timestamp(now, name)
+        return count, slot
 
     def approximate_interval(self, name: str = "") -> float:
         """Seconds between two runs (for cron: the gap after now), used to size staleness windows."""
         if self.interval is not None:
             return self.interval
-        now = datetime.now(UTC)
-        first = self.next_after(now, name)
-        return (self.next_after(first, name) - first).total_seconds()
+        first = self.next_timestamp(datetime.now(UTC).timestamp(), name)
+        return self.next_timestamp(first, name) - first
 
 
 def parse_schedule(text: object) -> Schedule:
@@ -76,4 +109,9 @@ def parse_schedule(text: object) -> Schedule:
             f"invalid cron expression {text!r}: expected 5 fields (minute hour day month weekday), "
             "or 6 with seconds last, or 'every <duration>'"
         )
-    return Schedule(text=text.strip(), cron=text.strip())
+    schedule = Schedule(text=text.strip(), cron=" ".join(fields))
+    try:
+        schedule.next_timestamp(0.0, "validate")
+    except ValueError:
+        raise ValueError(f"cron expression {text!r} never fires (no such date)") from None
+    return schedule

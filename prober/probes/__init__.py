@@ -35,3 +35,5 @@ def get_probe(type_name: str) -> Probe[Any]:
 
 
 # One line per check type.
+from prober.probes import http as _http  # noqa: E402,F401
+from prober.probes import tls as _tls  # noqa: E402,F401

@@ -1,0 +1,351 @@
+"""The `http` check type: one request on a fresh connection, timed phase by phase.
+
+Phase times come from aiohttp's tracing hooks (DNS, connection, request headers sent, response headers),
+plus a small connector hook that splits the TCP connect from the TLS handshake, which aiohttp's hooks do
+not separate. The probe returns metrics and the subjects conditions need (body text, parsed JSON,
+headers); it never decides up or down. The body is read up to `max_body` bytes and no further, so a
+50 MB response costs 1 MiB of memory.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any, ClassVar, Literal
+
+import aiohttp
+from pydantic import Field, field_validator, model_validator
+
+from prober.conditions import MetricSpec
+from prober.config_models import CheckBase
+from prober.probes import register
+from prober.probes.base import Observation, ProbeContext, ProbeError
+from prober.probes.certs import leaf_days_remaining
+
+__all__ = ["HttpCheck", "HttpProbe"]
+
+_SESSION_KEY = "http.session"
+_CHUNK = 64 * 1024
+
+
+class HttpCheck(CheckBase):
+    type: Literal["http"]
+    url: str
+    method: str = "GET"
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: str | None = None
+    json_body: Any = Field(default=None, alias="json")
+    follow_redirects: bool = True
+    max_redirects: int = Field(10, ge=0, le=50)
+    verify_tls: bool = True
+    max_body: int = Field(1024 * 1024, ge=0, description="bytes of the body read at most")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+        return value
+
+    @field_validator("method")
+    @classmethod
+    def _method(cls, value: str) -> str:
+        method = value.upper()
+        if method not in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
+            raise ValueError(f"expected an HTTP method like GET or POST, got {value!r}")
+        return method
+
+    @model_validator(mode="after")
+    def _one_body(self) -> HttpCheck:
+        if self.body is not None and self.json_body is not None:
+            raise ValueError("give either 'body' or 'json', not both")
+        return self
+
+
+@dataclass(slots=True)
+class _Timing:
+    """Moments (perf_counter seconds) of one request, accumulated over redirect hops."""
+
+    start: float = 0.0
+    dns: float = 0.0
+    connect: float = 0.0
+    tls: float = 0.0
+    dns_started: float = 0.0
+    conn_started: float = 0.0
+    tcp_done: float = 0.0
+    headers_received: float = 0.0
+    redirects: int = 0
+
+
+_current_timing: contextvars.ContextVar[_Timing | None] = contextvars.ContextVar("prober_http_timing", default=None)
+
+
+class _TimedLoop:
+    """Loop proxy for the connector: `create_connection(sock=...)` is called once TCP is connected,
+    so the time spent inside it is the TLS handshake. Everything else is the real loop."""
+
+    def __init__(self, loop: Any) -> None:
+        self._loop = loop
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loop, name)
+
+    async def create_connection(self, *args: Any, **kwargs: Any) -> Any:
+        timing = _current_timing.get()
+        if timing is not None and kwargs.get("ssl"):
+            timing.tcp_done = time.perf_counter()
+        return await self._loop.create_connection(*args, **kwargs)
+
+
+class _TimedConnector(aiohttp.TCPConnector):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._loop = _TimedLoop(self._loop)  # type: ignore[assignment]
+
+
+async def _on_request_start(_: Any, ctx: SimpleNamespace, __: Any) -> None:
+    timing = ctx.trace_request_ctx
+    if timing is not None and not timing.start:
+        timing.start = time.perf_counter()
+
+
+async def _on_dns_start(_: Any, ctx: SimpleNamespace, __: Any) -> None:
+    if ctx.trace_request_ctx is not None:
+        ctx.trace_request_ctx.dns_started = time.perf_counter()
+
+
+async def _on_dns_end(_: Any, ctx: SimpleNamespace, __: Any) -> None:
+    timing = ctx.trace_request_ctx
+    if timing is not None and timing.dns_started:
+        timing.dns += time.perf_counter() - timing.dns_started
+
+
+async def _on_conn_start(_: Any, ctx: SimpleNamespace, __: Any) -> None:
+    if ctx.trace_request_ctx is not None:
+        ctx.trace_request_ctx.conn_started = time.perf_counter()
+        ctx.trace_request_ctx.tcp_done = 0.0
+
+
+async def _on_conn_end(_: Any, ctx: SimpleNamespace, __: Any) -> None:
+    timing = ctx.trace_request_ctx
+    if timing is None or not timing.conn_started:
+        return
+    now = time.perf_counter()
+    # The connection phase includes DNS in aiohttp; take it out so the phases add up.
+    begin = max(timing.conn_started, timing.dns_started + timing.dns if timing.dns_started else 0.0)
+    if timing.tcp_done:
+        timing.connect += max(0.0, timing.tcp_done - begin)
+        timing.tls += now - timing.tcp_done
+    else:
+        timing.connect += max(0.0, now - begin)
+
+
+async def _on_request_end(_: Any, ctx: SimpleNamespace, __: Any) -> None:
+    if ctx.trace_request_ctx is not None:
+        ctx.trace_request_ctx.headers_received = time.perf_counter()
+
+
+async def _on_redirect(_: Any, ctx: SimpleNamespace, __: Any) -> None:
+    if ctx.trace_request_ctx is not None:
+        ctx.trace_request_ctx.redirects += 1
+
+
+def _trace_config() -> aiohttp.TraceConfig:
+    config = aiohttp.TraceConfig()
+    config.on_request_start.append(_on_request_start)
+    config.on_dns_resolvehost_start.append(_on_dns_start)
+    config.on_dns_resolvehost_end.append(_on_dns_end)
+    config.on_connection_create_start.append(_on_conn_start)
+    config.on_connection_create_end.append(_on_conn_end)
+    config.on_request_end.append(_on_request_end)
+    config.on_request_redirect.append(_on_redirect)
+    return config
+
+
+async def _new_session() -> aiohttp.ClientSession:
+    # force_close: no keep-alive, every run opens its own connection so the phase times are real.
+    # use_dns_cache=False: every run resolves the name again.
+    connector = _TimedConnector(force_close=True, use_dns_cache=False, limit=0, enable_cleanup_closed=False)
+    return aiohttp.ClientSession(
+        connector=connector,
+        trace_configs=[_trace_config()],
+        timeout=aiohttp.ClientTimeout(total=None),
+        auto_decompress=True,
+        cookie_jar=aiohttp.DummyCookieJar(),
+    )
+
+
+async def _close_session(session: aiohttp.ClientSession) -> None:
+    await session.close()
+
+
+def _uses(check: HttpCheck, metric: str) -> bool:
+    return metric in check.expect or metric in check.warn
+
+
+def _client_error_sentence(exc: aiohttp.ClientError, check: HttpCheck) -> str:
+    if isinstance(exc, aiohttp.TooManyRedirects):
+        return f"too many redirects (more than {check.max_redirects}; a redirect loop?)"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return f"TLS certificate rejected: {exc.certificate_error}"
+    if isinstance(exc, aiohttp.ClientConnectorSSLError):
+        return f"TLS handshake failed: {exc.os_error}"
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return f"DNS lookup failed for {exc.host}"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        error = exc.os_error
+        if isinstance(error, ConnectionRefusedError) or "refused" in str(error).lower():
+            return "connection refused"
+        return f"cannot connect to {exc.host}:{exc.port}: {error.strerror or error}"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the server closed the connection without a response"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return f"the response body was cut short: {exc}"
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return f"invalid HTTP response: {exc.message}"
+    return f"HTTP request failed: {type(exc).__name__}: {exc}"
+
+
+@register("http")
+class HttpProbe:
+    """HTTP(S) request with phase timings, body/JSON/header subjects and, for https, certificate days left."""
+
+    Config = HttpCheck
+    metrics: ClassVar[Mapping[str, MetricSpec]] = {
+        spec.name: spec
+        for spec in (
+            MetricSpec("status", "HTTP status code of the final response"),
+            MetricSpec("latency", "total time: request start to the end of the body read", unit="s"),
+            MetricSpec("dns", "name resolution time (all hops)", unit="s"),
+            MetricSpec("connect", "TCP connect time (all hops)", unit="s"),
+            MetricSpec("tls", "TLS handshake time (all hops)", unit="s"),
+            MetricSpec("ttfb", "time to first byte: request start to the final response's headers", unit="s"),
+            MetricSpec("transfer", "time reading the body", unit="s"),
+            MetricSpec("body_size", "bytes of body read (at most max_body)", unit="bytes"),
+            MetricSpec("redirects", "redirects followed"),
+            MetricSpec("body_contains", "text that must appear in the body", kind="contains", subject="body"),
+            MetricSpec("body_matches", "regular expression searched in the body", kind="matches", subject="body"),
+            MetricSpec("json", "dotted paths into the JSON body", kind="paths", subject="json"),
+            MetricSpec(
+                "headers",
+                "response header name -> condition",
+                kind="paths",
+                subject="headers",
+                case_insensitive_paths=True,
+            ),
+            MetricSpec("cert_days_remaining", "days until the server certificate expires (https)", unit="days"),
+        )
+    }
+
+    def default_expect(self, check: HttpCheck) -> Mapping[str, Any]:
+        return {"status": "2xx"}
+
+    async def run(self, check: HttpCheck, ctx: ProbeContext) -> Observation:
+        session: aiohttp.ClientSession = await ctx.resources.get(_SESSION_KEY, _new_session, _close_session)
+        timing = _Timing()
+        token = _current_timing.set(timing)
+        metrics: dict[str, Any] = {}
+        details: dict[str, Any] = {}
+        try:
+            kwargs: dict[str, Any] = {
+                "headers": check.headers,
+                "allow_redirects": check.follow_redirects,
+                "max_redirects": check.max_redirects,
+                "trace_request_ctx": timing,
+            }
+            if not check.verify_tls:
+                kwargs["ssl"] = False
+            if check.body is not None:
+                kwargs["data"] = check.body.encode()
+            elif check.json_body is not None:
+                kwargs["json"] = check.json_body
+            timing.start = time.perf_counter()
+            async with session.request(check.method, check.url, **kwargs) as response:
+                headers_at = timing.headers_received or time.perf_counter()
+                metrics["status"] = response.status
+                if response.url.scheme == "https" and response.connection is not None:
+                    days = _cert_days(response.connection.transport)
+                    if days is not None:
+                        metrics["cert_days_remaining"] = days
+                body, truncated = await _read_capped(response, check.max_body)
+                done = time.perf_counter()
+                subjects = _subjects(check, response, body, details)
+        except aiohttp.ClientError as exc:
+            metrics.update(_phases(timing, time.perf_counter(), None, None))
+            raise ProbeError(_client_error_sentence(exc, check), metrics=metrics) from None
+        finally:
+            _current_timing.reset(token)
+        metrics.update(_phases(timing, done, headers_at, done))
+        metrics["body_size"] = len(body)
+        metrics["redirects"] = timing.redirects
+        if truncated:
+            details["body_truncated_at"] = check.max_body
+        if str(response.url) != check.url:
+            details["final_url"] = str(response.url.with_user(None).with_password(None))
+        json_error = details.pop("json_error", None)
+        if json_error:
+            raise ProbeError(
+                f"the response body is not JSON ({json_error}); status {response.status}",
+                metrics=metrics,
+                details=details,
+            )
+        return Observation(metrics=metrics, subjects=subjects, details=details)
+
+
+def _cert_days(transport: Any) -> float | None:
+    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+    der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+    return round(leaf_days_remaining(der), 2) if der else None
+
+
+async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
+    """Read at most `limit` bytes; report whether more was on offer (the rest is never read)."""
+    if response.method == "HEAD":
+        return b"", False
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await response.content.read(min(_CHUNK, limit - size))
+        if not chunk:
+            return b"".join(chunks), False
+        chunks.append(chunk)
+        size += len(chunk)
+    truncated = not response.content.at_eof()
+    if truncated:
+        response.close()
+    return b"".join(chunks), truncated
+
+
+def _subjects(
+    check: HttpCheck, response: aiohttp.ClientResponse, body: bytes, details: dict[str, Any]
+) -> dict[str, Any]:
+    """Build only what the conditions of this check will look at."""
+    subjects: dict[str, Any] = {}
+    if _uses(check, "headers"):
+        subjects["headers"] = {key: value for key, value in response.headers.items()}
+    if _uses(check, "body_contains") or _uses(check, "body_matches"):
+        try:
+            subjects["body"] = body.decode(response.charset or "utf-8", errors="replace")
+        except LookupError:
+            subjects["body"] = body.decode("utf-8", errors="replace")
+    if _uses(check, "json"):
+        try:
+            subjects["json"] = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            details["json_error"] = str(exc).split(":")[0] if body else "the body is empty"
+    return subjects
+
+
+def _phases(timing: _Timing, end: float, headers_at: float | None, body_done: float | None) -> dict[str, float]:
+    phases = {"latency": end - timing.start, "dns": timing.dns, "connect": timing.connect}
+    if timing.tls:
+        phases["tls"] = timing.tls
+    if headers_at is not None:
+        phases["ttfb"] = headers_at - timing.start
+        if body_done is not None:
+            phases["transfer"] = max(0.0, body_done - headers_at)
+    return {key: round(value, 6) for key, value in phases.items()}

@@ -1,0 +1,294 @@
+"""The `tls` check type (SPEC.md §2): a TLS handshake that reports the server's certificate and session.
+
+It reports every metric even when the certificate is expired, self-signed or for another host, and
+leaves the verdict to the conditions (default: `days_remaining > 0`, `chain_valid`, `hostname_match`).
+
+How `chain_valid` is decided: the first handshake verifies the chain with OpenSSL against the system
+trust store (or only `ca_file` when given), with the hostname check off. When it succeeds (the usual
+case) that one connection gives every metric. When OpenSSL rejects the chain, its reason ("certificate
+has expired", "self-signed certificate") goes to `details.verify_error` and a second handshake with
+verification off reads the certificate anyway. Verifying inside the handshake keeps OpenSSL's exact
+rules and error texts (what curl or Python clients would say) and costs nothing for healthy targets;
+Python 3.11 does not expose the peer's intermediate certificates, so the chain cannot be re-verified
+afterwards. `hostname_match` is computed from the leaf's SANs against `server_name` (certs.py).
+
+This module never judges: a certificate that fails a condition is still a successful measurement. It
+raises ProbeError only when there is no certificate to report: connection refused, DNS failure, a
+server that does not speak TLS or aborts the handshake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import socket
+import ssl
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, field_validator
+
+from prober.conditions import MetricSpec
+from prober.config_models import CheckBase
+from prober.durations import format_duration
+from prober.probes import register
+from prober.probes.base import Observation, ProbeContext, ProbeError
+from prober.probes.certs import certificate_facts, hostname_matches
+
+__all__ = ["TlsCheck", "TlsProbe"]
+
+_NOT_TLS_REASONS = frozenset(
+    {"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST", "UNKNOWN_PROTOCOL"}
+)
+_CLOSE_WAIT = 0.5
+"""Seconds to wait for the server's close_notify before dropping the connection."""
+
+
+class TlsCheck(CheckBase):
+    """`type: tls` — keys of SPEC.md §2."""
+
+    type: Literal["tls"]
+    host: str = Field(description="host name or IP address to connect to")
+    port: int = Field(443, ge=1, le=65535)
+    server_name: str | None = Field(None, description="SNI name and the name the certificate must match; default host")
+    ca_file: str | None = Field(
+        None, description="PEM bundle of trusted CAs used instead of the system trust store for chain_valid"
+    )
+
+    @field_validator("host")
+    @classmethod
+    def _plain_host(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("host must not be empty; give a host name or IP address like example.com")
+        if "/" in value:
+            raise ValueError(f"host is a host name or IP address like example.com, not a URL; got {value!r}")
+        if ":" in value and not _is_ip(value.strip("[]")):
+            raise ValueError(f"host must not carry a port; write it in `port`; got {value!r}")
+        return value.strip("[]")
+
+    @field_validator("ca_file")
+    @classmethod
+    def _readable_ca_file(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        path = os.path.expanduser(value)
+        if not os.path.isfile(path):
+            raise ValueError(f"ca_file {value!r} does not exist or is not a file")
+        try:
+            ssl.create_default_context(cafile=path)
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(f"ca_file {value!r} holds no usable PEM certificates: {exc}") from None
+        return path
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+# Contexts are expensive to build (loading the system trust store) and safe to share between connections.
+_contexts: dict[tuple[str, ...], ssl.SSLContext] = {}
+
+
+def _verifying_context(ca_file: str | None) -> ssl.SSLContext:
+    """Verify the chain (not the name) against the system store, or only `ca_file` when given."""
+    key: tuple[str, ...] = ("verify",)
+    if ca_file is not None:
+        try:
+            stat = os.stat(ca_file)
+        except OSError as exc:
+            raise ProbeError(f"cannot read ca_file {ca_file}: {exc.strerror or exc}") from None
+        key = ("verify", ca_file, str(stat.st_mtime_ns), str(stat.st_size))
+    context = _contexts.get(key)
+    if context is None:
+        try:
+            context = ssl.create_default_context(cafile=ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ProbeError(f"cannot load ca_file {ca_file}: {exc}") from None
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_REQUIRED
+        _contexts[key] = context
+    return context
+
+
+def _reading_context() -> ssl.SSLContext:
+    """Verification off: only to read the certificate and session of a server whose chain failed."""
+    context = _contexts.get(("read",))
+    if context is None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        _contexts[("read",)] = context
+    return context
+
+
+@dataclass(slots=True)
+class _Session:
+    der: bytes
+    tls_version: str | None
+    cipher: str | None
+    connect: float
+    handshake: float
+
+
+def _where(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+async def _open(host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, float]:
+    where = _where(host, port)
+    started = time.perf_counter()
+    try:
+        reader, writer = await asyncio.open_connection(host, port)
+    except socket.gaierror as exc:
+        raise ProbeError(f"could not resolve host {host!r}: {exc.strerror or exc}") from None
+    except ConnectionRefusedError:
+        raise ProbeError(f"connection refused by {where}") from None
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        if "refused" in reason.lower():
+            raise ProbeError(f"connection refused by {where}") from None
+        raise ProbeError(f"could not connect to {where}: {reason}") from None
+    return reader, writer, time.perf_counter() - started
+
+
+def _handshake_failure(exc: BaseException, where: str) -> str:
+    """The sentence for a handshake that failed for a reason other than an untrusted certificate."""
+    reason = getattr(exc, "reason", None)
+    if isinstance(reason, str) and reason.upper() in _NOT_TLS_REASONS:
+        return f"{where} does not speak TLS: it answered the TLS ClientHello with something else ({reason.lower()})"
+    if isinstance(exc, ssl.SSLEOFError | ConnectionError | asyncio.IncompleteReadError | EOFError):
+        return f"{where} closed the connection during the TLS handshake"
+    if isinstance(exc, ssl.SSLError):
+        text = reason.lower().replace("_", " ") if isinstance(reason, str) else str(exc)
+        return f"TLS handshake with {where} failed: {text}"
+    return f"TLS handshake with {where} failed: {exc or type(exc).__name__}"
+
+
+async def _close(writer: asyncio.StreamWriter, graceful: bool, ctx: ProbeContext) -> None:
+    """Drop the connection; after a good handshake first send close_notify and wait a moment. Never raises."""
+    try:
+        if graceful:
+            writer.close()
+            async with asyncio.timeout(min(_CLOSE_WAIT, ctx.remaining())):
+                await writer.wait_closed()
+    except (TimeoutError, OSError, ssl.SSLError):
+        pass
+    finally:
+        writer.transport.abort()
+
+
+async def _handshake(check: TlsCheck, server_name: str, context: ssl.SSLContext, ctx: ProbeContext) -> _Session:
+    """One TCP connection and one TLS handshake; raises ssl.SSLCertVerificationError for a rejected chain."""
+    where = _where(check.host, check.port)
+    _, writer, connect = await _open(check.host, check.port)
+    completed = False
+    try:
+        # Stop a little before the runner's deadline, so a silent server gets a sentence saying so.
+        margin = min(0.25, ctx.timeout * 0.1)
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout_at(ctx.deadline - margin):
+                await writer.start_tls(context, server_hostname=server_name)
+        except TimeoutError:
+            waited = format_duration(time.perf_counter() - started)
+            raise ProbeError(
+                f"{where} accepted the connection but sent no TLS handshake answer within {waited}; "
+                "is it a TLS port?",
+                metrics={"connect": round(connect, 6)},
+            ) from None
+        except ssl.SSLCertVerificationError:
+            raise
+        except (OSError, EOFError, asyncio.IncompleteReadError) as exc:
+            raise ProbeError(_handshake_failure(exc, where), metrics={"connect": round(connect, 6)}) from None
+        handshake = time.perf_counter() - started
+        completed = True
+        ssl_object = writer.get_extra_info("ssl_object")
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        if not der:
+            raise ProbeError(f"{where} completed the TLS handshake without presenting a certificate")
+        cipher = ssl_object.cipher()
+        return _Session(
+            der=der,
+            tls_version=ssl_object.version(),
+            cipher=cipher[0] if cipher else None,
+            connect=connect,
+            handshake=handshake,
+        )
+    finally:
+        await _close(writer, completed, ctx)
+
+
+def _verify_text(exc: ssl.SSLCertVerificationError) -> str:
+    message = exc.verify_message or exc.reason or str(exc)
+    return str(message)
+
+
+@register("tls")
+class TlsProbe:
+    """Handshake, read the leaf certificate, report its facts and whether chain and name check out."""
+
+    Config = TlsCheck
+    metrics: ClassVar[Mapping[str, MetricSpec]] = {
+        spec.name: spec
+        for spec in (
+            MetricSpec("days_remaining", "days until the leaf certificate expires (negative once expired)", unit="days"),
+            MetricSpec("not_after", "when the leaf certificate expires, ISO 8601 UTC"),
+            MetricSpec("not_before", "when the leaf certificate became valid, ISO 8601 UTC"),
+            MetricSpec("issuer", "the leaf certificate's issuer, RFC 4514 (CN=R11,O=Let's Encrypt,C=US)"),
+            MetricSpec("subject", "the leaf certificate's subject, RFC 4514"),
+            MetricSpec("sans", "DNS names and IP addresses the leaf certificate is issued for"),
+            MetricSpec("self_signed", "the leaf certificate is signed by its own key"),
+            MetricSpec("chain_valid", "the chain verifies against the system trust store (or ca_file)"),
+            MetricSpec("hostname_match", "the leaf certificate covers server_name (default host)"),
+            MetricSpec("tls_version", "the negotiated protocol: TLSv1.2, TLSv1.3"),
+            MetricSpec("cipher", "the negotiated cipher suite, e.g. TLS_AES_256_GCM_SHA384"),
+            MetricSpec("connect", "time to open the TCP connection", unit="s"),
+            MetricSpec("handshake", "time of the TLS handshake after the TCP connect", unit="s"),
+        )
+    }
+
+    def default_expect(self, check: TlsCheck) -> Mapping[str, Any]:
+        return {"days_remaining": "> 0", "chain_valid": True, "hostname_match": True}
+
+    async def run(self, check: TlsCheck, ctx: ProbeContext) -> Observation:
+        server_name = check.server_name or check.host
+        details: dict[str, Any] = {}
+        try:
+            session = await _handshake(check, server_name, _verifying_context(check.ca_file), ctx)
+            chain_valid = True
+        except ssl.SSLCertVerificationError as exc:
+            chain_valid = False
+            details["verify_error"] = _verify_text(exc)
+            session = await _handshake(check, server_name, _reading_context(), ctx)
+        try:
+            facts = certificate_facts(session.der)
+        except ValueError as exc:
+            raise ProbeError(str(exc)) from None
+        hostname_match = hostname_matches(facts.sans, facts.common_name, server_name)
+        if not hostname_match:
+            names = ", ".join(facts.sans) or (f"CN={facts.common_name}" if facts.common_name else "no names")
+            details["hostname_error"] = f"the certificate is for {names}, not {server_name}"
+        metrics: dict[str, Any] = {
+            "days_remaining": facts.days_remaining,
+            "not_after": facts.not_after,
+            "not_before": facts.not_before,
+            "issuer": facts.issuer,
+            "subject": facts.subject,
+            "sans": facts.sans,
+            "self_signed": facts.self_signed,
+            "chain_valid": chain_valid,
+            "hostname_match": hostname_match,
+            "tls_version": session.tls_version,
+            "cipher": session.cipher,
+            "connect": round(session.connect, 6),
+            "handshake": round(session.handshake, 6),
+        }
+        return Observation(metrics=metrics, details=details)
