@@ -1,0 +1,180 @@
+"""Benchmark: full http checks per CPU-second, against a bare aiohttp request and blackbox_exporter.
+
+Run on demand (not collected by pytest):  .venv/bin/python tests/bench/bench_http.py [-n 3000] [-c 16]
+
+All three do the same thing: a GET on a fresh connection to a local aiohttp server (in its own process, so
+its CPU is not counted), at the same concurrency. We count the CPU seconds of the process doing the probing:
+  * prober    — Runner + http probe (phase timings, conditions, Result), in this process;
+  * bare      — aiohttp.ClientSession(force_close) GET + read, in this process;
+  * blackbox  — Debian's prometheus-blackbox-exporter, driven through /probe by a separate driver process;
+                its own CPU is read from /proc/PID/stat.
+Machines here are shared and noisy: read the ratios, not the absolute numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import aiohttp
+
+SERVER = textwrap.dedent(
+    """
+    import sys
+    from aiohttp import web
+    async def ok(request):
+        return web.json_response({"status": "healthy"})
+    app = web.Application()
+    app.router.add_get("/health", ok)
+    web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+    """
+)
+
+DRIVER = textwrap.dedent(
+    """
+    import asyncio, sys, aiohttp
+    async def main(url, n, c):
+        sem = asyncio.Semaphore(c)
+        async with aiohttp.ClientSession() as s:
+            async def one():
+                async with sem:
+                    async with s.get(url) as r:
+                        body = await r.text()
+                        assert "probe_success 1" in body, body[-400:]
+            await asyncio.gather(*(one() for _ in range(n)))
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
+    """
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on 127.0.0.1:{port}")
+
+
+def proc_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+async def bench_prober(url: str, n: int, concurrency: int) -> tuple[float, float]:
+    from prober.config import load_config
+    from prober.runner import Runner
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.yaml"
+        path.write_text(f"checks:\n  - {{name: bench, type: http, url: '{url}', expect: {{json: {{status: healthy}}}}}}\n")
+        spec = load_config([path]).checks[0]
+    runner = Runner()
+    sem = asyncio.Semaphore(concurrency)
+    statuses: dict[str, int] = {}
+
+    async def one() -> None:
+        async with sem:
+            result = await runner.run(spec)
+        statuses[result.status] = statuses.get(result.status, 0) + 1
+
+    await asyncio.gather(*(one() for _ in range(50)))  # warm-up
+    statuses.clear()
+    cpu, wall = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(n)))
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    await runner.resources.aclose()
+    assert statuses == {"up": n}, statuses
+    return cpu, wall
+
+
+async def bench_bare(url: str, n: int, concurrency: int) -> tuple[float, float]:
+    sem = asyncio.Semaphore(concurrency)
+    connector = aiohttp.TCPConnector(force_close=True, use_dns_cache=False, limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one() -> None:
+            async with sem, session.get(url) as response:
+                await response.read()
+                assert response.status == 200
+
+        await asyncio.gather(*(one() for _ in range(50)))
+        cpu, wall = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(n)))
+        return time.process_time() - cpu, time.perf_counter() - wall
+
+
+def bench_blackbox(url: str, n: int, concurrency: int) -> tuple[float, float] | None:
+    exe = shutil.which("prometheus-blackbox-exporter")
+    if exe is None:
+        print("blackbox_exporter: not installed (apt-get install prometheus-blackbox-exporter); skipped")
+        return None
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "blackbox.yml"
+        config.write_text("modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n")
+        proc = subprocess.Popen(
+            [exe, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}", "--log.level=error"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_port(port)
+            probe = f"http://127.0.0.1:{port}/probe?module=http_2xx&target={url}"
+            subprocess.run([sys.executable, "-c", DRIVER, probe, "50", str(concurrency)], check=True)
+            cpu, wall = proc_cpu(proc.pid), time.perf_counter()
+            subprocess.run([sys.executable, "-c", DRIVER, probe, str(n), str(concurrency)], check=True)
+            return proc_cpu(proc.pid) - cpu, time.perf_counter() - wall
+        finally:
+            proc.terminate()
+            proc.wait(5)
+
+
+def report(name: str, n: int, cpu: float, wall: float) -> float:
+    per_cpu = n / cpu if cpu else float("inf")
+    print(f"{name:<10} {n / wall:8.0f} checks/s   {cpu / n * 1000:6.3f} CPU s per 1,000   {per_cpu:7.0f} per CPU-second")
+    return per_cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-n", type=int, default=3000, help="checks per contender")
+    parser.add_argument("-c", type=int, default=16, help="concurrency")
+    args = parser.parse_args()
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)])
+    try:
+        wait_port(port)
+        url = f"http://127.0.0.1:{port}/health"
+        print(f"{args.n} GETs on fresh connections at concurrency {args.c} to a local aiohttp server")
+        prober_rate = report("prober", args.n, *asyncio.run(bench_prober(url, args.n, args.c)))
+        bare_rate = report("bare", args.n, *asyncio.run(bench_bare(url, args.n, args.c)))
+        blackbox = bench_blackbox(url, args.n, args.c)
+        print(f"prober / bare aiohttp (per CPU-second): {prober_rate / bare_rate:.2f}")
+        if blackbox is not None:
+            blackbox_rate = report("blackbox", args.n, *blackbox)
+            print(f"prober / blackbox_exporter (per CPU-second): {prober_rate / blackbox_rate:.2f}")
+    finally:
+        server.terminate()
+        server.wait(5)
+
+
+if __name__ == "__main__":
+    main()
