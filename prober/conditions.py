@@ -15,7 +15,6 @@ This module never does I/O and never knows about probes: it sees metric specs, m
 
 from __future__ import annotations
 
-import math
 import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -62,6 +61,8 @@ class MetricSpec:
     unit: str = ""
     """`s` for seconds (shown as 41.7ms / 2.3s), else a word for docs (`bytes`, `days`)."""
     case_insensitive_paths: bool = False
+    describe: Callable[[Any, str], str | None] | None = field(default=None, compare=False, repr=False)
+    """Optional: (actual, condition text) -> a better failure sentence than "X was A, expected C", or None."""
 
 
 class ConditionError(ValueError):
@@ -105,7 +106,8 @@ def _equal(actual: Any, expected: Any) -> bool:
     if actual is MISSING:
         return False
     if _is_number(actual) and _is_number(expected):
-        return math.isclose(float(actual), float(expected), rel_tol=1e-9, abs_tol=1e-12)
+        # Exact, like Python: a tolerance would make `== b` and `> b` both true for one value.
+        return bool(actual == expected)
     if _is_number(actual) and isinstance(expected, str):
         operand = _scalar(expected)
         return _is_number(operand) and _equal(actual, operand)
@@ -319,6 +321,9 @@ def _evaluate(
         ok = actual is not MISSING and item.condition.test(actual)
         if actual is MISSING:
             return None, False, f"{item.metric} was not measured (expected {item.condition.text})"
+        sentence = spec.describe(actual, item.condition.text) if spec.describe is not None and not ok else None
+        if sentence:
+            return actual, ok, sentence
         return actual, ok, f"{item.metric} was {_display(actual, spec.unit)}, expected {item.condition.text}"
     if spec.kind == "paths":
         document = subjects.get(spec.subject or spec.name, MISSING)
@@ -365,7 +370,7 @@ def judge(
     if expect_failures:
         error = expect_failures[0]
         if len(expect_failures) > 1:
-            error += f" (and {len(expect_failures) - 1} more failed)"
+            error += f"; and {len(expect_failures) - 1} more failed"
         return Verdict("down", assertions, error)
     if warn_failures:
         return Verdict("degraded", assertions, "warning: " + warn_failures[0])

@@ -34,6 +34,7 @@ __all__ = [
     "KINDS",
     "CertFiles",
     "CertKind",
+    "closing_server",
     "garbage_server",
     "make_cert",
     "server_ssl_context",
@@ -194,3 +195,12 @@ async def _answer_garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWr
 def garbage_server() -> contextlib.AbstractAsyncContextManager[int]:
     """A plain TCP server that answers the ClientHello with an HTTP 400 and closes."""
     return _serve(_answer_garbage)
+
+
+async def _hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    return None
+
+
+def closing_server() -> contextlib.AbstractAsyncContextManager[int]:
+    """A plain TCP server that accepts and closes at once, before any TLS is spoken."""
+    return _serve(_hang_up)

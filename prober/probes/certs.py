@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-__all__ = ["CertificateFacts", "certificate_facts", "hostname_matches", "leaf_days_remaining"]
+__all__ = ["CertificateFacts", "certificate_facts", "expiry_sentence", "hostname_matches", "leaf_days_remaining"]
 
 _SECONDS_PER_DAY = 86400.0
 
@@ -166,3 +166,12 @@ def hostname_matches(sans: list[str], subject_cn: str | None, hostname: str) -> 
     if host is None:
         return False
     return any(_as_ip(candidate) is None and _dns_matches(candidate, host) for candidate in candidates)
+
+
+def expiry_sentence(days: object, condition: str) -> str | None:
+    """The failure sentence for a days-remaining condition once the certificate has expired."""
+    if isinstance(days, int | float) and not isinstance(days, bool) and days < 0:
+        ago = -float(days)
+        when = f"{ago:.0f} days ago" if ago >= 1.5 else ("1 day ago" if ago >= 1 else f"{ago * 24:.0f} hours ago")
+        return f"certificate expired {when} (days_remaining {float(days):g}, expected {condition})"
+    return None

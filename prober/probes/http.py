@@ -24,7 +24,7 @@ from prober.conditions import MetricSpec
 from prober.config_models import CheckBase
 from prober.probes import register
 from prober.probes.base import Observation, ProbeContext, ProbeError
-from prober.probes.certs import leaf_days_remaining
+from prober.probes.certs import expiry_sentence, leaf_days_remaining
 
 __all__ = ["HttpCheck", "HttpProbe"]
 
@@ -237,7 +237,12 @@ class HttpProbe:
                 subject="headers",
                 case_insensitive_paths=True,
             ),
-            MetricSpec("cert_days_remaining", "days until the server certificate expires (https)", unit="days"),
+            MetricSpec(
+                "cert_days_remaining",
+                "days until the server certificate expires (https)",
+                unit="days",
+                describe=expiry_sentence,
+            ),
         )
     }
 

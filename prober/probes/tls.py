@@ -36,7 +36,7 @@ from prober.config_models import CheckBase
 from prober.durations import format_duration
 from prober.probes import register
 from prober.probes.base import Observation, ProbeContext, ProbeError
-from prober.probes.certs import certificate_facts, hostname_matches
+from prober.probes.certs import certificate_facts, expiry_sentence, hostname_matches
 
 __all__ = ["TlsCheck", "TlsProbe"]
 
@@ -94,38 +94,42 @@ def _is_ip(text: str) -> bool:
 
 
 # Contexts are expensive to build (loading the system trust store) and safe to share between connections.
-_contexts: dict[tuple[str, ...], ssl.SSLContext] = {}
+# Keyed by purpose and ca_file; a ca_file edited on disk (new mtime or size) replaces its entry.
+_contexts: dict[str, tuple[tuple[int, int], ssl.SSLContext]] = {}
 
 
 def _verifying_context(ca_file: str | None) -> ssl.SSLContext:
     """Verify the chain (not the name) against the system store, or only `ca_file` when given."""
-    key: tuple[str, ...] = ("verify",)
+    stamp = (0, 0)
     if ca_file is not None:
         try:
             stat = os.stat(ca_file)
         except OSError as exc:
             raise ProbeError(f"cannot read ca_file {ca_file}: {exc.strerror or exc}") from None
-        key = ("verify", ca_file, str(stat.st_mtime_ns), str(stat.st_size))
-    context = _contexts.get(key)
-    if context is None:
-        try:
-            context = ssl.create_default_context(cafile=ca_file)
-        except (OSError, ssl.SSLError) as exc:
-            raise ProbeError(f"cannot load ca_file {ca_file}: {exc}") from None
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_REQUIRED
-        _contexts[key] = context
+        stamp = (stat.st_mtime_ns, stat.st_size)
+    key = f"verify:{ca_file or ''}"
+    cached = _contexts.get(key)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    try:
+        context = ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ProbeError(f"cannot load ca_file {ca_file}: {exc}") from None
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_REQUIRED
+    _contexts[key] = (stamp, context)
     return context
 
 
 def _reading_context() -> ssl.SSLContext:
     """Verification off: only to read the certificate and session of a server whose chain failed."""
-    context = _contexts.get(("read",))
-    if context is None:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        _contexts[("read",)] = context
+    cached = _contexts.get("read")
+    if cached is not None:
+        return cached[1]
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    _contexts["read"] = ((0, 0), context)
     return context
 
 
@@ -163,7 +167,8 @@ def _handshake_failure(exc: BaseException, where: str) -> str:
     """The sentence for a handshake that failed for a reason other than an untrusted certificate."""
     reason = getattr(exc, "reason", None)
     if isinstance(reason, str) and reason.upper() in _NOT_TLS_REASONS:
-        return f"{where} does not speak TLS: it answered the TLS ClientHello with something else ({reason.lower()})"
+        said = reason.lower().replace("_", " ")
+        return f"{where} does not speak TLS: it answered the TLS ClientHello with something else ({said})"
     if isinstance(exc, ssl.SSLEOFError | ConnectionError | asyncio.IncompleteReadError | EOFError):
         return f"{where} closed the connection during the TLS handshake"
     if isinstance(exc, ssl.SSLError):
@@ -200,8 +205,7 @@ async def _handshake(check: TlsCheck, server_name: str, context: ssl.SSLContext,
         except TimeoutError:
             waited = format_duration(time.perf_counter() - started)
             raise ProbeError(
-                f"{where} accepted the connection but sent no TLS handshake answer within {waited}; "
-                "is it a TLS port?",
+                f"{where} accepted the connection but sent no TLS handshake answer within {waited}; is it a TLS port?",
                 metrics={"connect": round(connect, 6)},
             ) from None
         except ssl.SSLCertVerificationError:
@@ -239,7 +243,12 @@ class TlsProbe:
     metrics: ClassVar[Mapping[str, MetricSpec]] = {
         spec.name: spec
         for spec in (
-            MetricSpec("days_remaining", "days until the leaf certificate expires (negative once expired)", unit="days"),
+            MetricSpec(
+                "days_remaining",
+                "days until the leaf certificate expires; negative once expired",
+                unit="days",
+                describe=expiry_sentence,
+            ),
             MetricSpec("not_after", "when the leaf certificate expires, ISO 8601 UTC"),
             MetricSpec("not_before", "when the leaf certificate became valid, ISO 8601 UTC"),
             MetricSpec("issuer", "the leaf certificate's issuer, RFC 4514 (CN=R11,O=Let's Encrypt,C=US)"),
@@ -267,7 +276,11 @@ class TlsProbe:
         except ssl.SSLCertVerificationError as exc:
             chain_valid = False
             details["verify_error"] = _verify_text(exc)
-            session = await _handshake(check, server_name, _reading_context(), ctx)
+            try:
+                session = await _handshake(check, server_name, _reading_context(), ctx)
+            except ProbeError as second:
+                second.details.setdefault("verify_error", details["verify_error"])
+                raise
         try:
             facts = certificate_facts(session.der)
         except ValueError as exc:
