@@ -1,0 +1,497 @@
+"""Delivering incident notifications through Apprise, with retries, per-URL records and redaction.
+
+`format_message` turns an alert Transition into a title and body; `Notifier` delivers them. Every URL
+gets its own lane: a FIFO queue, one Apprise object (so success is known per URL) and one worker task.
+Lanes run independently, so a slow or dead receiver delays only its own messages, and messages to one
+URL arrive in the order they were submitted (a "resolved" never overtakes its "down"). A failed
+delivery is retried with exponential backoff (base_delay, 2×, 4×, … capped at max_delay) up to
+max_attempts; every attempt is reported to the injected async `record` callback as a DeliveryAttempt
+and logged, with the URL redacted.
+
+Apprise notification types: opened → failure, resolved → success, repeat → warning, test → info.
+
+It must never block or slow the caller (`submit` only enqueues), never raise out of a worker, never
+write a notifier URL unredacted to a log or a record, and never outlive `aclose(timeout)` by more than
+about a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import apprise
+
+from prober.alerts import FLAP_WINDOW, Transition
+from prober.durations import format_duration
+from prober.redact import RedactingFilter, redact_url, scrub
+
+__all__ = [
+    "LOG_REDACTION",
+    "NOTIFY_TYPES",
+    "DeliveryAttempt",
+    "Message",
+    "MessageKind",
+    "Notifier",
+    "Outcome",
+    "RecordCallback",
+    "build_test_message",
+    "format_message",
+]
+
+log = logging.getLogger("prober.notify")
+
+LOG_REDACTION = RedactingFilter()
+"""Scrubs every notifier URL this process has used from the `apprise` logger's records (Apprise logs
+request URLs, tokens in the path included, at DEBUG level). Add it to other loggers or handlers too."""
+logging.getLogger("apprise").addFilter(LOG_REDACTION)
+
+MessageKind = Literal["opened", "resolved", "repeat", "test"]
+Outcome = Literal["delivered", "retrying", "failed", "abandoned", "dropped"]
+
+NOTIFY_TYPES: dict[MessageKind, apprise.NotifyType] = {
+    "opened": apprise.NotifyType.FAILURE,
+    "resolved": apprise.NotifyType.SUCCESS,
+    "repeat": apprise.NotifyType.WARNING,
+    "test": apprise.NotifyType.INFO,
+}
+_ABANDON_RECORD_BUDGET = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One notification as it is sent: what it is about, its title, body and Apprise type."""
+
+    kind: MessageKind
+    title: str
+    body: str
+    check: str | None = None
+    incident_id: str | None = None
+
+    @property
+    def notify_type(self) -> apprise.NotifyType:
+        return NOTIFY_TYPES[self.kind]
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryAttempt:
+    """One attempt to deliver one message to one URL, or the end of a message that was never delivered.
+
+    outcome: delivered; retrying (failed, another attempt follows after `next_retry_in` seconds);
+    failed (failed and no attempts are left); abandoned (the notifier was closed first); dropped (too
+    many messages were waiting for this URL and this was the oldest). `url` is always redacted.
+    """
+
+    kind: MessageKind
+    check: str | None
+    incident_id: str | None
+    url: str
+    title: str
+    attempt: int
+    max_attempts: int
+    outcome: Outcome
+    error: str | None
+    at: datetime
+    duration: float
+    next_retry_in: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "delivered"
+
+    @property
+    def final(self) -> bool:
+        """No further attempt will be made for this message and URL."""
+        return self.outcome != "retrying"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "check": self.check,
+            "incident_id": self.incident_id,
+            "url": self.url,
+            "title": self.title,
+            "attempt": self.attempt,
+            "max_attempts": self.max_attempts,
+            "outcome": self.outcome,
+            "error": self.error,
+            "at": self.at.astimezone(UTC).isoformat(),
+            "duration": round(self.duration, 6),
+            "next_retry_in": self.next_retry_in,
+        }
+
+
+RecordCallback = Callable[[DeliveryAttempt], Awaitable[None]]
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _where(locations: tuple[str, ...]) -> str:
+    if not locations or locations == ("default",):
+        return ""
+    return f" at {', '.join(locations)}"
+
+
+def format_message(transition: Transition) -> Message:
+    """Title and body for an alert transition, readable on a phone at 3 a.m."""
+    t = transition
+    where = _where(t.locations)
+    error = t.error or "no error message was recorded"
+    lines: list[str]
+    if t.kind == "opened":
+        title = f"DOWN: {t.check}"
+        lines = [f"{t.check} is down{where}: {error}.", f"Down since {_when(t.started_at)} (detected {_when(t.at)})."]
+    elif t.kind == "resolved":
+        title = f"RESOLVED: {t.check}"
+        ended = t.ended_at or t.at
+        lines = [
+            f"{t.check} is back up after {format_duration(t.downtime or 0.0)} of downtime.",
+            f"It was down{where} from {_when(t.started_at)} to {_when(ended)}: {error}.",
+        ]
+    else:
+        title = f"STILL DOWN: {t.check}"
+        lasting = format_duration(max(0.0, (t.at - t.started_at).total_seconds()))
+        lines = [f"{t.check} is still down{where}, for {lasting} now: {error}.", f"Down since {_when(t.started_at)}."]
+    if t.flapping:
+        window = format_duration(FLAP_WINDOW.total_seconds())
+        lines.append(f"Flapping: this is incident {t.recent_incidents} in the last {window}.")
+    lines.append(f"Incident {t.incident_id}.")
+    return Message(t.kind, title, "\n".join(lines), t.check, t.incident_id)
+
+
+def build_test_message(now: datetime) -> Message:
+    """The message `prober notify-test` sends."""
+    return Message(
+        "test",
+        "prober test notification",
+        f"This is a test message from prober, sent {_when(now)}. If you can read it, this notifier works.",
+    )
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class _Job:
+    message: Message
+    url: str
+    attempts: int = 0
+
+
+@dataclass(slots=True)
+class _Lane:
+    url: str
+    redacted: str
+    queue: deque[_Job] = field(default_factory=deque)
+    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    current: _Job | None = None
+    task: asyncio.Task[None] | None = None
+    apprise: Any = None
+
+
+class Notifier:
+    """Queues messages per URL and delivers them through Apprise with retries.
+
+    Create it inside the running event loop. `submit` must be called from the loop's thread; it never
+    waits. `aclose(timeout)` lets queued deliveries finish for up to `timeout` seconds, then stops and
+    records whatever was not delivered as `abandoned`.
+    """
+
+    def __init__(
+        self,
+        *,
+        record: RecordCallback | None = None,
+        base_delay: float = 2.0,
+        max_delay: float = 60.0,
+        max_attempts: int = 5,
+        attempt_timeout: float = 20.0,
+        max_pending: int = 500,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self._record_cb = record
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.max_attempts = max_attempts
+        self.attempt_timeout = attempt_timeout
+        self.max_pending = max_pending
+        self._clock = clock
+        self._lanes: dict[str, _Lane] = {}
+        self._side_tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
+
+    @property
+    def pending(self) -> int:
+        """Messages not yet delivered, given up or dropped, over all URLs."""
+        return sum(len(lane.queue) + (lane.current is not None) for lane in self._lanes.values())
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1-based)."""
+        return float(min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+
+    def submit(self, transition: Transition, urls: Iterable[str]) -> None:
+        """Queue the transition's message for every URL (each once). Returns at once.
+
+        Transitions with `notify=False` (maintenance) are not sent. After `aclose` nothing is sent.
+        """
+        if not transition.notify:
+            log.debug("Not notifying %s %s: it happened during a maintenance window", transition.check, transition.kind)
+            return
+        self.submit_message(format_message(transition), urls)
+
+    def submit_message(self, message: Message, urls: Iterable[str]) -> None:
+        """Queue a ready-made message for every URL (each once). Returns at once."""
+        if self._closing:
+            log.warning("Notifier is shut down; not sending %r", message.title)
+            return
+        for url in dict.fromkeys(urls):
+            if not url.strip():
+                log.warning("Skipping an empty notifier URL for %r (is its environment variable empty?)", message.title)
+                continue
+            lane = self._lane(url)
+            if len(lane.queue) >= self.max_pending:
+                dropped = lane.queue.popleft()
+                log.error(
+                    "Dropping the oldest notification %r for %s: more than %d are waiting for this URL",
+                    dropped.message.title,
+                    lane.redacted,
+                    self.max_pending,
+                )
+                self._spawn(self._record(self._closing_record(lane, dropped, "dropped")))
+            lane.queue.append(_Job(message, url))
+            lane.wakeup.set()
+
+    async def send_test(self, urls: Iterable[str]) -> dict[str, str | None]:
+        """Send the test message once to every URL, concurrently, without retries.
+
+        Returns redacted URL → None when delivered, else the error. Attempts are recorded as kind "test".
+        """
+        message = build_test_message(self._clock())
+        unique = list(dict.fromkeys(urls))
+        for url in unique:
+            LOG_REDACTION.add(url)
+        lanes = [_Lane(url, redact_url(url)) for url in unique]
+        errors = await asyncio.gather(*(self._attempt_and_record(lane, _Job(message, lane.url), 1) for lane in lanes))
+        report: dict[str, str | None] = {}
+        for lane, error in zip(lanes, errors, strict=True):
+            key, n = lane.redacted, 1
+            while key in report:
+                n += 1
+                key = f"{lane.redacted} (#{n})"
+            report[key] = error
+        return report
+
+    async def aclose(self, timeout: float = 10.0) -> None:
+        """Stop accepting messages, let queued ones finish for up to `timeout` seconds, then cancel the
+        rest and record each undelivered message as `abandoned` (recording gets at most one more second).
+        """
+        self._closing = True
+        for lane in self._lanes.values():
+            lane.wakeup.set()
+        workers = {lane.task: lane for lane in self._lanes.values() if lane.task is not None}
+        tasks: set[asyncio.Task[None]] = set(workers) | self._side_tasks
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=max(0.0, timeout))
+        if not pending:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _ABANDON_RECORD_BUDGET
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending, timeout=_ABANDON_RECORD_BUDGET)
+        leftovers: list[DeliveryAttempt] = []
+        for task in pending:
+            stuck = workers.get(task)
+            if stuck is None:
+                continue
+            jobs = ([stuck.current] if stuck.current is not None else []) + list(stuck.queue)
+            stuck.current = None
+            stuck.queue.clear()
+            leftovers.extend(self._closing_record(stuck, job, "abandoned") for job in jobs)
+        for item in leftovers:
+            log.error(
+                "Notification %r to %s was not delivered before shutdown (%d attempt(s) made)",
+                item.title,
+                item.url,
+                item.attempt,
+            )
+        remaining = deadline - loop.time()
+        if leftovers and remaining > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*(self._record(item) for item in leftovers)), remaining)
+
+    async def __aenter__(self) -> Notifier:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    # --- internals -------------------------------------------------------------------------------
+
+    def _lane(self, url: str) -> _Lane:
+        lane = self._lanes.get(url)
+        if lane is None:
+            LOG_REDACTION.add(url)
+            lane = self._lanes[url] = _Lane(url, redact_url(url))
+        if lane.task is None or lane.task.done():
+            lane.task = asyncio.get_running_loop().create_task(self._run_lane(lane), name=f"notify {lane.redacted}")
+        return lane
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        async def run() -> None:
+            await coro
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+
+    async def _record(self, item: DeliveryAttempt) -> None:
+        if self._record_cb is None:
+            return
+        try:
+            await self._record_cb(item)
+        except Exception:
+            log.exception("Could not record the notification attempt to %s (%s)", item.url, item.outcome)
+
+    def _closing_record(self, lane: _Lane, job: _Job, outcome: Literal["abandoned", "dropped"]) -> DeliveryAttempt:
+        if outcome == "abandoned":
+            error = "not delivered: prober was shutting down before the message got through"
+        else:
+            error = f"dropped: more than {self.max_pending} notifications were waiting for this URL"
+        return DeliveryAttempt(
+            kind=job.message.kind,
+            check=job.message.check,
+            incident_id=job.message.incident_id,
+            url=lane.redacted,
+            title=job.message.title,
+            attempt=job.attempts,
+            max_attempts=self.max_attempts,
+            outcome=outcome,
+            error=error,
+            at=self._clock(),
+            duration=0.0,
+        )
+
+    async def _run_lane(self, lane: _Lane) -> None:
+        while True:
+            if not lane.queue:
+                if self._closing:
+                    return
+                lane.wakeup.clear()
+                await lane.wakeup.wait()
+                continue
+            job = lane.current = lane.queue.popleft()
+            try:
+                await self._deliver(lane, job)
+            except Exception:  # a bug here must not silence the lane for good
+                log.exception("Unexpected error while notifying %s; the message is given up", lane.redacted)
+            lane.current = None
+
+    async def _deliver(self, lane: _Lane, job: _Job) -> None:
+        while True:
+            job.attempts += 1
+            error = await self._attempt_and_record(lane, job, self.max_attempts)
+            if error is None or job.attempts >= self.max_attempts or lane.apprise is False:
+                return
+            await asyncio.sleep(self.backoff(job.attempts))
+
+    async def _attempt_and_record(self, lane: _Lane, job: _Job, max_attempts: int) -> str | None:
+        attempt = max(job.attempts, 1)
+        started_at = self._clock()
+        began = time.monotonic()
+        error = await self._attempt(lane, job.message)
+        duration = time.monotonic() - began
+        permanent = lane.apprise is False
+        retrying = error is not None and attempt < max_attempts and not permanent
+        outcome: Outcome = "delivered" if error is None else ("retrying" if retrying else "failed")
+        delay = self.backoff(attempt) if retrying else None
+        title = job.message.title
+        if error is None:
+            log.info("Sent %r to %s", title, lane.redacted)
+        elif retrying:
+            log.warning(
+                "Could not send %r to %s (attempt %d of %d): %s; retrying in %s",
+                title,
+                lane.redacted,
+                attempt,
+                max_attempts,
+                error,
+                format_duration(delay or 0.0),
+            )
+        else:
+            log.error("Gave up sending %r to %s after %d attempt(s): %s", title, lane.redacted, attempt, error)
+        await self._record(
+            DeliveryAttempt(
+                kind=job.message.kind,
+                check=job.message.check,
+                incident_id=job.message.incident_id,
+                url=lane.redacted,
+                title=title,
+                attempt=attempt,
+                max_attempts=max_attempts,
+                outcome=outcome,
+                error=error,
+                at=started_at,
+                duration=duration,
+                next_retry_in=delay,
+            )
+        )
+        return error
+
+    async def _attempt(self, lane: _Lane, message: Message) -> str | None:
+        """One delivery; None on success, else a redacted sentence saying what went wrong."""
+        try:
+            if lane.apprise is None:
+                lane.apprise = await asyncio.to_thread(_build_apprise, lane.url)
+            if lane.apprise is False:
+                return (
+                    "Apprise does not understand this URL (unknown scheme, or a required part is missing); "
+                    "it will not be retried"
+                )
+            result = await asyncio.wait_for(
+                lane.apprise.async_notify(
+                    body=message.body,
+                    title=message.title,
+                    notify_type=message.notify_type,
+                    body_format=apprise.NotifyFormat.TEXT,
+                ),
+                timeout=self.attempt_timeout,
+            )
+        except TimeoutError:
+            return f"no answer within {format_duration(self.attempt_timeout)}"
+        except Exception as exc:
+            return scrub(f"{type(exc).__name__}: {exc}", [lane.url])
+        if result:
+            return None
+        return scrub(_apprise_error(result), [lane.url])
+
+
+def _build_apprise(url: str) -> Any:
+    """An Apprise object holding just `url`, or False when Apprise rejects the URL."""
+    apobj = apprise.Apprise()
+    return apobj if apobj.add(url) and len(apobj) == 1 else False
+
+
+def _apprise_error(result: Any) -> str:
+    logs = getattr(result, "logs", None)
+    messages: list[str] = []
+    if callable(logs):
+        with contextlib.suppress(Exception):
+            messages = [str(entry.message) for entry in logs() if str(entry.level) in ("WARNING", "ERROR", "CRITICAL")]
+    status = getattr(getattr(result, "status", None), "name", None)
+    if not messages and status == "TIMEOUT":
+        return "the service did not answer in time"
+    text = " ".join(dict.fromkeys(m.strip() for m in messages if m.strip()))
+    return text or "the service did not accept the message (Apprise gave no reason)"
