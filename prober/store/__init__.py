@@ -1,0 +1,269 @@
+"""The SQLite store: the one place results, state, incidents and notification attempts are written.
+
+    store = Store("prober.db")          # opens or creates the file, applies migrations (blocking, once)
+    await store.start()                 # starts the single writer task
+    await store.write(result)           # returns once the result is COMMITTED
+    store.current(); store.uptime("api-health", 86400); store.latency_percentiles("api-health", 86400)
+    await store.close()                 # commits what is queued, stops the writer, closes the file
+
+Or `async with Store(path) as store:`; a reader that never writes (`prober status`) may use a plain
+`with Store(path, create=False) as store:` and never start the writer.
+
+One file in WAL mode. Writes go through one writer task that batches every queued operation into one
+transaction on its own thread; reads use a second connection and never block it. Times are stored as
+ISO 8601 UTC text (sortable), JSON columns as compact JSON. Nothing outside this package writes the
+database, and this package never sends, schedules or judges anything.
+
+Errors: StoreError (opening, migrating, writing failed; the message names the file and the cause).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from sqlite_utils import Database
+
+from prober.config_models import RetentionConfig
+from prober.results import STATUSES, Result, format_timestamp
+from prober.store.queries import CurrentState, Incident, Notification, Reader, Rollup
+from prober.store.retention import DEFAULT_BATCH
+from prober.store.retention import prune as _prune
+from prober.store.rollups import BUCKET_BOUNDS
+from prober.store.schema import (
+    SCHEMA_VERSION,
+    StoreError,
+    Synchronous,
+    migrate,
+    open_read_connection,
+    open_write_connection,
+)
+from prober.store.writer import EncodedResult, Writer, WriterStats, encode_result, to_json, utc
+
+__all__ = [
+    "BUCKET_BOUNDS",
+    "SCHEMA_VERSION",
+    "CurrentState",
+    "Incident",
+    "Notification",
+    "Rollup",
+    "Store",
+    "StoreError",
+    "WriterStats",
+]
+
+
+def _now() -> str:
+    return format_timestamp(datetime.now(UTC))
+
+
+def _ts(moment: datetime) -> str:
+    return format_timestamp(utc(moment))
+
+
+class Store(Reader):
+    """The database of one prober. Implements prober.probes.base.StateStore (`load` / `save`).
+
+    Read methods (inherited from Reader: `current`, `checks`, `results`, `result`, `uptime`, `uptimes`,
+    `latency_percentiles`, `rollups`, `incidents`, `incident`, `notifications`, `load_alert_states`) are
+    synchronous, quick and thread-safe. Write methods are coroutines that return after COMMIT.
+    """
+
+    def __init__(self, path: str | Path, *, synchronous: Synchronous = "FULL", create: bool = True) -> None:
+        self.path = Path(path)
+        db = open_write_connection(self.path, synchronous=synchronous, create=create)
+        try:
+            migrate(db, self.path)
+            reader = open_read_connection(self.path)
+        except BaseException:
+            db.close()
+            raise
+        super().__init__(reader)
+        self._writer = Writer(db, self.path)
+
+    # --- lifecycle -------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the writer task in the running event loop. Writes before this raise StoreError."""
+        await self._writer.start()
+
+    async def close(self) -> None:
+        """Commit everything queued, stop the writer, close both connections. Idempotent."""
+        try:
+            await self._writer.close()
+        finally:
+            self._close_reader()
+
+    async def __aenter__(self) -> Store:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """For read-only use without an event loop; the writer must not have been started."""
+        try:
+            self._writer.close_now()
+        finally:
+            self._close_reader()
+
+    @property
+    def stats(self) -> WriterStats:
+        """Commits, results written, duplicates ignored, largest batch, time spent committing."""
+        return self._writer.stats
+
+    @property
+    def queued(self) -> int:
+        """Write operations waiting for the writer's next transaction."""
+        return self._writer.queued
+
+    # --- results ---------------------------------------------------------------------------------------
+
+    async def write(self, result: Result) -> bool:
+        """Store one result; return once it is committed. False when its id was already stored (then nothing
+        changes). Many concurrent callers share one transaction. If the caller is cancelled after calling,
+        the result may still be committed."""
+        return await self._writer.write_results([self._encode(result)]) == 1
+
+    async def write_many(self, results: Iterable[Result]) -> int:
+        """Store results in one transaction (an agent's push); ids already stored are ignored. Return how
+        many were new."""
+        return await self._writer.write_results([self._encode(result) for result in results])
+
+    @staticmethod
+    def _encode(result: Result) -> EncodedResult:
+        if result.status not in STATUSES:
+            raise ValueError(
+                f"result {result.id} of check {result.check} has status {result.status!r}; "
+                "it must be up, degraded or down"
+            )
+        return encode_result(result)
+
+    # --- state the probes keep between runs (StateStore) -----------------------------------------------
+
+    async def load(self, check: str, location: str) -> dict[str, Any] | None:
+        return self.load_probe_state(check, location)
+
+    async def save(self, check: str, location: str, state: dict[str, Any]) -> None:
+        row = (check, location, to_json(state), _now())
+
+        def op(db: Database) -> None:
+            db.execute(
+                'INSERT INTO probe_state ("check", location, state, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT '
+                '("check", location) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at',
+                row,
+            )
+
+        await self._writer.run(op)
+
+    # --- alerting --------------------------------------------------------------------------------------
+
+    async def save_alert_state(self, check: str, state: dict[str, Any]) -> None:
+        """Keep the alert engine's state of one check (opaque JSON) across restarts."""
+        row = (check, to_json(state), _now())
+
+        def op(db: Database) -> None:
+            db.execute(
+                'INSERT INTO alert_state ("check", state, updated_at) VALUES (?, ?, ?) '
+                'ON CONFLICT ("check") DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at',
+                row,
+            )
+
+        await self._writer.run(op)
+
+    async def delete_alert_state(self, check: str) -> bool:
+        """Forget the alert state of a check (removed from the configuration). False if there was none."""
+
+        def op(db: Database) -> bool:
+            return db.execute('DELETE FROM alert_state WHERE "check" = ?', (check,)).rowcount > 0
+
+        return await self._writer.run(op)
+
+    async def open_incident(self, check: str, locations: Sequence[str], error: str | None, started_at: datetime) -> int:
+        """Record a new open incident; return its id (ids are never reused, even after pruning)."""
+        row = {"check": check, "locations": to_json(list(locations)), "error": error, "started_at": _ts(started_at)}
+
+        def op(db: Database) -> int:
+            table = db.table("incidents")
+            table.insert(row)
+            return int(table.last_rowid or 0)
+
+        return await self._writer.run(op)
+
+    async def update_incident(
+        self, incident_id: int, *, locations: Sequence[str] | None = None, error: str | None = None
+    ) -> bool:
+        """Change the locations or error of an incident (more locations went down). False if no such id."""
+        params = (to_json(list(locations)) if locations is not None else None, error, incident_id)
+
+        def op(db: Database) -> bool:
+            sql = "UPDATE incidents SET locations = coalesce(?, locations), error = coalesce(?, error) WHERE id = ?"
+            return db.execute(sql, params).rowcount > 0
+
+        return await self._writer.run(op)
+
+    async def resolve_incident(self, incident_id: int, resolved_at: datetime) -> bool:
+        """Mark an incident resolved. False if it does not exist or was already resolved (then unchanged)."""
+        params = (_ts(resolved_at), incident_id)
+
+        def op(db: Database) -> bool:
+            return (
+                db.execute("UPDATE incidents SET resolved_at = ? WHERE id = ? AND resolved_at IS NULL", params).rowcount
+                > 0
+            )
+
+        return await self._writer.run(op)
+
+    async def record_notification(
+        self,
+        incident_id: int | None,
+        check: str | None,
+        kind: str,
+        url_redacted: str,
+        attempt: int,
+        ok: bool,
+        error: str | None,
+        at: datetime,
+        *,
+        outcome: str | None = None,
+    ) -> None:
+        """Record one delivery attempt to one URL (kind: down, resolved, repeat, test ...; outcome: the
+        notifier's word for it, e.g. delivered, retrying, failed). The URL must already be redacted: it is
+        stored as given. `check` is None for a message about no check (a test)."""
+        row = {
+            "incident_id": incident_id,
+            "check": check,
+            "kind": kind,
+            "url": url_redacted,
+            "attempt": attempt,
+            "ok": int(ok),
+            "outcome": outcome,
+            "error": error,
+            "at": _ts(at),
+        }
+
+        def op(db: Database) -> None:
+            db.table("notifications").insert(row)
+
+        await self._writer.run(op)
+
+    # --- retention -------------------------------------------------------------------------------------
+
+    async def prune(
+        self, retention: RetentionConfig, now: datetime | None = None, *, batch: int = DEFAULT_BATCH
+    ) -> dict[str, int]:
+        """Delete raw results and state older than retention.raw, rollups, resolved incidents and
+        notifications older than retention.rollup, `batch` rows per transaction. Return rows deleted per
+        table (results, current_state, probe_state, rollups_hourly, incidents, notifications)."""
+        return await _prune(self._writer, retention, now if now is not None else datetime.now(UTC), batch=batch)

@@ -1,0 +1,430 @@
+"""The single writer: one asyncio task owning the write connection, committing work in batches.
+
+Every change to the database goes through the writer (`write_results`, or `run(fn)` for anything
+else): callers put an operation on a queue and await a future. The writer task takes everything queued
+(up to a bound), runs it in ONE transaction on its own thread (a single-thread executor, so the event
+loop never waits on SQLite), and only after COMMIT resolves the callers' futures. So `await
+store.write(result)` returning means the result is on disk, and a hundred concurrent writes cost one
+commit, not a hundred.
+
+Inserting results also updates, in the same transaction, the current state of the result's check and
+location (only when the result is not older than the one already there: agents push late) and the
+hourly rollups (always, once per new result: a duplicate id is ignored and counted nowhere).
+
+When a batch fails, it is rolled back and each operation is retried in a transaction of its own, so one
+bad operation fails only its own caller. This module never reads on behalf of the API; queries.py does,
+on another connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlite_utils import Database
+
+from prober.results import Result, format_timestamp
+from prober.store.rollups import UPSERT_ROLLUP_SQL, aggregate, latency_of
+from prober.store.schema import StoreError
+
+__all__ = ["EncodedResult", "Writer", "WriterStats", "encode_result", "to_json", "utc"]
+
+log = logging.getLogger("prober.store")
+
+T = TypeVar("T")
+
+MAX_BATCH_OPS = 1000
+"""At most this many queued operations share one transaction ..."""
+MAX_BATCH_RESULTS = 5000
+"""... and at most about this many results (one `write_many` may exceed it on its own)."""
+
+
+def utc(moment: datetime) -> datetime:
+    """`moment` in UTC; a naive datetime is taken to be UTC already."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON for a column. Values JSON cannot express (datetimes, bytes) are stored as their text
+    rather than refused: a result is never lost because a probe put an odd value in its metrics."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedResult:
+    """A Result turned into column values, done by the caller so the writer thread only runs SQL."""
+
+    id: str
+    check: str
+    location: str
+    type: str
+    started_at: str
+    started: datetime
+    status: str
+    duration_ms: float
+    error: str | None
+    metrics: str
+    assertions: str
+    artifacts: str | None
+    details: str | None
+    latency: float
+
+    def row(self) -> tuple[Any, ...]:
+        return (
+            self.id,
+            self.check,
+            self.location,
+            self.type,
+            self.started_at,
+            self.status,
+            self.duration_ms,
+            self.error,
+            self.metrics,
+            self.assertions,
+            self.artifacts,
+            self.details,
+        )
+
+
+def encode_result(result: Result) -> EncodedResult:
+    started = utc(result.started_at)
+    duration = float(result.duration_ms)
+    if not math.isfinite(duration):
+        raise ValueError(f"result {result.id} of check {result.check} has a duration_ms of {duration!r}")
+    return EncodedResult(
+        id=result.id,
+        check=result.check,
+        location=result.location,
+        type=result.type,
+        started_at=format_timestamp(started),
+        started=started,
+        status=result.status,
+        duration_ms=duration,
+        error=result.error,
+        metrics=to_json(result.metrics),
+        assertions=to_json([assertion.to_json() for assertion in result.assertions]),
+        artifacts=to_json(result.artifacts) if result.artifacts else None,
+        details=to_json(result.details) if result.details else None,
+        latency=latency_of(result.metrics, duration),
+    )
+
+
+_INSERT_RESULT_SQL = (
+    'INSERT INTO results (id, "check", location, type, started_at, status, duration_ms, error, metrics, '
+    "assertions, artifacts, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
+)
+_SELECT_CURRENT_SQL = (
+    'SELECT status, started_at, consecutive_down, consecutive_ok, last_change FROM current_state WHERE "check" = ? '
+    "AND location = ?"
+)
+_UPSERT_CURRENT_SQL = (
+    'INSERT INTO current_state ("check", location, type, status, started_at, duration_ms, error, metrics, '
+    "result_id, consecutive_down, consecutive_ok, last_change) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    'ON CONFLICT ("check", location) DO UPDATE SET type = excluded.type, status = excluded.status, '
+    "started_at = excluded.started_at, duration_ms = excluded.duration_ms, error = excluded.error, "
+    "metrics = excluded.metrics, result_id = excluded.result_id, consecutive_down = excluded.consecutive_down, "
+    "consecutive_ok = excluded.consecutive_ok, last_change = excluded.last_change"
+)
+
+
+def _insert_results(db: Database, results: Iterable[EncodedResult]) -> list[EncodedResult]:
+    """Insert, skipping ids already stored; return the results that are new."""
+    return [result for result in results if db.execute(_INSERT_RESULT_SQL, result.row()).rowcount == 1]
+
+
+def _update_current(db: Database, results: list[EncodedResult]) -> None:
+    """Move each check+location's current state forward through its new results, oldest first."""
+    states: dict[tuple[str, str], tuple[Any, ...] | None] = {}
+    changed: dict[tuple[str, str], tuple[Any, ...]] = {}
+    for result in sorted(results, key=lambda item: item.started_at):
+        key = (result.check, result.location)
+        if key not in states:
+            states[key] = db.execute(_SELECT_CURRENT_SQL, key).fetchone()
+        previous = states[key]
+        if previous is not None and result.started_at < previous[1]:
+            continue  # a late result (an agent's retried push): history and rollups only
+        down = result.status == "down"
+        if previous is None:
+            consecutive_down, consecutive_ok, last_change = int(down), int(not down), result.started_at
+        else:
+            status, _, previous_down, previous_ok, previous_change = previous
+            consecutive_down = previous_down + 1 if down else 0
+            consecutive_ok = 0 if down else previous_ok + 1
+            last_change = result.started_at if status != result.status else previous_change
+        states[key] = (result.status, result.started_at, consecutive_down, consecutive_ok, last_change)
+        changed[key] = (
+            result.check,
+            result.location,
+            result.type,
+            result.status,
+            result.started_at,
+            result.duration_ms,
+            result.error,
+            result.metrics,
+            result.id,
+            consecutive_down,
+            consecutive_ok,
+            last_change,
+        )
+    for row in changed.values():
+        db.execute(_UPSERT_CURRENT_SQL, row)
+
+
+def _update_rollups(db: Database, results: list[EncodedResult]) -> None:
+    deltas = aggregate((r.check, r.location, r.started, r.status, r.latency) for r in results)
+    for (check, location, hour), delta in deltas.items():
+        db.execute(UPSERT_ROLLUP_SQL, delta.params(check, location, hour))
+
+
+@dataclass(slots=True)
+class WriterStats:
+    """Counters for the daemon's own metrics and the benchmarks."""
+
+    commits: int = 0
+    ops: int = 0
+    results: int = 0
+    """New results committed."""
+    duplicates: int = 0
+    """Results ignored because their id was already stored."""
+    failed_ops: int = 0
+    largest_batch: int = 0
+    """Most operations committed in one transaction."""
+    last_commit_seconds: float = 0.0
+    commit_seconds: float = 0.0
+    """Total time spent in transactions (the writer thread's busy time)."""
+
+
+@dataclass(slots=True)
+class _Op:
+    future: asyncio.Future[Any]
+    results: list[EncodedResult] | None = None
+    fn: Callable[[Database], Any] | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.results) if self.results is not None else 1
+
+
+_STOP = object()
+
+
+@dataclass(slots=True)
+class _Outcome:
+    ok: bool
+    value: Any = None
+    error: BaseException | None = None
+
+
+class Writer:
+    """Owns the write connection. Start it inside the event loop; close it to flush and stop."""
+
+    def __init__(self, db: Database, path: Path) -> None:
+        self._db = db
+        self._path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prober-store-writer")
+        self._queue: asyncio.Queue[Any] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._closed = False
+        self.stats = WriterStats()
+
+    @property
+    def queued(self) -> int:
+        """Operations waiting for the next transaction."""
+        return self._queue.qsize() if self._queue is not None else 0
+
+    async def start(self) -> None:
+        if self._closing:
+            raise StoreError(f"the store for {self._path} is closed and cannot be started again")
+        if self._task is None:
+            self._queue = asyncio.Queue()
+            self._task = asyncio.create_task(self._run(), name="prober-store-writer")
+
+    async def close(self) -> None:
+        """Commit everything already queued, stop the task, close the connection. Idempotent."""
+        if self._closed:
+            return
+        self._closing = True
+        if self._task is not None and self._queue is not None:
+            if not self._task.done():
+                self._queue.put_nowait(_STOP)
+            await asyncio.wait({self._task})
+            if not self._task.cancelled() and self._task.exception() is not None:
+                log.error(
+                    "the store's writer for %s had stopped on an error", self._path, exc_info=self._task.exception()
+                )
+        self._closed = True
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._close_connection)
+        self._executor.shutdown(wait=True)
+
+    def close_now(self) -> None:
+        """Close without an event loop (a Store that was never started)."""
+        if self._task is not None and not self._task.done():
+            raise StoreError("the store's writer is still running: use `await store.close()`")
+        self._closing = self._closed = True
+        self._executor.submit(self._close_connection).result()
+        self._executor.shutdown(wait=True)
+
+    async def write_results(self, results: list[EncodedResult]) -> int:
+        """Insert results once committed; return how many were new (not already stored by id)."""
+        if not results:
+            return 0
+        count: int = await self._submit(results=results)
+        return count
+
+    async def run(self, fn: Callable[[Database], T]) -> T:
+        """Run `fn(db)` inside the next transaction and return its value once committed."""
+        value: T = await self._submit(fn=fn)
+        return value
+
+    async def _submit(
+        self, *, results: list[EncodedResult] | None = None, fn: Callable[[Database], Any] | None = None
+    ) -> Any:
+        if self._closing:
+            raise StoreError(f"the store for {self._path} is closed; nothing more can be written to it")
+        if self._task is None or self._queue is None:
+            raise StoreError(f"the store's writer for {self._path} is not running: call `await store.start()` first")
+        if self._task.done():
+            raise StoreError(f"the store's writer for {self._path} has stopped; nothing more can be written to it")
+        op = _Op(future=asyncio.get_running_loop().create_future(), results=results, fn=fn)
+        self._queue.put_nowait(op)
+        return await op.future
+
+    async def _run(self) -> None:
+        assert self._queue is not None
+        loop = asyncio.get_running_loop()
+        stopping = False
+        batch: list[_Op] = []
+        try:
+            while not stopping:
+                first = await self._queue.get()
+                batch = []
+                size = 0
+                item = first
+                while True:
+                    if item is _STOP:
+                        stopping = True
+                        break
+                    batch.append(item)
+                    size += item.size
+                    if self._queue.empty() or len(batch) >= MAX_BATCH_OPS or size >= MAX_BATCH_RESULTS:
+                        break
+                    item = self._queue.get_nowait()
+                if not batch:
+                    continue
+                outcomes = await loop.run_in_executor(self._executor, self._commit, batch)
+                for op, outcome in zip(batch, outcomes, strict=True):
+                    if op.future.done():  # the caller was cancelled; the work is done all the same
+                        continue
+                    if outcome.ok:
+                        op.future.set_result(outcome.value)
+                    else:
+                        op.future.set_exception(self._as_store_error(outcome.error))
+                batch = []
+        finally:
+            self._fail_pending(batch)
+
+    def _fail_pending(self, batch: list[_Op]) -> None:
+        """The task is ending (cancelled with the loop): no caller may wait forever."""
+        pending = list(batch)
+        if self._queue is not None:
+            while not self._queue.empty():
+                item = self._queue.get_nowait()
+                if item is not _STOP:
+                    pending.append(item)
+        for op in pending:
+            if not op.future.done():
+                op.future.set_exception(
+                    StoreError(f"the store's writer for {self._path} stopped before this write was confirmed")
+                )
+
+    def _as_store_error(self, error: BaseException | None) -> BaseException:
+        if isinstance(error, sqlite3.Error):
+            return StoreError(f"could not write to the database {self._path}: {error}")
+        return error if error is not None else StoreError("unknown write failure")
+
+    # --- the writer thread -------------------------------------------------------------------------
+
+    def _commit(self, batch: list[_Op]) -> list[_Outcome]:
+        """Commit the batch in one transaction; if that fails, each operation in a transaction of its own."""
+        try:
+            return self._commit_together(batch)
+        except Exception as exc:
+            alone = len(batch) == 1
+            outcomes = [_Outcome(ok=False, error=exc)] if alone else [self._commit_alone(op) for op in batch]
+        failed = [outcome for outcome in outcomes if not outcome.ok]
+        self.stats.failed_ops += len(failed)
+        if failed:
+            log.warning(
+                "%d of %d writes to %s failed and were rolled back: %s",
+                len(failed),
+                len(batch),
+                self._path,
+                failed[0].error,
+            )
+        return outcomes
+
+    def _commit_alone(self, op: _Op) -> _Outcome:
+        try:
+            return self._commit_together([op])[0]
+        except Exception as exc:
+            return _Outcome(ok=False, error=exc)
+
+    def _commit_together(self, batch: list[_Op]) -> list[_Outcome]:
+        started = time.perf_counter()
+        values = self._transaction(batch)
+        elapsed = time.perf_counter() - started
+        self.stats.commits += 1
+        self.stats.ops += len(batch)
+        self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
+        self.stats.last_commit_seconds = elapsed
+        self.stats.commit_seconds += elapsed
+        return [_Outcome(ok=True, value=value) for value in values]
+
+    def _transaction(self, batch: list[_Op]) -> list[Any]:
+        db = self._db
+        values: list[Any] = []
+        new_results: list[EncodedResult] = []
+        offered = 0
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for op in batch:
+                if op.results is not None:
+                    new = _insert_results(db, op.results)
+                    offered += len(op.results)
+                    new_results.extend(new)
+                    values.append(len(new))
+                else:
+                    assert op.fn is not None
+                    values.append(op.fn(db))
+            if new_results:
+                _update_current(db, new_results)
+                _update_rollups(db, new_results)
+            db.execute("COMMIT")
+        except BaseException:
+            if db.conn.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        self.stats.results += len(new_results)
+        self.stats.duplicates += offered - len(new_results)
+        return values
+
+    def _close_connection(self) -> None:
+        try:
+            self._db.execute("PRAGMA optimize")
+        except sqlite3.Error:
+            log.debug("PRAGMA optimize failed on close", exc_info=True)
+        self._db.close()

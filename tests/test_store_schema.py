@@ -1,0 +1,147 @@
+"""The database file: creation, migrations with PRAGMA user_version, re-opening, refusing what it cannot use."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlite_utils import Database
+
+from prober.results import Result
+from prober.store import SCHEMA_VERSION, Store, StoreError
+from prober.store import schema as schema_module
+
+TABLES = {"results", "current_state", "probe_state", "alert_state", "incidents", "notifications", "rollups_hourly"}
+
+
+def make_result(check: str = "api", minute: int = 0) -> Result:
+    return Result(
+        check=check,
+        type="http",
+        location="default",
+        started_at=datetime(2026, 11, 23, 8, minute, tzinfo=UTC),
+        duration_ms=40.0,
+        status="up",
+        metrics={"status": 200, "latency": 0.04},
+    )
+
+
+def user_version(path: Path) -> int:
+    connection = sqlite3.connect(path)
+    try:
+        return int(connection.execute("PRAGMA user_version").fetchone()[0])
+    finally:
+        connection.close()
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "prober.db"
+
+
+def test_a_new_file_gets_every_table_at_the_current_schema_version_in_wal_mode(db_path: Path) -> None:
+    with Store(db_path):
+        pass
+    connection = sqlite3.connect(db_path)
+    try:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        journal = connection.execute("PRAGMA journal_mode").fetchone()[0]
+    finally:
+        connection.close()
+    assert tables >= TABLES
+    assert journal == "wal"
+    assert user_version(db_path) == SCHEMA_VERSION >= 1
+
+
+async def test_reopening_a_database_keeps_its_results_and_state(db_path: Path) -> None:
+    async with Store(db_path) as store:
+        await store.write(make_result())
+        await store.save_alert_state("api", {"open": True})
+    async with Store(db_path) as store:
+        assert [result.check for result in store.results("api")] == ["api"]
+        assert store.load_alert_states() == {"api": {"open": True}}
+        await store.write(make_result(minute=1))
+        assert len(store.results("api")) == 2
+    assert user_version(db_path) == SCHEMA_VERSION
+
+
+def test_a_database_from_a_newer_prober_is_refused_with_a_clear_message(db_path: Path) -> None:
+    with Store(db_path):
+        pass
+    connection = sqlite3.connect(db_path)
+    connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    connection.close()
+    with pytest.raises(StoreError, match="written by a newer prober") as raised:
+        Store(db_path)
+    assert str(db_path) in str(raised.value)
+
+
+def test_a_missing_file_is_an_error_when_it_must_not_be_created(db_path: Path) -> None:
+    with pytest.raises(StoreError, match="there is no database at"):
+        Store(db_path, create=False)
+    assert not db_path.exists()
+
+
+def test_a_missing_directory_is_named_in_the_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="does not exist"):
+        Store(tmp_path / "nowhere" / "prober.db")
+
+
+def test_a_file_that_is_not_sqlite_is_reported(db_path: Path) -> None:
+    db_path.write_bytes(b"this is a text file, not a database\n" * 200)
+    with pytest.raises(StoreError, match="cannot open the database"):
+        Store(db_path)
+
+
+def test_a_new_migration_is_applied_once_on_top_of_existing_data(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Store(db_path):
+        pass
+    connection = sqlite3.connect(db_path)
+    connection.execute(
+        "INSERT INTO alert_state (\"check\", state, updated_at) VALUES ('api', '{}', '2026-01-01T00:00:00.000Z')"
+    )
+    connection.commit()
+    connection.close()
+    applied: list[int] = []
+
+    def v_next(db: Database) -> None:
+        applied.append(1)
+        db.execute("ALTER TABLE alert_state ADD COLUMN note TEXT")
+
+    monkeypatch.setattr(schema_module, "MIGRATIONS", [*schema_module.MIGRATIONS, v_next])
+    monkeypatch.setattr(schema_module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    with Store(db_path) as store:
+        assert store.load_alert_states() == {"api": {}}
+    with Store(db_path):
+        pass
+    assert applied == [1]
+    assert user_version(db_path) == SCHEMA_VERSION + 1
+    connection = sqlite3.connect(db_path)
+    columns = [row[1] for row in connection.execute("PRAGMA table_info(alert_state)")]
+    connection.close()
+    assert "note" in columns
+
+
+def test_a_failed_migration_leaves_the_database_at_the_previous_version(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Store(db_path):
+        pass
+
+    def broken(db: Database) -> None:
+        db.execute("CREATE TABLE half_done (x INTEGER)")
+        db.execute("INSERT INTO no_such_table VALUES (1)")
+
+    monkeypatch.setattr(schema_module, "MIGRATIONS", [*schema_module.MIGRATIONS, broken])
+    monkeypatch.setattr(schema_module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    with pytest.raises(StoreError, match=f"to schema version {SCHEMA_VERSION + 1} failed"):
+        Store(db_path)
+    assert user_version(db_path) == SCHEMA_VERSION
+    connection = sqlite3.connect(db_path)
+    tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    connection.close()
+    assert "half_done" not in tables
