@@ -198,6 +198,296 @@ def check(
     sys.exit(1 if any(r.status == "down" for r in results) else 0)
 
 
+DB_OPTION = click.option(
+    "--db",
+    default="prober.db",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    envvar="PROBER_DB",
+    help="SQLite database file. [env: PROBER_DB]",
+)
+
+
+def _open_store_or_exit(db: str, err: Console) -> Any:
+    from prober.store import Store, StoreError
+
+    try:
+        return Store(db, create=False)
+    except StoreError as exc:
+        err.print(f"{exc} (is `prober run --db {db}` running here?)", highlight=False, markup=False)
+        sys.exit(2)
+
+
+def _parse_listen(value: str) -> str:
+    _host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise click.BadParameter(f"expected HOST:PORT like 127.0.0.1:8080, got {value!r}")
+    return value
+
+
+def _parse_shard(value: str | None) -> tuple[int, int] | None:
+    if not value:
+        return None
+    index, sep, count = value.partition("/")
+    if not sep or not index.isdigit() or not count.isdigit() or not 1 <= int(index) <= int(count):
+        raise click.BadParameter(f"expected I/N with 1 <= I <= N, like 1/3, got {value!r}")
+    return int(index), int(count)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@DB_OPTION
+@click.option(
+    "--location",
+    envvar="PROBER_LOCATION",
+    default="default",
+    show_default=True,
+    help="This prober's location: only checks listing it run. [env: PROBER_LOCATION]",
+)
+@click.option(
+    "--listen",
+    envvar="PROBER_LISTEN",
+    default="127.0.0.1:8080",
+    show_default=True,
+    help="Where the HTTP API and status page listen; 'off' to disable. [env: PROBER_LISTEN]",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    envvar="PROBER_LOG_FORMAT",
+    help="Readable text, or one JSON object per line.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+    envvar="PROBER_LOG_LEVEL",
+)
+@click.option(
+    "--artifacts",
+    default=None,
+    type=click.Path(file_okay=False),
+    envvar="PROBER_ARTIFACTS",
+    help="Where screenshots are saved. [default: artifacts/ beside the database]",
+)
+@click.option(
+    "--concurrency",
+    default=64,
+    show_default=True,
+    type=click.IntRange(1, 10000),
+    envvar="PROBER_CONCURRENCY",
+    help="Checks running at once at most.",
+)
+@click.option(
+    "--shard",
+    default=None,
+    metavar="I/N",
+    envvar="PROBER_SHARD",
+    help="Run only the I-th of N shares of the checks (several probers at one location).",
+)
+def run(
+    paths: tuple[str, ...],
+    db: str,
+    location: str,
+    listen: str,
+    log_format: str,
+    log_level: str,
+    artifacts: str | None,
+    concurrency: int,
+    shard: str | None,
+) -> None:
+    """The daemon: run every check on its schedule, store results, alert, serve the API.
+
+    Stops gracefully on SIGINT/SIGTERM (exit 0); SIGHUP or a change to the files reloads the definitions.
+
+    \b
+    Examples:
+      prober run checks/ --db /var/lib/prober/prober.db --listen 0.0.0.0:8080
+      PROBER_LOCATION=eu-west prober run --log-format json
+    """
+    from prober.daemon import Daemon, DaemonOptions
+    from prober.logs import setup_logging
+
+    err = Console(stderr=True)
+    _load_or_exit(paths, err)
+    setup_logging("json" if log_format == "json" else "text", log_level)
+    options = DaemonOptions(
+        paths=list(paths or DEFAULT_PATHS),
+        db=Path(db),
+        location=location,
+        listen=None if listen.lower() in ("off", "none", "") else _parse_listen(listen),
+        artifacts=Path(artifacts) if artifacts else None,
+        max_concurrency=concurrency,
+        shard=_parse_shard(shard),
+    )
+    try:
+        asyncio.run(Daemon(options).run())
+    except ConfigError as exc:
+        for problem in exc.problems:
+            err.print(str(problem), markup=False, highlight=False)
+        sys.exit(2)
+    except OSError as exc:
+        err.print(f"prober could not start: {exc}", markup=False, highlight=False)
+        sys.exit(2)
+    sys.exit(0)
+
+
+def _age(moment: Any) -> str:
+    from datetime import UTC, datetime
+
+    return format_duration(max(0.0, (datetime.now(UTC) - moment).total_seconds())) + " ago"
+
+
+@cli.command()
+@DB_OPTION
+@click.option("--json", "as_json", is_flag=True, envvar="PROBER_JSON", help="One JSON object per check and location.")
+def status(db: str, as_json: bool) -> None:
+    """Current state of every check, from the database of `prober run`.
+
+    \b
+    Example:
+      prober status --db /var/lib/prober/prober.db
+    """
+    from prober.results import format_timestamp
+
+    err = Console(stderr=True)
+    with _open_store_or_exit(db, err) as store:
+        rows = store.current()
+        open_incidents = {row["check"]: row for row in store.incidents(limit=100_000, open_only=True)}
+    if as_json:
+        for row in rows:
+            incident = open_incidents.get(row["check"])
+            data = {
+                "check": row["check"],
+                "location": row["location"],
+                "type": row["type"],
+                "status": row["status"],
+                "started_at": format_timestamp(row["started_at"]),
+                "duration_ms": row["duration_ms"],
+                "error": row["error"],
+                "consecutive_down": row["consecutive_down"],
+                "last_change": format_timestamp(row["last_change"]),
+                "incident_open_since": format_timestamp(incident["started_at"]) if incident else None,
+            }
+            sys.stdout.write(json.dumps(data) + "\n")
+        return
+    if not rows:
+        Console().print("No results yet.")
+        return
+    table = Table(header_style="bold")
+    for column in ("check", "location", "type", "status", "since", "last run", "time", "incident", "error"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        style = STATUS_STYLE[row["status"]]
+        incident = open_incidents.get(row["check"])
+        table.add_row(
+            row["check"],
+            row["location"],
+            row["type"],
+            f"[{style}]{row['status']}[/]",
+            _age(row["last_change"]),
+            _age(row["started_at"]),
+            format_duration(row["duration_ms"] / 1000),
+            f"open, {_age(incident['started_at'])}" if incident else "",
+            row["error"] or "",
+        )
+    Console().print(table)
+
+
+@cli.command()
+@click.argument("name")
+@DB_OPTION
+@click.option("--since", default="1h", show_default=True, help="How far back, as a duration (30m, 6h, 7d).")
+@click.option("--limit", default=200, show_default=True, type=click.IntRange(1, 100000))
+@click.option("--json", "as_json", is_flag=True, envvar="PROBER_JSON", help="JSON Lines of full results.")
+def history(name: str, db: str, since: str, limit: int, as_json: bool) -> None:
+    """Recent results of one check, newest first. Exit code 2 for a check the database does not know.
+
+    \b
+    Example:
+      prober history api-health --since 6h
+    """
+    from datetime import UTC, datetime, timedelta
+
+    from prober.durations import parse_duration
+
+    err = Console(stderr=True)
+    try:
+        window = parse_duration(since)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    with _open_store_or_exit(db, err) as store:
+        if name not in store.checks():
+            known = ", ".join(store.checks()) or "none yet"
+            err.print(f"unknown check {name!r}; checks in {db}: {known}", highlight=False, markup=False)
+            sys.exit(2)
+        results = store.results(name, since=datetime.now(UTC) - timedelta(seconds=window), limit=limit)
+    if as_json:
+        for result in results:
+            sys.stdout.write(json.dumps(result.to_json(), default=str) + "\n")
+        return
+    table = Table(header_style="bold", title=f"{name}: {len(results)} result(s) in the last {since}")
+    for column in ("started", "location", "status", "time", "details"):
+        table.add_column(column, overflow="fold")
+    for result in results:
+        style = STATUS_STYLE[result.status]
+        table.add_row(
+            result.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+            result.location,
+            f"[{style}]{result.status}[/]",
+            format_duration(result.duration_ms / 1000),
+            result.error or _metric_summary(result),
+        )
+    Console().print(table)
+
+
+@cli.command("notify-test")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--notifier", "names", multiple=True, metavar="NAME", help="Only this notifier (repeatable).")
+def notify_test(paths: tuple[str, ...], names: tuple[str, ...]) -> None:
+    """Send a test message through the configured notifiers and report each URL.
+
+    Exit code 0 when every URL accepted it, 1 when any failed, 2 for a configuration error.
+
+    \b
+    Example:
+      prober notify-test checks/ --notifier oncall
+    """
+    from prober.notify import Notifier
+
+    err = Console(stderr=True)
+    config = _load_or_exit(paths, err)
+    unknown = [name for name in names if name not in config.notifiers]
+    if unknown:
+        valid = ", ".join(sorted(config.notifiers)) or "none are defined"
+        err.print(f"unknown notifier {', '.join(unknown)}; defined notifiers: {valid}", highlight=False)
+        sys.exit(2)
+    chosen = names or tuple(config.notifiers)
+    if not chosen:
+        err.print("No notifiers are defined.", highlight=False)
+        sys.exit(2)
+
+    async def send() -> list[tuple[str, str, str | None]]:
+        rows: list[tuple[str, str, str | None]] = []
+        async with Notifier() as notifier:
+            for name in chosen:
+                report = await notifier.send_test(config.notifiers[name].urls)
+                rows.extend((name, url, error) for url, error in report.items())
+        return rows
+
+    rows = asyncio.run(send())
+    table = Table(header_style="bold")
+    for column in ("notifier", "url", "result"):
+        table.add_column(column, overflow="fold")
+    for name, url, error in rows:
+        table.add_row(name, url, "[green]sent[/]" if error is None else f"[red]failed[/]: {error}")
+    Console().print(table)
+    sys.exit(1 if any(error is not None for _, _, error in rows) else 0)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the console script and of `python -m prober`."""
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")

@@ -35,5 +35,8 @@ def get_probe(type_name: str) -> Probe[Any]:
 
 
 # One line per check type.
+from prober.probes import browser as _browser  # noqa: E402,F401
+from prober.probes import hls as _hls  # noqa: E402,F401
 from prober.probes import http as _http  # noqa: E402,F401
 from prober.probes import tls as _tls  # noqa: E402,F401
+from prober.probes import websocket as _websocket  # noqa: E402,F401

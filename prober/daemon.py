@@ -1,0 +1,348 @@
+"""`prober run`: wires config, scheduler, runner, store, alerts, notifier and the HTTP API together.
+
+The daemon owns the lifecycle (start, reload, graceful stop) and the order of effects for every result:
+first the store commits it, then the alert state machine sees it, then the notifier is handed any
+transition. It never measures (probes do), never decides incidents (alerts.py does) and never writes
+SQL (the store does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from prober.alerts import CheckAlertState, Transition, due_repeats, forget_locations, observe
+from prober.config import CheckSpec, Config, ConfigError, collect_files, load_config
+from prober.maintenance import active_window
+from prober.notify import DeliveryAttempt, Notifier
+from prober.results import Result
+from prober.runner import Runner
+from prober.scheduler import Scheduler
+from prober.store import Store
+
+__all__ = ["Daemon", "DaemonOptions"]
+
+log = logging.getLogger("prober.daemon")
+
+
+@dataclass(slots=True)
+class DaemonOptions:
+    paths: Sequence[str]
+    db: Path
+    location: str = "default"
+    listen: str | None = "127.0.0.1:8080"
+    artifacts: Path | None = None
+    max_concurrency: int = 64
+    stop_grace: float = 10.0
+    watch_interval: float = 2.0
+    tick_interval: float = 5.0
+    prune_interval: float = 3600.0
+    notify_base_delay: float = 2.0
+    notify_attempts: int = 5
+    shard: tuple[int, int] | None = None
+    push_url: str | None = None
+    token: str | None = None
+
+
+@dataclass
+class Daemon:
+    options: DaemonOptions
+    config: Config = field(default_factory=Config)
+    store: Store | None = None
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    _alert_states: dict[str, CheckAlertState] = field(default_factory=dict)
+    _incident_ids: dict[str, int] = field(default_factory=dict)
+    """Alert-engine incident id (`check@time`) -> the store's incident row id."""
+    _failed_notifications: int = 0
+    _alert_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    _file_stamp: tuple[tuple[str, float, int], ...] = ()
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Start everything, run until SIGTERM/SIGINT (or `stopping` is set), then stop gracefully."""
+        self.config = load_config(self.options.paths)
+        self._file_stamp = self._stamp()
+        options = self.options
+        self.store = store = Store(options.db)
+        await store.start()
+        artifacts = options.artifacts or options.db.resolve().parent / "artifacts"
+        self.runner = Runner(
+            location=options.location, state_store=store, artifacts_dir=artifacts, persistent_state=True
+        )
+        self.notifier = Notifier(
+            record=self._record_notification, base_delay=options.notify_base_delay, max_attempts=options.notify_attempts
+        )
+        self._restore_alerts()
+        self.scheduler = Scheduler(self._my_checks(), self._run_check, max_concurrency=options.max_concurrency)
+        await self.scheduler.start()
+        self._install_signals()
+        self._tasks = [
+            asyncio.create_task(self._watch_files(), name="prober-watch"),
+            asyncio.create_task(self._tick(), name="prober-tick"),
+            asyncio.create_task(self._prune_loop(), name="prober-prune"),
+        ]
+        api_runner = await self._start_api()
+        log.info(
+            "prober started",
+            extra={
+                "fields": {
+                    "checks": len(self._my_checks()),
+                    "location": options.location,
+                    "db": str(options.db),
+                    "listen": options.listen,
+                }
+            },
+        )
+        try:
+            await self.stopping.wait()
+        finally:
+            log.info("stopping", extra={"fields": {"grace_seconds": options.stop_grace}})
+            await self.scheduler.stop(options.stop_grace)
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            if api_runner is not None:
+                await api_runner.cleanup()
+            await self.notifier.aclose(timeout=min(5.0, options.stop_grace))
+            await self.runner.resources.aclose()
+            await store.close()
+            log.info("stopped")
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def _install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            loop.add_signal_handler(signal.SIGTERM, self.stop)
+            loop.add_signal_handler(signal.SIGINT, self.stop)
+            loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload("SIGHUP")))
+        except (NotImplementedError, RuntimeError):  # not the main thread (tests) or not Unix
+            log.debug("signal handlers not installed")
+
+    async def _start_api(self) -> Any:
+        if not self.options.listen:
+            return None
+        from aiohttp import web
+
+        from prober.api import create_app
+
+        assert self.store is not None
+        host, _, port = self.options.listen.rpartition(":")
+        app = create_app(self)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, host.strip("[]") or "127.0.0.1", int(port)).start()
+        return runner
+
+    # ---- checks ----------------------------------------------------------------------------------
+
+    def _my_checks(self, config: Config | None = None) -> list[CheckSpec]:
+        specs = (config or self.config).select(location=self.options.location)
+        if self.options.shard is not None:
+            index, count = self.options.shard
+            specs = [spec for spec in specs if _shard_of(spec.name, count) == index - 1]
+        return specs
+
+    async def _run_check(self, spec: CheckSpec, scheduled_at: datetime) -> None:
+        result = await self.runner.run(spec)
+        await self.accept(result)
+
+    async def accept(self, result: Result) -> None:
+        """One result from any location: commit it, then let alerts see it. Used for ingest too."""
+        assert self.store is not None
+        await self.store.write(result)
+        await self._observe(result)
+
+    # ---- alerts ----------------------------------------------------------------------------------
+
+    def _restore_alerts(self) -> None:
+        """Load alert state and open incidents saved before a restart, so they are neither re-sent nor lost."""
+        assert self.store is not None
+        for check, data in self.store.load_alert_states().items():
+            try:
+                self._alert_states[check] = CheckAlertState.from_json(data)
+            except (KeyError, TypeError, ValueError):
+                log.warning(
+                    "could not read the saved alert state; starting it afresh", extra={"fields": {"check": check}}
+                )
+        open_rows = {str(row["check"]): int(row["id"]) for row in self.store.incidents(limit=100_000, open_only=True)}
+        for check, state in self._alert_states.items():
+            if state.incident is not None and check in open_rows:
+                self._incident_ids[state.incident.id] = open_rows[check]
+
+    def _spec(self, check: str) -> CheckSpec | None:
+        return next((spec for spec in self.config.checks if spec.name == check), None)
+
+    async def _observe(self, result: Result) -> None:
+        spec = self._spec(result.check)
+        if spec is None:
+            return
+        async with self._alert_lock:
+            state = self._alert_states.get(result.check) or CheckAlertState(check=result.check)
+            in_maintenance = active_window(self.config.maintenance, result.check, result.started_at) is not None
+            state, transitions = observe(
+                state, result.status, result.location, result.started_at, result.error, spec.model.alert, in_maintenance
+            )
+            await self._apply(spec, state, transitions)
+
+    async def _apply(self, spec: CheckSpec, state: CheckAlertState, transitions: list[Transition]) -> None:
+        assert self.store is not None
+        self._alert_states[spec.name] = state
+        await self.store.save_alert_state(spec.name, state.to_json())
+        for transition in transitions:
+            if transition.kind == "opened":
+                self._incident_ids[transition.incident_id] = await self.store.open_incident(
+                    spec.name, list(transition.locations), transition.error, transition.started_at
+                )
+            elif transition.kind == "resolved":
+                row = self._incident_ids.pop(transition.incident_id, None)
+                if row is not None:
+                    await self.store.resolve_incident(row, transition.ended_at or transition.at)
+            log.info(
+                f"incident {transition.kind}",
+                extra={
+                    "fields": {
+                        "check": spec.name,
+                        "locations": ",".join(transition.locations),
+                        "error": transition.error,
+                        "notify": transition.notify,
+                    }
+                },
+            )
+            if transition.notify:
+                urls = [url for name in spec.model.alert.notify for url in self.config.notifiers[name].urls]
+                if urls:
+                    self.notifier.submit(transition, urls)
+
+    async def _record_notification(self, attempt: DeliveryAttempt) -> None:
+        assert self.store is not None
+        if attempt.final and not attempt.ok:
+            self._failed_notifications += 1
+            log.warning(
+                "notification not delivered",
+                extra={
+                    "fields": {
+                        "check": attempt.check,
+                        "url": attempt.url,
+                        "error": attempt.error,
+                        "outcome": attempt.outcome,
+                    }
+                },
+            )
+        elif not attempt.ok:
+            log.info(
+                "notification failed; retrying",
+                extra={
+                    "fields": {
+                        "check": attempt.check,
+                        "url": attempt.url,
+                        "error": attempt.error,
+                        "retry_in": attempt.next_retry_in,
+                    }
+                },
+            )
+        await self.store.record_notification(
+            self._incident_ids.get(attempt.incident_id or "") if attempt.incident_id else None,
+            attempt.check,
+            attempt.kind,
+            attempt.url,
+            attempt.attempt,
+            attempt.ok,
+            attempt.error,
+            attempt.at,
+            outcome=attempt.outcome,
+        )
+
+    @property
+    def failed_notifications(self) -> int:
+        return self._failed_notifications
+
+    async def _tick(self) -> None:
+        """Repeat reminders for long incidents; runs on its own so probing never waits for it."""
+        while True:
+            await asyncio.sleep(self.options.tick_interval)
+            now = datetime.now(UTC)
+            async with self._alert_lock:
+                for check, state in list(self._alert_states.items()):
+                    spec = self._spec(check)
+                    if spec is None or not spec.model.alert.repeat:
+                        continue
+                    in_maintenance = active_window(self.config.maintenance, check, now) is not None
+                    new_state, transitions = due_repeats(state, now, spec.model.alert, in_maintenance=in_maintenance)
+                    if transitions:
+                        await self._apply(spec, new_state, transitions)
+
+    async def _prune_loop(self) -> None:
+        assert self.store is not None
+        while True:
+            try:
+                counts = await self.store.prune(self.config.retention, datetime.now(UTC))
+                log.debug("pruned", extra={"fields": counts})
+            except Exception:
+                log.exception("pruning old results failed")
+            await asyncio.sleep(self.options.prune_interval)
+
+    async def _forget_removed_locations(self) -> None:
+        """After a reload, locations a check no longer runs at stop counting towards its incidents."""
+        now = datetime.now(UTC)
+        async with self._alert_lock:
+            for spec in self.config.checks:
+                state = self._alert_states.get(spec.name)
+                if state is None:
+                    continue
+                in_maintenance = active_window(self.config.maintenance, spec.name, now) is not None
+                new_state, transitions = forget_locations(
+                    state, set(spec.model.locations), now, spec.model.alert, in_maintenance
+                )
+                if new_state != state or transitions:
+                    await self._apply(spec, new_state, transitions)
+
+    # ---- reload ----------------------------------------------------------------------------------
+
+    def _stamp(self) -> tuple[tuple[str, float, int], ...]:
+        files, _ = collect_files(self.options.paths)
+        stamp = []
+        for path in files:
+            try:
+                info = path.stat()
+            except OSError:
+                continue
+            stamp.append((str(path), info.st_mtime, info.st_size))
+        return tuple(stamp)
+
+    async def _watch_files(self) -> None:
+        while True:
+            await asyncio.sleep(self.options.watch_interval)
+            stamp = await asyncio.to_thread(self._stamp)
+            if stamp != self._file_stamp:
+                self._file_stamp = stamp
+                await self.reload("file change")
+
+    async def reload(self, reason: str) -> bool:
+        """Load the definitions again; a valid set replaces the old, an invalid one is refused and logged."""
+        try:
+            config = await asyncio.to_thread(load_config, self.options.paths)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                log.error(f"reload refused: {problem}", extra={"fields": {"reason": reason}})
+            log.error("the new definitions are invalid; the previous ones keep running")
+            return False
+        self.config = config
+        self.scheduler.replace(self._my_checks(config))
+        await self._forget_removed_locations()
+        log.info("definitions reloaded", extra={"fields": {"reason": reason, "checks": len(self._my_checks())}})
+        return True
+
+
+def _shard_of(name: str, count: int) -> int:
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") % count
