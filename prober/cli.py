@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -490,5 +489,4 @@ def notify_test(paths: tuple[str, ...], names: tuple[str, ...]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the console script and of `python -m prober`."""
-    os.environ.setdefault("PYTHONIOENCODING", "utf-8")
     cli.main(args=list(argv) if argv is not None else None, prog_name="prober")

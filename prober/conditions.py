@@ -204,7 +204,9 @@ class CompiledCondition:
     pattern: re.Pattern[str] | None = None
 
 
-def _compile_one(spec: MetricSpec, raw: Any, level: Level, field_name: str) -> list[CompiledCondition]:
+def _compile_one(
+    spec: MetricSpec, raw: Any, level: Level, field_name: str, errors: list[tuple[str, str]]
+) -> list[CompiledCondition]:
     if spec.kind == "paths":
         if not isinstance(raw, dict) or not raw:
             raise ConditionError(
@@ -216,7 +218,8 @@ def _compile_one(spec: MetricSpec, raw: Any, level: Level, field_name: str) -> l
             try:
                 condition = parse_condition(sub)
             except ConditionError as exc:
-                raise ConditionError(f"{field_name}.{path}: {exc}") from None
+                errors.append((f"{field_name}.{path}", str(exc)))  # every bad path, each under its own field
+                continue
             compiled.append(CompiledCondition(f"{spec.name}.{path}", spec, level, condition, path=str(path)))
         return compiled
     if spec.kind in ("contains", "flag"):
@@ -264,7 +267,7 @@ def compile_conditions(
                 errors.append((field_name, f"unknown metric {name!r}; valid metrics: {valid}"))
                 continue
             try:
-                compiled.extend(_compile_one(spec, raw, level, field_name))  # type: ignore[arg-type]
+                compiled.extend(_compile_one(spec, raw, level, field_name, errors))  # type: ignore[arg-type]
             except ConditionError as exc:
                 errors.append((field_name, str(exc).removeprefix(f"{field_name}: ")))
     return compiled, errors

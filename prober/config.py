@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,27 @@ __all__ = ["CheckSpec", "Config", "ConfigError", "Problem", "collect_files", "lo
 
 TOP_LEVEL_KEYS = ("version", "defaults", "notifiers", "maintenance", "checks", "ingest", "retention")
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that rejects a key written twice in one mapping (PyYAML silently keeps the last)."""
+
+
+def _unique_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node, deep=deep)
+        if isinstance(key, str | int | float | bool) and key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"the key {key!r} appears twice in one mapping", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +134,11 @@ def collect_files(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Path], 
             files.append(path)
         else:
             problems.append(Problem(str(path), "no such file or directory"))
-    return files, problems
+    # A file named twice (`checks/ checks/api.yaml`) is read once, not reported as duplicating itself.
+    unique: dict[Path, Path] = {}
+    for file in files:
+        unique.setdefault(file.resolve(), file)
+    return list(unique.values()), problems
 
 
 def _interpolate(
@@ -147,6 +172,11 @@ def _dotted(loc: Iterable[Any]) -> str:
     return text
 
 
+def _keys(model: Any) -> list[str]:
+    """The keys a model accepts as written in YAML (a field's alias, like `json`, else its name)."""
+    return [info.alias or name for name, info in getattr(model, "model_fields", {}).items()]
+
+
 def _pydantic_problems(
     exc: ValidationError, file: str, check: str | None, model: type[Any], prefix: str = ""
 ) -> list[Problem]:
@@ -161,7 +191,7 @@ def _pydantic_problems(
                 annotation = getattr(owner, "model_fields", {}).get(part)
                 inner = getattr(annotation, "annotation", None)
                 owner = inner if isinstance(inner, type) else owner
-            valid = ", ".join(sorted(getattr(owner, "model_fields", {})))
+            valid = ", ".join(sorted(_keys(owner)))
             message = f"unknown key {loc[-1]!r}; valid keys: {valid}"
         elif kind == "missing":
             message = "required key is missing"
@@ -199,7 +229,7 @@ class _Loader:
         file = str(path)
         self.config.files.append(file)
         try:
-            document = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+            document = yaml.load(path.read_text(encoding="utf-8-sig"), Loader=_StrictLoader)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -219,13 +249,19 @@ class _Loader:
         raw_checks = document.get("checks")
         unset: list[tuple[tuple[Any, ...], str]] = []
         document = _interpolate(document, self.env, (), unset)
+        # Fields left empty by an unset variable: their own validation errors would only repeat the problem.
+        unset_fields: dict[int, set[str]] = {}
+        unset_defaults: set[str] = set()
         for location, name in unset:
             spot: tuple[Any, ...] = location
             check_name = None
             if len(spot) >= 2 and spot[0] == "checks" and isinstance(raw_checks, list):
                 item = raw_checks[spot[1]] if spot[1] < len(raw_checks) else None
                 check_name = str(item.get("name")) if isinstance(item, dict) and item.get("name") else f"#{spot[1] + 1}"
+                unset_fields.setdefault(spot[1], set()).add(_dotted(spot[2:]))
                 spot = spot[2:]
+            elif len(spot) >= 2 and spot[0] == "defaults":
+                unset_defaults.add(_dotted(spot[1:]))
             self.problems.append(
                 Problem(
                     file,
@@ -250,14 +286,13 @@ class _Loader:
             self.problems.append(Problem(file, "expected a mapping", field="defaults"))
             defaults = {}
         else:
-            known = {name for probe in PROBES.values() for name in probe.Config.model_fields}
+            known = {name for probe in PROBES.values() for name in _keys(probe.Config)}
             for key in defaults:
-                if key not in known:
+                if key not in known or key == "name":  # a name in defaults would be silently dropped
                     self.problems.append(
                         Problem(
                             file,
-                            f"unknown key {key!r} in defaults; valid keys: "
-                            f"{', '.join(sorted(known - {'name', 'type'}))}",
+                            f"unknown key {key!r} in defaults; valid keys: {', '.join(sorted(known - {'name'}))}",
                             field=f"defaults.{key}",
                         )
                     )
@@ -266,7 +301,7 @@ class _Loader:
             self.problems.append(Problem(file, "expected a list of checks", field="checks"))
             return
         for index, raw in enumerate(checks):
-            self._load_check(file, index, raw, defaults)
+            self._load_check(file, index, raw, defaults, unset_fields.get(index, set()) | unset_defaults)
 
     def _load_sections(self, file: str, document: Mapping[str, Any]) -> None:
         notifiers = document.get("notifiers") or {}
@@ -298,13 +333,23 @@ class _Loader:
             except ValidationError as exc:
                 self.problems.extend(_pydantic_problems(exc, file, None, model, f"{key}."))
 
-    def _load_check(self, file: str, index: int, raw: Any, defaults: Mapping[str, Any]) -> None:
+    def _load_check(
+        self, file: str, index: int, raw: Any, defaults: Mapping[str, Any], unset: Set[str] = frozenset()
+    ) -> None:
         label = f"#{index + 1}"
         if not isinstance(raw, dict):
             self.problems.append(Problem(file, f"expected a mapping with name and type, got {raw!r}", label))
             return
         name = raw.get("name")
         label = str(name) if name else label
+        # Claim the name before validating, so a duplicate is reported even when either copy has errors.
+        duplicate_of = self.seen.get(name) if isinstance(name, str) else None
+        if duplicate_of is not None:
+            self.problems.append(
+                Problem(file, f"duplicate check name; it is already defined in {duplicate_of}", label, "name")
+            )
+        elif isinstance(name, str) and name:
+            self.seen[name] = file
         type_name = raw.get("type", defaults.get("type"))
         if type_name not in PROBES:
             valid = ", ".join(sorted(PROBES))
@@ -312,22 +357,17 @@ class _Loader:
             self.problems.append(Problem(file, f"{message}; valid types: {valid}", label, "type"))
             return
         probe = PROBES[type_name]
-        merged = _merge_defaults(defaults, {**raw, "type": type_name}, probe.Config.model_fields)
+        merged = _merge_defaults(defaults, {**raw, "type": type_name}, _keys(probe.Config))
         try:
             model = probe.Config.model_validate(merged)
         except ValidationError as exc:
-            self.problems.extend(_pydantic_problems(exc, file, label, probe.Config))
+            problems = _pydantic_problems(exc, file, label, probe.Config)
+            self.problems.extend(problem for problem in problems if problem.field not in unset)
             return
         conditions, errors = compile_conditions(model.expect, model.warn, probe.metrics, probe.default_expect(model))
         for field_name, message in errors:
             self.problems.append(Problem(file, message, label, field_name))
-        if model.name in self.seen:
-            self.problems.append(
-                Problem(file, f"duplicate check name; it is already defined in {self.seen[model.name]}", label, "name")
-            )
-            return
-        self.seen[model.name] = file
-        if not errors:
+        if not errors and duplicate_of is None:
             self.config.checks.append(CheckSpec(model, probe, tuple(conditions), file))
 
     def finish(self) -> None:

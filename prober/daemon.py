@@ -115,6 +115,7 @@ class Daemon:
             await self.notifier.aclose(timeout=min(5.0, options.stop_grace))
             await self.runner.resources.aclose()
             await store.close()
+            self._remove_signals()
             log.info("stopped")
 
     def stop(self) -> None:
@@ -128,6 +129,14 @@ class Daemon:
             loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload("SIGHUP")))
         except (NotImplementedError, RuntimeError):  # not the main thread (tests) or not Unix
             log.debug("signal handlers not installed")
+
+    def _remove_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            try:
+                loop.remove_signal_handler(signum)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass
 
     async def _start_api(self) -> Any:
         if not self.options.listen:

@@ -25,7 +25,9 @@ def parse_duration(value: object) -> float:
     if isinstance(value, str):
         match = _DURATION.match(value)
         if match:
-            return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+            number, unit = float(match.group(1)), match.group(2) or "s"
+            # Divide for milliseconds: 9 * 0.001 is 0.009000000000000001, 9 / 1000 is 0.009.
+            return number / 1000 if unit == "ms" else number * _UNITS[unit]
     raise ValueError(f"expected a duration like 250ms, 10s, 5m, 2h or 14d, got {value!r}")
 
 

@@ -30,6 +30,7 @@ __all__ = ["HttpCheck", "HttpProbe"]
 
 _SESSION_KEY = "http.session"
 _CHUNK = 64 * 1024
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 class HttpCheck(CheckBase):
@@ -79,6 +80,7 @@ class _Timing:
     tcp_done: float = 0.0
     headers_received: float = 0.0
     redirects: int = 0
+    peer_cert: bytes | None = None
 
 
 _current_timing: contextvars.ContextVar[_Timing | None] = contextvars.ContextVar("prober_http_timing", default=None)
@@ -96,9 +98,15 @@ class _TimedLoop:
 
     async def create_connection(self, *args: Any, **kwargs: Any) -> Any:
         timing = _current_timing.get()
-        if timing is not None and kwargs.get("ssl"):
-            timing.tcp_done = time.perf_counter()
-        return await self._loop.create_connection(*args, **kwargs)
+        if timing is None or not kwargs.get("ssl"):
+            return await self._loop.create_connection(*args, **kwargs)
+        timing.tcp_done = time.perf_counter()
+        transport, protocol = await self._loop.create_connection(*args, **kwargs)
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None:
+            # Taken here: by the time the response is read, aiohttp may have released the connection.
+            timing.peer_cert = ssl_object.getpeercert(binary_form=True)
+        return transport, protocol
 
 
 class _TimedConnector(aiohttp.TCPConnector):
@@ -258,8 +266,9 @@ class HttpProbe:
         try:
             kwargs: dict[str, Any] = {
                 "headers": check.headers,
-                "allow_redirects": check.follow_redirects,
-                "max_redirects": check.max_redirects,
+                "allow_redirects": check.follow_redirects and check.max_redirects > 0,
+                # aiohttp counts the final response too, and treats 0 as "no limit".
+                "max_redirects": check.max_redirects + 1,
                 "trace_request_ctx": timing,
             }
             if not check.verify_tls:
@@ -272,10 +281,10 @@ class HttpProbe:
             async with session.request(check.method, check.url, **kwargs) as response:
                 headers_at = timing.headers_received or time.perf_counter()
                 metrics["status"] = response.status
-                if response.url.scheme == "https" and response.connection is not None:
-                    days = _cert_days(response.connection.transport)
-                    if days is not None:
-                        metrics["cert_days_remaining"] = days
+                if check.follow_redirects and not check.max_redirects and response.status in _REDIRECTS:
+                    raise aiohttp.TooManyRedirects(response.request_info, (response,))
+                if timing.peer_cert:
+                    metrics["cert_days_remaining"] = round(leaf_days_remaining(timing.peer_cert), 2)
                 body, truncated = await _read_capped(response, check.max_body)
                 done = time.perf_counter()
                 subjects = _subjects(check, response, body, details)
@@ -299,12 +308,6 @@ class HttpProbe:
                 details=details,
             )
         return Observation(metrics=metrics, subjects=subjects, details=details)
-
-
-def _cert_days(transport: Any) -> float | None:
-    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
-    der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
-    return round(leaf_days_remaining(der), 2) if der else None
 
 
 async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
