@@ -45,6 +45,18 @@ def _network_sentence(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
+def _with_probe_reason(error: str | None, status: Status, observation: Observation) -> str | None:
+    """Add the probe's own first problem (a dead variant, a failed connection) to a down result's error:
+    it says more at 3 a.m. than the condition it broke."""
+    problems = observation.details.get("errors")
+    if status != "down" or not error or not problems:
+        return error
+    first = next(iter(problems), None)
+    if not isinstance(first, str) or first in error:
+        return error
+    return f"{error} ({first})"
+
+
 @dataclass(slots=True)
 class Runner:
     """Everything runs of checks share in one process: location, state, shared resources, artifacts."""
@@ -120,4 +132,9 @@ class Runner:
             log.exception("probe %s raised while running check %s", spec.type, spec.name)
             return "down", f"probe error: {type(exc).__name__}: {exc}", Observation(), []
         verdict = judge(spec.conditions, observation.metrics, observation.subjects)
-        return verdict.status, verdict.error, observation, verdict.assertions
+        return (
+            verdict.status,
+            _with_probe_reason(verdict.error, verdict.status, observation),
+            observation,
+            verdict.assertions,
+        )

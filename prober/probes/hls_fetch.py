@@ -1,0 +1,156 @@
+"""Fetching HLS playlists and segments with aiohttp: capped bodies, time budgets, download timings.
+
+A playlist body is read in chunks and no further than 4 MiB; a body that does not start like a playlist
+(`#EXTM3U`) stops being read after its first chunk, so a 10 MB garbage or HTML response costs a few KiB.
+A segment is read to the end and thrown away chunk by chunk (counted, never kept). Every request has its
+own budget (the time the run has left), so a hanging server becomes a sentence for that one playlist or
+segment instead of a timeout of the whole run. gzip is undone by aiohttp; the final URL after redirects
+is returned so relative URIs resolve against it.
+
+It never parses playlists (hls_playlist does) and never judges what it fetched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from prober.durations import format_duration
+
+__all__ = [
+    "PLAYLIST_LIMIT",
+    "SEGMENT_LIMIT",
+    "FetchError",
+    "PlaylistResponse",
+    "SegmentResponse",
+    "fetch_playlist",
+    "fetch_segment",
+    "new_session",
+]
+
+PLAYLIST_LIMIT = 4 * 1024 * 1024
+SEGMENT_LIMIT = 64 * 1024 * 1024
+_NOT_A_PLAYLIST_LIMIT = 8 * 1024
+_CHUNK = 64 * 1024
+USER_AGENT = "prober-hls/0.1"
+
+
+class FetchError(Exception):
+    """A request that got no usable answer; `str(self)` is the reason (connection refused, timed out)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlaylistResponse:
+    status: int
+    url: str
+    """The final URL after redirects: relative URIs in the body resolve against it."""
+    body: bytes
+    """Read only when the status is 200."""
+    age: float | None
+    """The HTTP `Age` header in seconds (a CDN copy's age), None when absent or unreadable."""
+    elapsed: float
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentResponse:
+    uri: str
+    status: int | None
+    """None when no complete answer came (network error, timeout while downloading)."""
+    size: int
+    elapsed: float
+    error: str | None
+
+
+def new_session(*, verify_tls: bool, headers: dict[str, str]) -> aiohttp.ClientSession:
+    """A session for one run: fresh connections, no overall timeout (budgets are per request)."""
+    return aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=None),
+        headers={"User-Agent": USER_AGENT, **headers},
+        connector=aiohttp.TCPConnector(ssl=verify_tls, limit=32),
+        trust_env=False,
+    )
+
+
+def _reason(exc: BaseException, budget: float) -> str:
+    if isinstance(exc, TimeoutError):
+        return f"no complete answer within {format_duration(budget)}"
+    if isinstance(exc, aiohttp.TooManyRedirects):
+        return "too many redirects"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return f"TLS certificate verification failed: {exc.certificate_error}"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        os_error = exc.os_error
+        if isinstance(os_error, ConnectionRefusedError):
+            return f"connection refused by {exc.host}:{exc.port}"
+        return f"cannot connect to {exc.host}:{exc.port}: {os_error.strerror or os_error}"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return f"the download was cut short ({exc})"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the server closed the connection without answering"
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"
+
+
+def _age(headers: Any) -> float | None:
+    raw = headers.get("Age")
+    if raw is None:
+        return None
+    try:
+        value = float(str(raw).strip())
+    except ValueError:
+        return None
+    return value if value >= 0 else None
+
+
+async def _read_playlist_body(response: aiohttp.ClientResponse) -> bytes:
+    buffer = bytearray()
+    async for chunk in response.content.iter_chunked(_CHUNK):
+        buffer += chunk
+        if len(buffer) >= 7 and not buffer.startswith(b"#EXTM3U") and len(buffer) >= _NOT_A_PLAYLIST_LIMIT:
+            break  # not a playlist: enough to say what it is, stop reading
+        if len(buffer) > PLAYLIST_LIMIT:
+            raise FetchError(f"the playlist is larger than {PLAYLIST_LIMIT // (1024 * 1024)} MiB; stopped reading")
+    if len(buffer) >= 7 and not buffer.startswith(b"#EXTM3U"):
+        del buffer[_NOT_A_PLAYLIST_LIMIT:]
+    return bytes(buffer)
+
+
+async def fetch_playlist(session: aiohttp.ClientSession, url: str, *, budget: float) -> PlaylistResponse:
+    """GET a playlist within `budget` seconds; raise FetchError when no answer came."""
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(budget), session.get(url) as response:
+            body = await _read_playlist_body(response) if response.status == 200 else b""
+            return PlaylistResponse(
+                status=response.status,
+                url=str(response.url),
+                body=body,
+                age=_age(response.headers),
+                elapsed=time.perf_counter() - started,
+            )
+    except FetchError:
+        raise
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        raise FetchError(_reason(exc, budget)) from None
+
+
+async def fetch_segment(session: aiohttp.ClientSession, uri: str, url: str, *, budget: float) -> SegmentResponse:
+    """GET a segment within `budget` seconds, counting its bytes; failures are returned, not raised."""
+    started = time.perf_counter()
+    status: int | None = None
+    size = 0
+    try:
+        async with asyncio.timeout(budget), session.get(url) as response:
+            status = response.status
+            if status == 200:
+                async for chunk in response.content.iter_chunked(_CHUNK):
+                    size += len(chunk)
+                    if size >= SEGMENT_LIMIT:
+                        break
+        return SegmentResponse(uri, status, size, time.perf_counter() - started, None)
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        return SegmentResponse(uri, None, size, time.perf_counter() - started, _reason(exc, budget))
