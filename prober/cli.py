@@ -487,6 +487,42 @@ def notify_test(paths: tuple[str, ...], names: tuple[str, ...]) -> None:
     sys.exit(1 if any(error is not None for _, _, error in rows) else 0)
 
 
+@cli.command()
+@click.option(
+    "--db",
+    default=None,
+    type=click.Path(dir_okay=False),
+    envvar="PROBER_DB",
+    help="Keep the demo's results in this file. [default: a temporary file]",
+)
+@click.option(
+    "--listen",
+    envvar="PROBER_LISTEN",
+    default="127.0.0.1:8080",
+    show_default=True,
+    help="Where the status page and API listen. [env: PROBER_LISTEN]",
+)
+@click.option(
+    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True, envvar="PROBER_LOG_FORMAT"
+)
+def demo(db: str | None, listen: str, log_format: str) -> None:
+    """Start sample targets on loopback, run checks against them and serve the status page. Needs no network.
+
+    \b
+    Example:
+      prober demo --listen 127.0.0.1:8080    # then open http://127.0.0.1:8080/
+    """
+    from prober.demo import run_demo
+    from prober.logs import setup_logging
+
+    setup_logging("json" if log_format == "json" else "text")
+    try:
+        asyncio.run(run_demo(Path(db) if db else None, _parse_listen(listen)))
+    except OSError as exc:
+        Console(stderr=True).print(f"prober demo could not start: {exc}", markup=False, highlight=False)
+        sys.exit(2)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the console script and of `python -m prober`."""
     cli.main(args=list(argv) if argv is not None else None, prog_name="prober")

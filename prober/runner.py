@@ -121,7 +121,11 @@ class Runner:
         except TimeoutError:
             return "down", f"timed out after {format_duration(timeout)}", Observation(), []
         except ProbeError as exc:
-            observation = Observation(metrics=exc.metrics, details=exc.details)
+            details = dict(exc.details)
+            artifacts = details.pop("artifacts", None)
+            observation = Observation(
+                metrics=exc.metrics, details=details, artifacts=list(artifacts) if isinstance(artifacts, list) else []
+            )
             verdict = judge(spec.conditions, observation.metrics, observation.subjects)
             return "down", str(exc), observation, verdict.assertions
         except asyncio.CancelledError:

@@ -85,7 +85,9 @@ async def bench_prober(url: str, n: int, concurrency: int) -> tuple[float, float
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.yaml"
-        path.write_text(f"checks:\n  - {{name: bench, type: http, url: '{url}', expect: {{json: {{status: healthy}}}}}}\n")
+        path.write_text(
+            f"checks:\n  - {{name: bench, type: http, url: '{url}', expect: {{json: {{status: healthy}}}}}}\n"
+        )
         spec = load_config([path]).checks[0]
     runner = Runner()
     sem = asyncio.Semaphore(concurrency)
@@ -133,7 +135,8 @@ def bench_blackbox(url: str, n: int, concurrency: int) -> tuple[float, float] | 
         config.write_text("modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n")
         proc = subprocess.Popen(
             [exe, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}", "--log.level=error"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         try:
             wait_port(port)
@@ -149,7 +152,9 @@ def bench_blackbox(url: str, n: int, concurrency: int) -> tuple[float, float] | 
 
 def report(name: str, n: int, cpu: float, wall: float) -> float:
     per_cpu = n / cpu if cpu else float("inf")
-    print(f"{name:<10} {n / wall:8.0f} checks/s   {cpu / n * 1000:6.3f} CPU s per 1,000   {per_cpu:7.0f} per CPU-second")
+    print(
+        f"{name:<10} {n / wall:8.0f} checks/s   {cpu / n * 1000:6.3f} CPU s per 1,000   {per_cpu:7.0f} per CPU-second"
+    )
     return per_cpu
 
 

@@ -1,0 +1,140 @@
+"""`POST /api/v1/ingest`: results pushed by agents at other locations (SPEC.md §6).
+
+    Authorization: Bearer <token>          one of config.ingest.tokens (location → token)
+    {"results": [<result JSON, SPEC.md §3>, ...]}
+    → 200 {"accepted": n, "duplicates": m}
+
+The token decides the location: a batch holding a result for any other location is refused whole with
+403, a missing or unknown token gets 401, a body over the size limit 413, malformed JSON or an invalid
+result 400 (naming the first bad result and why). Nothing of a refused batch is stored.
+
+A result whose id is already stored is counted as a duplicate and not handed on, so a push retried after
+a lost answer changes nothing, alerts included. Batches are handled one at a time, so two copies of the
+same push racing each other cannot both count. New results go to the source's `accept` (the daemon
+commits each one, then feeds the alerts), oldest first per check, checks concurrently.
+
+It never stores anything itself, never logs a token, and compares tokens in constant time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+from collections.abc import Mapping
+
+from aiohttp import web
+
+from prober.api.source import ApiSource, store_of
+from prober.results import Result
+
+__all__ = ["DEFAULT_MAX_BODY", "IngestHandler", "location_for_token"]
+
+DEFAULT_MAX_BODY = 8 * 1024 * 1024
+"""Bytes of a request body, at most (an agent pushes batches of a few hundred results)."""
+
+
+def location_for_token(tokens: Mapping[str, str], presented: str) -> str | None:
+    """The location whose token this is, or None. Empty configured tokens never match."""
+    found = None
+    given = presented.encode()
+    for location, token in tokens.items():
+        if token and hmac.compare_digest(token.encode(), given):
+            found = location
+    return found
+
+
+def _error(status: int, message: str, **headers: str) -> web.Response:
+    return web.json_response({"error": message}, status=status, headers=headers or None)
+
+
+def _bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+class IngestHandler:
+    def __init__(self, source: ApiSource, *, max_body: int = DEFAULT_MAX_BODY) -> None:
+        self.source = source
+        self.max_body = max_body
+        self._lock = asyncio.Lock()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        tokens = self.source.config.ingest.tokens
+        presented = _bearer(request)
+        location = location_for_token(tokens, presented) if presented is not None else None
+        if location is None:
+            reason = "no bearer token" if presented is None else "this token is not accepted here"
+            return _error(401, f"{reason}: send Authorization: Bearer <token of your location>",
+                          **{"WWW-Authenticate": 'Bearer realm="prober ingest"'})  # fmt: skip
+        if request.content_length is not None and request.content_length > self.max_body:
+            return _error(413, f"the body is {request.content_length} bytes; at most {self.max_body} are accepted")
+        body = await self._read(request)
+        if isinstance(body, web.Response):
+            return body
+        parsed = self._parse(body, location)
+        if isinstance(parsed, web.Response):
+            return parsed
+        async with self._lock:
+            accepted, duplicates = await self._hand_on(parsed)
+        return web.json_response({"accepted": accepted, "duplicates": duplicates})
+
+    async def _read(self, request: web.Request) -> bytes | web.Response:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.content.iter_chunked(64 * 1024):
+            size += len(chunk)
+            if size > self.max_body:
+                return _error(413, f"the body is larger than {self.max_body} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    @staticmethod
+    def _parse(body: bytes, location: str) -> list[Result] | web.Response:
+        try:
+            document = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return _error(400, f"the body is not JSON: {exc}")
+        items = document.get("results") if isinstance(document, dict) else None
+        if not isinstance(items, list):
+            return _error(400, 'expected a JSON object {"results": [...]} with a list of results')
+        results: list[Result] = []
+        for index, item in enumerate(items):
+            try:
+                if not isinstance(item, dict):
+                    raise ValueError(f"expected an object, got {type(item).__name__}")
+                result = Result.from_json(item)
+            except (KeyError, TypeError, ValueError) as exc:
+                what = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)
+                return _error(400, f"results[{index}] is not a valid result: {what}")
+            if result.location != location:
+                return _error(
+                    403,
+                    f"results[{index}] is for location {result.location!r}, but this token belongs to "
+                    f"{location!r}; nothing of this batch was stored",
+                )
+            results.append(result)
+        return results
+
+    async def _hand_on(self, results: list[Result]) -> tuple[int, int]:
+        store = store_of(self.source)
+        unique: dict[str, Result] = {}
+        for result in results:
+            unique.setdefault(result.id, result)
+        duplicates = len(results) - len(unique)
+        known = await asyncio.to_thread(lambda: {rid for rid in unique if store.result(rid) is not None})
+        duplicates += len(known)
+        by_check: dict[str, list[Result]] = {}
+        for result in unique.values():
+            if result.id not in known:
+                by_check.setdefault(result.check, []).append(result)
+
+        async def one_check(items: list[Result]) -> None:
+            for result in sorted(items, key=lambda item: item.started_at):
+                await self.source.accept(result)
+
+        await asyncio.gather(*(one_check(items) for items in by_check.values()))
+        return sum(len(items) for items in by_check.values()), duplicates

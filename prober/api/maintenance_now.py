@@ -1,0 +1,28 @@
+"""Which checks a maintenance window covers right now, computed once per window rather than per check.
+
+Pure: the moment is passed in; nothing here reads the clock or does I/O.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable
+from datetime import datetime
+
+from prober.config import Config
+from prober.maintenance import occurrence
+
+__all__ = ["checks_in_maintenance"]
+
+
+def checks_in_maintenance(config: Config, extra: Iterable[str], now: datetime) -> set[str]:
+    """Names (configured checks and `extra`) covered by an active window at `now`."""
+    active = [window for window in config.maintenance if occurrence(window, now) is not None]
+    if not active:
+        return set()
+    names = {spec.name for spec in config.checks} | set(extra)
+    return {
+        name
+        for name in names
+        if any(fnmatch.fnmatchcase(name, pattern) for window in active for pattern in window.checks)
+    }

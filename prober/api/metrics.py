@@ -1,0 +1,265 @@
+"""`GET /metrics`: the latest result of every check and location, and prober's own health, in the
+Prometheus text format (or OpenMetrics when the scraper asks for it), built at scrape time.
+
+Names follow blackbox_exporter where it has one, so its dashboards and alert rules carry over:
+`probe_success`, `probe_duration_seconds`, `probe_http_status_code`, `probe_http_duration_seconds{phase}`,
+`probe_http_redirects`, `probe_ssl_earliest_cert_expiry` (unix time: the tls check's `not_after`, or the
+http check's start + `cert_days_remaining`), `probe_tls_version_info{version}`. Every other numeric or
+boolean metric a probe declares becomes `probe_<type>_<metric>` with its unit as suffix (`_seconds`,
+`_bytes`, `_days`); websocket's prefix is `ws` (`probe_ws_open_latency_seconds`), and hls `stale_for` is
+`probe_hls_stale_seconds`. Ours besides: `probe_status` (0 up, 1 degraded, 2 down), `probe_last_run_timestamp_seconds`,
+`probe_consecutive_down`, `probe_maintenance`; `prober_incident_open{check}`, `prober_schedule_lag_seconds`
+(per check, latest), `prober_scheduler_*`, `prober_store_*`, `prober_notifications_failed_total{check,outcome}`.
+Probe series carry the labels check, type and location.
+
+A `ProbeCollector` turns one `MetricsSnapshot` into metric families; nothing is kept in global gauges,
+so a check that disappears from the configuration disappears from /metrics. Only metric names a probe
+declares are exported (an agent cannot create arbitrary series). It never exports strings other than the
+TLS version, and never a URL, header or error text.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from prober.probes import PROBES
+from prober.scheduler import SchedulerStats
+from prober.store import CurrentState, WriterStats
+
+__all__ = ["STATUS_VALUES", "MetricsSnapshot", "ProbeCollector", "failed_counts", "family_name", "render"]
+
+LABELS = ["check", "type", "location"]
+STATUS_VALUES = {"up": 0, "degraded": 1, "down": 2}
+FAILED_OUTCOMES = ("failed", "abandoned", "dropped")
+_TYPE_PREFIX = {"websocket": "ws"}
+_RENAMES = {
+    ("http", "status"): "probe_http_status_code",
+    ("browser", "status"): "probe_browser_status_code",
+    ("hls", "playlist_status"): "probe_hls_playlist_status_code",
+    ("hls", "segment_status"): "probe_hls_segment_status_code",
+    ("hls", "stale_for"): "probe_hls_stale_seconds",
+}
+_UNIT_SUFFIX = {"s": "_seconds", "bytes": "_bytes", "days": "_days"}
+_HTTP_PHASES = (("resolve", "dns"), ("connect", "connect"), ("tls", "tls"), ("transfer", "transfer"))
+_SAFE = re.compile(r"[^a-zA-Z0-9_]")
+_EXTRA_LABELS = {"probe_http_duration_seconds": ("phase",), "probe_tls_version_info": ("version",)}
+
+
+def family_name(check_type: str, metric: str, unit: str) -> str:
+    """The exported name of a probe metric: `probe_<type>_<metric><unit suffix>` or a blackbox name."""
+    renamed = _RENAMES.get((check_type, metric))
+    if renamed is not None:
+        return renamed
+    suffix = _UNIT_SUFFIX.get(unit, "")
+    base = f"probe_{_TYPE_PREFIX.get(check_type, check_type)}_{metric}"
+    base = _SAFE.sub("_", base)
+    if not suffix or suffix.lstrip("_") in metric.split("_") or base.endswith(suffix):
+        return base  # `days_remaining` is already in days, `segment_bytes` in bytes
+    return base + suffix
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, int | float) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def _parse_time(value: Any) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+@dataclass(slots=True)
+class MetricsSnapshot:
+    """Everything one scrape exports, read once (the store in a worker thread, the scheduler in the loop)."""
+
+    states: list[CurrentState]
+    types: dict[str, str]
+    """check → type, from the configuration (a check's state may predate a type change)."""
+    location: str
+    maintenance: set[str] = field(default_factory=set)
+    open_incidents: list[str] = field(default_factory=list)
+    scheduler: SchedulerStats | None = None
+    failed_notifications: dict[tuple[str, str], int] = field(default_factory=dict)
+    store_stats: WriterStats | None = None
+    store_queued: int = 0
+
+
+class _Families:
+    """Gauge families by name, created on first use with the probe labels (plus extra ones)."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, GaugeMetricFamily] = {}
+
+    def add(self, name: str, doc: str, labels: list[str], value: float, extra: list[str] | None = None) -> None:
+        family = self.items.get(name)
+        if family is None:
+            names = [*LABELS, *(_EXTRA_LABELS.get(name, ()))]
+            family = self.items[name] = GaugeMetricFamily(name, doc, labels=names)
+        family.add_metric([*labels, *(extra or [])], value)
+
+
+def _probe_metric_docs() -> dict[tuple[str, str], tuple[str, str]]:
+    """(type, metric) → (exported name, help) for every numeric-or-flag metric a probe declares."""
+    docs: dict[tuple[str, str], tuple[str, str]] = {}
+    for type_name, probe in PROBES.items():
+        for spec in probe.metrics.values():
+            if spec.kind in ("value", "flag"):
+                docs[(type_name, spec.name)] = (family_name(type_name, spec.name, spec.unit), spec.description)
+    return docs
+
+
+class ProbeCollector(Collector):
+    """Yields the metric families of one snapshot (a fresh collector per scrape)."""
+
+    def __init__(self, snapshot: MetricsSnapshot) -> None:
+        self.snapshot = snapshot
+        self._docs = _probe_metric_docs()
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        snap = self.snapshot
+        families = _Families()
+        for state in snap.states:
+            check_type = snap.types.get(state["check"], state["type"])
+            labels = [state["check"], check_type, state["location"]]
+            self._state(families, state, check_type, labels)
+        yield from families.items.values()
+        yield from self._own()
+
+    def _state(self, families: _Families, state: CurrentState, check_type: str, labels: list[str]) -> None:
+        snap = self.snapshot
+        status = state["status"]
+        families.add("probe_success", "1 if the latest run was not down (up or degraded), else 0", labels,
+                     0.0 if status == "down" else 1.0)  # fmt: skip
+        families.add("probe_status", "status of the latest run: 0 up, 1 degraded, 2 down", labels,
+                     float(STATUS_VALUES.get(status, 2)))  # fmt: skip
+        families.add("probe_duration_seconds", "how long the latest run took, retries included", labels,
+                     state["duration_ms"] / 1000)  # fmt: skip
+        families.add("probe_last_run_timestamp_seconds", "when the latest run started (unix time)", labels,
+                     state["started_at"].timestamp())  # fmt: skip
+        families.add("probe_consecutive_down", "down runs in a row up to the latest", labels,
+                     float(state["consecutive_down"]))  # fmt: skip
+        families.add("probe_maintenance", "1 while a maintenance window covers the check", labels,
+                     1.0 if state["check"] in snap.maintenance else 0.0)  # fmt: skip
+        metrics = state["metrics"]
+        for metric, raw in metrics.items():
+            known = self._docs.get((check_type, metric))
+            value = _number(raw)
+            if known is None or value is None:
+                continue
+            families.add(known[0], known[1], labels, value)
+        expiry = _parse_time(metrics.get("not_after")) if check_type == "tls" else None
+        if expiry is None:
+            days = _number(metrics.get("cert_days_remaining"))
+            if days is not None:
+                expiry = state["started_at"].timestamp() + days * 86400
+        if expiry is not None:
+            families.add("probe_ssl_earliest_cert_expiry", "expiry of the certificate (unix time)", labels, expiry)
+        version = metrics.get("tls_version")
+        if isinstance(version, str) and version:
+            families.add("probe_tls_version_info", "the negotiated TLS version", labels, 1.0, [version])
+        if check_type == "http":
+            self._http_phases(families, metrics, labels)
+
+    @staticmethod
+    def _http_phases(families: _Families, metrics: dict[str, Any], labels: list[str]) -> None:
+        doc = "duration of each phase of the HTTP request, as blackbox_exporter names them"
+        for phase, metric in _HTTP_PHASES:
+            value = _number(metrics.get(metric))
+            if value is not None:
+                families.add("probe_http_duration_seconds", doc, labels, value, [phase])
+        ttfb = _number(metrics.get("ttfb"))
+        if ttfb is not None:
+            before = sum(_number(metrics.get(name)) or 0.0 for name in ("dns", "connect", "tls"))
+            families.add("probe_http_duration_seconds", doc, labels, max(0.0, ttfb - before), ["processing"])
+
+    def _own(self) -> Iterator[Metric]:
+        snap = self.snapshot
+        incidents = GaugeMetricFamily(
+            "prober_incident_open", "1 for every check with an open incident", labels=["check"]
+        )
+        for check in sorted(set(snap.open_incidents)):
+            incidents.add_metric([check], 1.0)
+        yield incidents
+        failed = CounterMetricFamily(
+            "prober_notifications_failed",
+            "notifications that were never delivered (outcome failed, abandoned or dropped), as recorded",
+            labels=["check", "outcome"],
+        )
+        for (check, outcome), count in sorted(snap.failed_notifications.items()):
+            failed.add_metric([check, outcome], float(count))
+        yield failed
+        yield GaugeMetricFamily("prober_checks_configured", "checks in the configuration", value=len(snap.types))
+        if snap.store_stats is not None:
+            stats = snap.store_stats
+            yield CounterMetricFamily("prober_store_results", "results committed", value=stats.results)
+            yield CounterMetricFamily("prober_store_duplicates", "results ignored as already stored",
+                                      value=stats.duplicates)  # fmt: skip
+            yield CounterMetricFamily("prober_store_commits", "transactions committed", value=stats.commits)
+            yield GaugeMetricFamily("prober_store_queued", "write operations waiting for the writer",
+                                    value=snap.store_queued)  # fmt: skip
+        if snap.scheduler is not None:
+            yield from _scheduler_families(snap.scheduler, snap.types, snap.location)
+
+
+def _scheduler_families(stats: SchedulerStats, types: dict[str, str], location: str) -> Iterator[Metric]:
+    lag = GaugeMetricFamily(
+        "prober_schedule_lag_seconds", "how late the latest run of the check started", labels=LABELS
+    )
+    for name, check in sorted(stats.checks.items()):
+        if check.last_lag is not None:
+            lag.add_metric([name, types.get(name, check.type), location], check.last_lag)
+    yield lag
+    overall = GaugeMetricFamily(
+        "prober_scheduler_lag_quantile_seconds", "start lag over recent runs of all checks", labels=["quantile"]
+    )
+    for quantile, value in (("0.5", stats.lag.p50), ("0.99", stats.lag.p99), ("1", stats.lag.max)):
+        if value is not None:
+            overall.add_metric([quantile], value)
+    yield overall
+    for name, doc, value in (
+        ("prober_scheduler_runs", "runs started", stats.runs),
+        ("prober_scheduler_errors", "runs that raised", stats.errors),
+        ("prober_scheduler_skipped", "slots skipped because the previous run was still going", stats.skipped),
+        ("prober_scheduler_missed", "slots that went by during a stall and were not replayed", stats.missed),
+    ):
+        yield CounterMetricFamily(name, doc, value=value)
+    yield GaugeMetricFamily("prober_scheduler_in_flight", "runs in progress", value=stats.in_flight)
+    yield GaugeMetricFamily("prober_scheduler_waiting", "runs due and waiting for a slot", value=stats.waiting)
+
+
+def render(snapshot: MetricsSnapshot, accept: str) -> tuple[bytes, str]:
+    """The exposition of one snapshot in the format the Accept header asks for: (body, content type)."""
+    from prometheus_client.exposition import choose_encoder
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ProbeCollector(snapshot))
+    encoder, content_type = choose_encoder(accept)
+    return encoder(registry), content_type
+
+
+def failed_counts(notifications: Iterable[dict[str, Any]]) -> dict[tuple[str, str], int]:
+    counts: dict[tuple[str, str], int] = {}
+    for item in notifications:
+        outcome = item.get("outcome")
+        if outcome in FAILED_OUTCOMES:
+            key = (str(item.get("check") or ""), str(outcome))
+            counts[key] = counts.get(key, 0) + 1
+    return counts

@@ -1,0 +1,570 @@
+"""The scheduler: decides when each check runs and hands due checks to the daemon's run function.
+
+One timer task and one heap of next run times serve any number of checks (10,000 is the design
+point), so idle checks cost a heap entry, not a sleeping task. Run times come from the schedule
+(`Schedule.slots`: slot k of an `every` is offset + k × interval), never from accumulated sleeps, so
+nothing drifts. A burst of due checks is handed out in batches so the event loop stays responsive.
+
+Rules it keeps:
+- a check whose previous run is still going (or still waiting for a slot) when its next slot is due
+  is not started twice: that slot is counted as `skipped`;
+- when the clock leaps ahead (suspend, a stalled process) the slots that went by are counted as
+  `missed` and the check resumes at its next future slot, never replayed in a burst;
+- a global concurrency bound and per-type bounds; start lag (the moment `run` is entered minus the
+  scheduled time) therefore includes any wait for a slot;
+- `run` raising is logged and counted; the scheduler carries on.
+
+It never runs probes, stores results or judges anything itself: that is the `run` function's job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import logging
+import math
+import time
+from array import array
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any, Protocol
+
+from prober.config import CheckSpec
+
+__all__ = [
+    "DEFAULT_TYPE_LIMITS",
+    "CheckStats",
+    "Clock",
+    "LagSummary",
+    "RunFunction",
+    "Scheduler",
+    "SchedulerStats",
+    "SystemClock",
+]
+
+log = logging.getLogger("prober.scheduler")
+
+RunFunction = Callable[[CheckSpec, datetime], Awaitable[None]]
+DEFAULT_TYPE_LIMITS: Mapping[str, int] = MappingProxyType({"browser": 2})
+_BACKWARD_JUMP = 1.0
+"""Seconds the wall clock may step back before every check is rescheduled from the new time."""
+_CLOCK_RETRY = 1.0
+"""Seconds to wait before trying again when the clock's sleep raised (so a broken clock cannot spin)."""
+_BATCH = 500
+"""Due checks handed out per timer tick before the timer yields to the event loop."""
+_RESOLUTION = 1e-6
+"""Datetimes carry microseconds: a slot within a microsecond of now is due (float timestamps round)."""
+
+
+class Clock(Protocol):
+    """Where the scheduler gets time from. Tests pass a fake one."""
+
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+    async def sleep_until(self, moment: datetime) -> None:
+        """Return at `moment` or earlier; the scheduler re-reads `now()` after every wake-up."""
+        ...
+
+
+class SystemClock:
+    """The wall clock. Sleeps at most `step` seconds at a time so that a suspend (the monotonic
+    clock asyncio sleeps on stands still meanwhile) or a clock step is noticed within a step."""
+
+    def __init__(self, step: float = 1.0) -> None:
+        self.step = step
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    async def sleep_until(self, moment: datetime) -> None:
+        remaining = moment.timestamp() - time.time()
+        if remaining > 0:
+            await asyncio.sleep(min(remaining, self.step))
+
+
+@dataclass(frozen=True, slots=True)
+class LagSummary:
+    """Start lag in seconds: p50 and p99 over the most recent `samples` runs, `max` over all runs."""
+
+    p50: float | None
+    p99: float | None
+    max: float | None
+    samples: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"p50": self.p50, "p99": self.p99, "max": self.max, "samples": self.samples}
+
+
+@dataclass(frozen=True, slots=True)
+class CheckStats:
+    """One check as the scheduler sees it. Counters survive `replace()` while the name stays."""
+
+    name: str
+    type: str
+    schedule: str
+    runs: int
+    """Runs started (`run` entered)."""
+    completed: int
+    errors: int
+    """Runs in which `run` raised."""
+    skipped: int
+    """Slots not started because the previous run was still going."""
+    missed: int
+    """Slots that went by during a stall or suspend and were not replayed."""
+    running: bool
+    waiting: bool
+    """Due, but waiting for a concurrency slot."""
+    next_run: datetime | None
+    last_scheduled: datetime | None
+    last_lag: float | None
+    lag: LagSummary
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "schedule": self.schedule,
+            "runs": self.runs,
+            "completed": self.completed,
+            "errors": self.errors,
+            "skipped": self.skipped,
+            "missed": self.missed,
+            "running": self.running,
+            "waiting": self.waiting,
+            "next_run": _iso(self.next_run),
+            "last_scheduled": _iso(self.last_scheduled),
+            "last_lag": self.last_lag,
+            "lag": self.lag.to_json(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerStats:
+    """The whole scheduler. Totals count since start, including checks removed since."""
+
+    checks: dict[str, CheckStats]
+    runs: int
+    completed: int
+    errors: int
+    skipped: int
+    missed: int
+    in_flight: int
+    """Runs inside `run` right now."""
+    waiting: int
+    """Runs due and waiting for a concurrency slot."""
+    lag: LagSummary
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "runs": self.runs,
+            "completed": self.completed,
+            "errors": self.errors,
+            "skipped": self.skipped,
+            "missed": self.missed,
+            "in_flight": self.in_flight,
+            "waiting": self.waiting,
+            "lag": self.lag.to_json(),
+            "checks": {name: stats.to_json() for name, stats in self.checks.items()},
+        }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+
+def _moment(timestamp: float | None) -> datetime | None:
+    return None if timestamp is None or math.isnan(timestamp) else datetime.fromtimestamp(timestamp, UTC)
+
+
+class _LagWindow:
+    """The most recent lags in a fixed ring of doubles (8 bytes each), plus the all-time maximum."""
+
+    __slots__ = ("_next", "_size", "_values", "max")
+
+    def __init__(self, size: int) -> None:
+        self._values = array("d")
+        self._size = size
+        self._next = 0
+        self.max: float | None = None
+
+    def add(self, value: float) -> None:
+        if len(self._values) < self._size:
+            self._values.append(value)
+        else:
+            self._values[self._next] = value
+            self._next = (self._next + 1) % self._size
+        if self.max is None or value > self.max:
+            self.max = value
+
+    def summary(self) -> LagSummary:
+        ordered = sorted(self._values)
+        count = len(ordered)
+
+        def rank(q: float) -> float | None:
+            return ordered[min(count - 1, math.ceil(q * count) - 1)] if count else None
+
+        return LagSummary(p50=rank(0.50), p99=rank(0.99), max=self.max, samples=count)
+
+
+class _Entry:
+    """A check's place in the scheduler: its next slot and its counters."""
+
+    __slots__ = (
+        "active",
+        "busy",
+        "completed",
+        "due",
+        "errors",
+        "lags",
+        "last_lag",
+        "last_scheduled",
+        "missed",
+        "running",
+        "runs",
+        "skipped",
+        "slots",
+        "spec",
+        "version",
+    )
+
+    def __init__(self, spec: CheckSpec, window: int) -> None:
+        self.spec = spec
+        self.due = math.nan
+        self.slots: Iterator[float] = iter(())
+        """The check's slots after `due`, from its schedule."""
+        self.version = 0
+        """Bumped whenever `due` changes outside the timer, so older heap items are ignored."""
+        self.active = True
+        self.busy = False
+        """A run is waiting for a slot or running."""
+        self.running = False
+        self.runs = self.completed = self.errors = self.skipped = self.missed = 0
+        self.last_scheduled: float | None = None
+        self.last_lag: float | None = None
+        self.lags = _LagWindow(window)
+
+
+class Scheduler:
+    """Runs every check on its schedule by calling `run(spec, scheduled_at)`; see the module docstring.
+
+    `max_concurrency` bounds runs in progress overall, `type_limits` per check type (browser: 2).
+    `lag_window` and `global_lag_window` are how many recent lags the p50/p99 are computed over, per
+    check and overall. Every method must be called from the event loop's thread.
+    """
+
+    def __init__(
+        self,
+        specs: Sequence[CheckSpec],
+        run: RunFunction,
+        *,
+        max_concurrency: int = 64,
+        type_limits: Mapping[str, int] = DEFAULT_TYPE_LIMITS,
+        clock: Clock | None = None,
+        lag_window: int = 64,
+        global_lag_window: int = 16384,
+    ) -> None:
+        if max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}")
+        for type_name, limit in type_limits.items():
+            if limit < 1:
+                raise ValueError(f"the limit for {type_name} checks must be at least 1, got {limit}")
+        self._run = run
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._type_slots = {name: asyncio.Semaphore(limit) for name, limit in type_limits.items()}
+        self._lag_window = lag_window
+        self._entries: dict[str, _Entry] = {}
+        self._retired: dict[str, _Entry] = {}
+        """Removed checks whose last run is still going; a re-added name picks its entry up again."""
+        self._heap: list[tuple[float, int, int, _Entry]] = []
+        self._seq = itertools.count()
+        self._tasks: dict[asyncio.Task[None], _Entry] = {}
+        self._timer: asyncio.Task[None] | None = None
+        self._sleeper: asyncio.Future[None] | None = None
+        self._stopping = False
+        self._last_now: float | None = None
+        self._busy = self._in_flight = 0
+        self._runs = self._completed = self._errors = self._skipped = self._missed = 0
+        self._lags = _LagWindow(global_lag_window)
+        self.replace(specs)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the timer and give every check its first slot (the first one after now).
+
+        Slots are computed in batches with the timer already going (10,000 cron checks take about a
+        second), so the first checks run on time while the rest are still being placed; every check's
+        first slot is counted from the moment `start` was called, so none is lost to the placing."""
+        if self._timer is not None:
+            raise RuntimeError("the scheduler is already started")
+        self._last_now = started = self._now()
+        self._timer = asyncio.create_task(self._tick_forever(), name="prober-scheduler")
+        self._timer.add_done_callback(self._timer_ended)
+        entries = list(self._entries.values())
+        for first in range(0, len(entries), _BATCH):
+            for entry in entries[first : first + _BATCH]:
+                if entry.active and math.isnan(entry.due):  # replace() may have placed it meanwhile
+                    self._reschedule(entry, started)
+            self._wake()
+            await asyncio.sleep(0)
+
+    def _timer_ended(self, timer: asyncio.Task[None]) -> None:
+        if not self._stopping and not timer.cancelled():
+            log.critical("the scheduler's timer stopped: no check will run any more", exc_info=timer.exception())
+
+    async def stop(self, grace: float) -> None:
+        """Start no more runs; let runs in `run` finish for up to `grace` seconds, then cancel them."""
+        self._stopping = True
+        if self._timer is not None:
+            self._timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer
+        waiting = [task for task, entry in self._tasks.items() if not entry.running]
+        for task in waiting:
+            task.cancel()
+        pending = set(self._tasks)
+        if pending and grace > 0:
+            _, pending = await asyncio.wait(pending, timeout=grace)
+        stragglers = [task for task in pending if not task.done()]
+        names = sorted(self._tasks[task].spec.name for task in stragglers)
+        for task in stragglers:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+        if stragglers:
+            log.warning(
+                "cancelled %d runs still going after the %gs grace period: %s",
+                len(stragglers),
+                grace,
+                ", ".join(names[:10]) + (" …" if len(names) > 10 else ""),
+            )
+
+    # -- reload ----------------------------------------------------------------------------------
+
+    def replace(self, specs: Sequence[CheckSpec]) -> None:
+        """Swap in a new set of checks (a reload). Checks are matched by name: an unchanged schedule
+        keeps its next slot, counters always carry over; a changed schedule is recomputed from now;
+        removed checks get no further runs (a run already going finishes); new checks get their slot."""
+        duplicates = sorted(name for name, count in Counter(spec.name for spec in specs).items() if count > 1)
+        if duplicates:
+            raise ValueError(f"check names must be unique; duplicated: {', '.join(duplicates)}")
+        started = self._timer is not None
+        now = self._now() if started else math.nan
+        entries: dict[str, _Entry] = {}
+        for spec in specs:
+            entry = self._entries.get(spec.name)
+            if entry is not None:
+                schedule_changed = entry.spec.model.schedule != spec.model.schedule
+                entry.spec = spec
+                if started and schedule_changed:
+                    self._reschedule(entry, now)
+            else:
+                entry = self._retired.pop(spec.name, None) or _Entry(spec, self._lag_window)
+                entry.spec = spec
+                entry.active = True
+                if started:
+                    self._reschedule(entry, now)
+            entries[spec.name] = entry
+        for name, entry in self._entries.items():
+            if name not in entries:
+                entry.active = False
+                entry.version += 1
+                entry.due = math.nan
+                if entry.busy:
+                    self._retired[name] = entry
+        self._entries = entries
+        if len(self._heap) > 2 * len(entries) + 1024:
+            self._rebuild_heap()
+        self._wake()
+
+    # -- statistics ------------------------------------------------------------------------------
+
+    def stats(self, *, checks: bool = True) -> SchedulerStats:
+        """Counters and lag percentiles overall and, unless `checks=False`, per check.
+
+        Per-check stats cost about 10 ms per 1,000 checks (the event loop waits meanwhile); the totals
+        alone are cheap enough to poll often."""
+        per_check = {name: self._check_stats(entry) for name, entry in self._entries.items()} if checks else {}
+        return SchedulerStats(
+            checks=per_check,
+            runs=self._runs,
+            completed=self._completed,
+            errors=self._errors,
+            skipped=self._skipped,
+            missed=self._missed,
+            in_flight=self._in_flight,
+            waiting=self._busy - self._in_flight,
+            lag=self._lags.summary(),
+        )
+
+    def check_stats(self, name: str) -> CheckStats | None:
+        """One check's stats, or None when no check has that name."""
+        entry = self._entries.get(name)
+        return None if entry is None else self._check_stats(entry)
+
+    @staticmethod
+    def _check_stats(entry: _Entry) -> CheckStats:
+        spec = entry.spec
+        return CheckStats(
+            name=spec.name,
+            type=spec.type,
+            schedule=spec.model.schedule.text,
+            runs=entry.runs,
+            completed=entry.completed,
+            errors=entry.errors,
+            skipped=entry.skipped,
+            missed=entry.missed,
+            running=entry.running,
+            waiting=entry.busy and not entry.running,
+            next_run=_moment(entry.due),
+            last_scheduled=_moment(entry.last_scheduled),
+            last_lag=entry.last_lag,
+            lag=entry.lags.summary(),
+        )
+
+    # -- the timer -------------------------------------------------------------------------------
+
+    def _now(self) -> float:
+        return self._clock.now().timestamp()
+
+    def _reschedule(self, entry: _Entry, now: float) -> None:
+        entry.version += 1
+        entry.slots = entry.spec.model.schedule.slots(now, entry.spec.name)
+        entry.due = next(entry.slots)
+        heapq.heappush(self._heap, (entry.due, next(self._seq), entry.version, entry))
+
+    def _rebuild_heap(self) -> None:
+        self._heap = [
+            (entry.due, next(self._seq), entry.version, entry)
+            for entry in self._entries.values()
+            if not math.isnan(entry.due)
+        ]
+        heapq.heapify(self._heap)
+
+    def _wake(self) -> None:
+        if self._sleeper is not None and not self._sleeper.done():
+            self._sleeper.cancel()
+
+    async def _tick_forever(self) -> None:
+        while not self._stopping:
+            now = self._now()
+            try:
+                self._tick(now)
+            except Exception:
+                log.exception("the scheduler's timer hit an unexpected error; carrying on")
+            target = self._heap[0][0] if self._heap else now + 3600.0
+            self._sleeper = asyncio.ensure_future(self._clock.sleep_until(datetime.fromtimestamp(target, UTC)))
+            sleeper = self._sleeper
+            try:
+                await asyncio.wait((sleeper,))
+            finally:
+                sleeper.cancel()
+                self._sleeper = None
+            if not sleeper.cancelled() and sleeper.exception() is not None:
+                log.error("the clock failed to sleep; retrying shortly", exc_info=sleeper.exception())
+                await asyncio.sleep(_CLOCK_RETRY)
+
+    def _tick(self, now: float) -> None:
+        if self._last_now is not None and now < self._last_now - _BACKWARD_JUMP:
+            log.warning("the clock went back %.1fs; rescheduling every check from the new time", self._last_now - now)
+            for entry in self._entries.values():
+                entry.version += 1
+                entry.slots = entry.spec.model.schedule.slots(now, entry.spec.name)
+                entry.due = next(entry.slots)
+            self._rebuild_heap()
+        self._last_now = now
+        heap = self._heap
+        stalled = missed = handed_out = 0
+        while heap and heap[0][0] <= now + _RESOLUTION and handed_out < _BATCH:
+            due, _, version, entry = heapq.heappop(heap)
+            if version != entry.version or not entry.active:
+                continue
+            name = entry.spec.name
+            handed_out += 1
+            try:
+                following = next(entry.slots)
+                if following <= now + _RESOLUTION:
+                    schedule = entry.spec.model.schedule
+                    count, following = schedule.skip_to(due, now + _RESOLUTION, name)
+                    entry.slots = schedule.slots(following, name)
+                    entry.missed += count
+                    self._missed += count
+                    stalled += 1
+                    missed += count
+                else:
+                    self._dispatch(entry, due)
+            except Exception:
+                log.exception("scheduling check %s failed; trying again in a minute", name)
+                following = now + 60.0
+                entry.slots = entry.spec.model.schedule.slots(following, name)
+            entry.due = following
+            heapq.heappush(heap, (following, next(self._seq), entry.version, entry))
+        if stalled:
+            log.warning(
+                "the scheduler fell behind (suspend, clock jump or a stalled process): %d checks let %d due "
+                "runs go by and resume at their next slot instead of running them in a burst",
+                stalled,
+                missed,
+            )
+
+    def _dispatch(self, entry: _Entry, due: float) -> None:
+        if entry.busy:
+            entry.skipped += 1
+            self._skipped += 1
+            log.info(
+                "check %s is still running; skipping its run due at %s",
+                entry.spec.name,
+                datetime.fromtimestamp(due, UTC).isoformat(),
+            )
+            return
+        entry.busy = True
+        self._busy += 1
+        task = asyncio.create_task(self._execute(entry, entry.spec, due), name=f"check {entry.spec.name}")
+        self._tasks[task] = entry
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        """Done callback: runs even for a task cancelled before it started, so `busy` never sticks."""
+        entry = self._tasks.pop(task)
+        entry.busy = False
+        self._busy -= 1
+        name = entry.spec.name
+        if not entry.active and self._retired.get(name) is entry:
+            del self._retired[name]
+
+    # -- one run ---------------------------------------------------------------------------------
+
+    async def _execute(self, entry: _Entry, spec: CheckSpec, due: float) -> None:
+        type_slot = self._type_slots.get(spec.type)
+        async with type_slot if type_slot is not None else contextlib.nullcontext(), self._slots:
+            if self._stopping or not entry.active:
+                return
+            lag = max(0.0, round(self._now() - due, 6))
+            entry.runs += 1
+            entry.last_scheduled = due
+            entry.last_lag = lag
+            entry.lags.add(lag)
+            self._runs += 1
+            self._lags.add(lag)
+            entry.running = True
+            self._in_flight += 1
+            try:
+                await self._run(spec, datetime.fromtimestamp(due, UTC))
+            except Exception:
+                entry.errors += 1
+                self._errors += 1
+                log.exception("running check %s raised; the scheduler carries on", spec.name)
+            else:
+                entry.completed += 1
+                self._completed += 1
+            finally:
+                entry.running = False
+                self._in_flight -= 1
