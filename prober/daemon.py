@@ -9,6 +9,7 @@ SQL (the store does).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import hashlib
 import logging
@@ -135,10 +136,8 @@ class Daemon:
     def _remove_signals(self) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            try:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(signum)
-            except (NotImplementedError, RuntimeError, ValueError):
-                pass
 
     async def _start_api(self) -> Any:
         if not self.options.listen:
@@ -168,11 +167,16 @@ class Daemon:
         result = await self.runner.run(spec)
         await self.accept(result)
 
-    async def accept(self, result: Result) -> None:
-        """One result from any location: commit it, then let alerts see it. Used for ingest too."""
+    async def accept(self, result: Result) -> bool:
+        """One result from any location: commit it, then let alerts see it. Used for ingest too.
+
+        Returns False for a result already stored (an agent retrying a push); alerts never see it twice.
+        """
         assert self.store is not None
-        await self.store.write(result)
+        if not await self.store.write(result):
+            return False
         await self._observe(result)
+        return True
 
     # ---- alerts ----------------------------------------------------------------------------------
 

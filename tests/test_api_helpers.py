@@ -37,9 +37,10 @@ class FakeDaemon:
     accepted: list[Result] = field(default_factory=list)
     scheduler: Any = None
 
-    async def accept(self, result: Result) -> None:
-        await self.store.write(result)
+    async def accept(self, result: Result) -> bool:
+        new = await self.store.write(result)
         self.accepted.append(result)
+        return new
 
 
 class FakeScheduler:

@@ -46,8 +46,8 @@ class ApiSource(Protocol):
     @property
     def options(self) -> HasLocation: ...
 
-    async def accept(self, result: Result) -> None:
-        """Commit one result, then let the alerts see it (the same path as a local result)."""
+    async def accept(self, result: Result) -> bool:
+        """Commit one result, then let the alerts see it (the same path as a local result); False if already stored."""
         ...
 
 

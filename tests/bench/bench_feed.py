@@ -51,8 +51,8 @@ class Source:
     config: Config
     options: Options = field(default_factory=Options)
 
-    async def accept(self, result: Result) -> None:
-        await self.store.write(result)
+    async def accept(self, result: Result) -> bool:
+        return await self.store.write(result)
 
 
 def stats(samples: list[float]) -> str:
