@@ -22,7 +22,8 @@ from prober.probes.socketio_client import (
     parse_packet,
     socketio_url,
 )
-from prober.probes.websocket import _redact_url, percentile
+from prober.redact import redact_url
+from prober.stats import percentile
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "checks" / "chat-socketio.yaml"
 
@@ -140,11 +141,12 @@ def test_the_engineio_open_packet_gives_sid_and_heartbeat() -> None:
 
 def test_percentiles_interpolate_between_ranks() -> None:
     values = [float(v) for v in range(1, 101)]
-    assert percentile(values, 50) == pytest.approx(50.5)
-    assert percentile(values, 95) == pytest.approx(95.05)
-    assert percentile(values, 99) == pytest.approx(99.01)
-    assert percentile([0.2], 99) == 0.2
+    assert percentile(values, 0.50) == pytest.approx(50.5)
+    assert percentile(values, 0.95) == pytest.approx(95.05)
+    assert percentile(values, 0.99) == pytest.approx(99.01)
+    assert percentile([0.2], 0.99) == 0.2
+    assert percentile([], 0.5) is None
 
 
 def test_urls_are_shown_without_passwords_or_tokens() -> None:
-    assert _redact_url("wss://bob:hunter2@h/ws?token=abc&room=1") == "wss://bob:***@h/ws?token=***&room=1"
+    assert redact_url("wss://bob:hunter2@h/ws?token=abc&room=1") == "wss://bob:****@h/ws?token=****&room=1"

@@ -7,7 +7,6 @@ the result's details. Pure: no I/O, no clock, no judging (conditions judge the m
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 from prober.conditions import MetricSpec
 from prober.probes.hls_fetch import SegmentResponse
 from prober.probes.hls_playlist import MediaPlaylist
+from prober.stats import percentile
 
 __all__ = ["METRICS", "VariantReport", "percentile", "summarize"]
 
@@ -71,17 +71,6 @@ class VariantReport:
     durations: list[float] = field(default_factory=list)
     """EXTINF of each downloaded segment, in the order of `segments`."""
     state: dict[str, Any] | None = None
-
-
-def percentile(values: Sequence[float], fraction: float) -> float | None:
-    """Linear-interpolated percentile (as numpy's default); None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * fraction
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def _worst_status(values: Sequence[int | None]) -> int | None:

@@ -33,16 +33,16 @@ from prober.probes import register
 from prober.probes.base import Observation, ProbeContext, ProbeError
 from prober.probes.socketio_client import socketio_url
 from prober.probes.websocket_connection import Connection, Outcome, Plan
+from prober.redact import redact_url
+from prober.stats import percentile
 
-__all__ = ["WebSocketCheck", "WebSocketProbe", "percentile"]
+__all__ = ["WebSocketCheck", "WebSocketProbe"]
 
 MESSAGE_METRICS = frozenset({"message", "message_contains", "message_matches", "message_json", "message_size"})
 """A condition on any of these makes every connection wait for its first message."""
 
 _MESSAGE_KEPT = 4096
 """Characters of the first message kept in the stored metrics (conditions see all of it)."""
-
-_SECRET_QUERY_KEYS = ("token", "key", "secret", "pass", "auth", "sig", "session", "jwt", "credential")
 
 
 class WebSocketCheck(CheckBase):
@@ -75,13 +75,13 @@ class WebSocketCheck(CheckBase):
             parts = urllib.parse.urlsplit(value)
             parts.port  # noqa: B018 - raises ValueError for a bad port
         except ValueError as exc:
-            raise ValueError(f"{_redact_url(value)!r} is not a valid URL: {exc}") from None
+            raise ValueError(f"{redact_url(value)!r} is not a valid URL: {exc}") from None
         if parts.scheme not in schemes:
             raise ValueError(
-                f"the URL must start with {' or '.join(s + '://' for s in schemes)}, got {_redact_url(value)!r}"
+                f"the URL must start with {' or '.join(s + '://' for s in schemes)}, got {redact_url(value)!r}"
             )
         if not parts.hostname:
-            raise ValueError(f"the URL has no host: {_redact_url(value)!r}")
+            raise ValueError(f"the URL has no host: {redact_url(value)!r}")
         return value
 
     @field_validator("namespace")
@@ -127,32 +127,6 @@ class WebSocketCheck(CheckBase):
                 f"hold ({format_duration(value)}) must be shorter than the check's timeout ({format_duration(timeout)})"
             )
         return value
-
-
-def _redact_url(url: str) -> str:
-    """The URL without its password and with secret-looking query values masked."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:
-        return "<invalid URL>"
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hostport = netloc.rpartition("@")
-        user = userinfo.partition(":")[0]
-        netloc = f"{user}:***@{hostport}" if ":" in userinfo else f"***@{hostport}"
-    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    masked = [(k, "***" if any(s in k.lower() for s in _SECRET_QUERY_KEYS) else v) for k, v in query]
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, urllib.parse.urlencode(masked, safe="*"), ""))
-
-
-def percentile(ordered: list[float], q: float) -> float:
-    """The q-th percentile (0..100) of sorted values, interpolating linearly between ranks."""
-    if not ordered:
-        raise ValueError("no values")
-    rank = (len(ordered) - 1) * q / 100
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 @cache
@@ -302,19 +276,19 @@ class WebSocketProbe:
             _put(metrics, "connect_latency", only.connect_latency)
             _put(metrics, "ping_rtt", only.ping_rtt)
         elif latencies:
-            metrics["open_latency"] = percentile(latencies, 50)
+            metrics["open_latency"] = _pct(latencies, 0.5)
             for q in (50, 95, 99):
-                metrics[f"open_latency_p{q}"] = percentile(latencies, q)
+                metrics[f"open_latency_p{q}"] = _pct(latencies, q / 100)
             for name in ("connect_latency", "ping_rtt"):
                 values = sorted(v for o in outcomes if (v := getattr(o, name)) is not None)
                 if values:
-                    metrics[name] = percentile(values, 50)
+                    metrics[name] = _pct(values, 0.5)
         first = next((o for o in outcomes if o.open_latency is not None), outcomes[0])
         if check.subprotocols:
             metrics["subprotocol"] = first.subprotocol
         if first.close_code is not None:
             metrics["close_code"] = first.close_code
-        details: dict[str, Any] = {"url": _redact_url(url)}
+        details: dict[str, Any] = {"url": redact_url(url)}
         if check.protocol == "socketio":
             if first.engine is not None:
                 metrics["sid"] = first.engine.sid
@@ -348,3 +322,9 @@ class WebSocketProbe:
 def _put(metrics: dict[str, Any], name: str, value: float | None) -> None:
     if value is not None:
         metrics[name] = value
+
+
+def _pct(values: list[float], fraction: float) -> float:
+    value = percentile(values, fraction)
+    assert value is not None, "percentile of no values"
+    return value
