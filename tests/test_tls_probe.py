@@ -184,11 +184,11 @@ async def test_refused_port_is_down_with_connection_refused(tmp_path: Path) -> N
 async def test_plain_tcp_server_that_never_speaks_tls_is_down_within_the_timeout(tmp_path: Path) -> None:
     async with silent_server() as port:
         started = time.perf_counter()
-        result = await _run(tmp_path, port, timeout="500ms")
+        result = await _run(tmp_path, port, timeout="1s")
         elapsed = time.perf_counter() - started
 
     assert result.status == "down"
-    assert elapsed < 0.8
+    assert elapsed < 1.5, f"a silent server held the check for {elapsed:.2f}s with a 1s timeout"
     assert result.error is not None
     assert "sent no TLS handshake answer" in result.error and "is it a TLS port?" in result.error
 
