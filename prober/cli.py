@@ -233,6 +233,28 @@ def _parse_shard(value: str | None) -> tuple[int, int] | None:
     return int(index), int(count)
 
 
+def _push_options(push: str | None, token_file: str | None, err: Console) -> tuple[str | None, str | None]:
+    """The validated --push URL and the token read from --token-file (exit 2 with a clear message otherwise)."""
+    from prober.agent import check_push_url, read_token_file
+
+    if not push:
+        if token_file:
+            err.print("--token-file is only used with --push; this prober is not an agent.", highlight=False)
+        return None, None
+    try:
+        check_push_url(push)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--push") from None
+    if not token_file:
+        raise click.UsageError(
+            "--push needs --token-file FILE (or PROBER_TOKEN_FILE) holding this location's ingest token"
+        )
+    try:
+        return push.strip(), read_token_file(token_file)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--token-file") from None
+
+
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path())
 @DB_OPTION
@@ -287,6 +309,22 @@ def _parse_shard(value: str | None) -> tuple[int, int] | None:
     envvar="PROBER_SHARD",
     help="Run only the I-th of N shares of the checks (several probers at one location).",
 )
+@click.option(
+    "--push",
+    default=None,
+    metavar="URL",
+    envvar="PROBER_PUSH",
+    help="Be an agent: push results to the hub at URL (e.g. https://hub:8080); the hub alerts, this prober "
+    "sends no notifications. Needs --token-file. [env: PROBER_PUSH]",
+)
+@click.option(
+    "--token-file",
+    default=None,
+    metavar="FILE",
+    envvar="PROBER_TOKEN_FILE",
+    help="File holding this location's ingest token, as listed on the hub under ingest.tokens. "
+    "[env: PROBER_TOKEN_FILE]",
+)
 def run(
     paths: tuple[str, ...],
     db: str,
@@ -297,20 +335,26 @@ def run(
     artifacts: str | None,
     concurrency: int,
     shard: str | None,
+    push: str | None,
+    token_file: str | None,
 ) -> None:
     """The daemon: run every check on its schedule, store results, alert, serve the API.
 
     Stops gracefully on SIGINT/SIGTERM (exit 0); SIGHUP or a change to the files reloads the definitions.
+    With --push it is an agent: results are kept in --db and pushed to the hub, which alerts.
 
     \b
     Examples:
       prober run checks/ --db /var/lib/prober/prober.db --listen 0.0.0.0:8080
       PROBER_LOCATION=eu-west prober run --log-format json
+      prober run checks/ --location eu-west --push https://hub:8080 --token-file /etc/prober/token --listen off
     """
     from prober.daemon import Daemon, DaemonOptions
     from prober.logs import setup_logging
+    from prober.store import StoreError
 
     err = Console(stderr=True)
+    push_url, token = _push_options(push, token_file, err)
     _load_or_exit(paths, err)
     setup_logging("json" if log_format == "json" else "text", log_level)
     options = DaemonOptions(
@@ -321,12 +365,17 @@ def run(
         artifacts=Path(artifacts) if artifacts else None,
         max_concurrency=concurrency,
         shard=_parse_shard(shard),
+        push_url=push_url,
+        token=token,
     )
     try:
         asyncio.run(Daemon(options).run())
     except ConfigError as exc:
         for problem in exc.problems:
             err.print(str(problem), markup=False, highlight=False)
+        sys.exit(2)
+    except StoreError as exc:
+        err.print(f"prober could not start: {exc}", markup=False, highlight=False)
         sys.exit(2)
     except OSError as exc:
         err.print(f"prober could not start: {exc}", markup=False, highlight=False)

@@ -3,7 +3,8 @@
 The daemon owns the lifecycle (start, reload, graceful stop) and the order of effects for every result:
 first the store commits it, then the alert state machine sees it, then the notifier is handed any
 transition. It never measures (probes do), never decides incidents (alerts.py does) and never writes
-SQL (the store does).
+SQL (the store does). With `push_url` it is an agent (SPEC.md §6): results are committed as usual, a
+pusher (agent.py) sends them to the hub, and alerting is left to the hub: an agent never notifies.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from prober.agent import Pusher, PushSettings
 from prober.alerts import CheckAlertState, Transition, due_repeats, forget_locations, observe
 from prober.config import CheckSpec, Config, ConfigError, collect_files, load_config
 from prober.maintenance import active_window
@@ -50,7 +52,8 @@ class DaemonOptions:
     notify_attempts: int = 5
     shard: tuple[int, int] | None = None
     push_url: str | None = None
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)  # never in a log line or a traceback
+    push_settings: PushSettings | None = None
 
 
 @dataclass
@@ -67,6 +70,7 @@ class Daemon:
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _specs_by_name: dict[str, CheckSpec] = field(default_factory=dict)
     _file_stamp: tuple[tuple[str, float, int], ...] = ()
+    pusher: Pusher | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------------
 
@@ -84,7 +88,17 @@ class Daemon:
         self.notifier = Notifier(
             record=self._record_notification, base_delay=options.notify_base_delay, max_attempts=options.notify_attempts
         )
-        self._restore_alerts()
+        if options.push_url:  # an agent: the pusher sends results on; the hub alerts, so no alert state here
+            self.pusher = Pusher(
+                store,
+                url=options.push_url,
+                token=options.token or "",
+                location=options.location,
+                settings=options.push_settings,
+            )
+            await self.pusher.start()
+        else:
+            self._restore_alerts()
         self.scheduler = Scheduler(self._my_checks(), self._run_check, max_concurrency=options.max_concurrency)
         await self.scheduler.start()
         self._install_signals()
@@ -110,6 +124,8 @@ class Daemon:
         finally:
             log.info("stopping", extra={"fields": {"grace_seconds": options.stop_grace}})
             await self.scheduler.stop(options.stop_grace)
+            if self.pusher is not None:  # after the last runs committed, before the store closes
+                await self.pusher.stop(timeout=min(5.0, options.stop_grace))
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -171,11 +187,13 @@ class Daemon:
         """One result from any location: commit it, then let alerts see it. Used for ingest too.
 
         Returns False for a result already stored (an agent retrying a push); alerts never see it twice.
+        An agent (push_url set) only commits: the pusher sends the result on, and the hub alerts.
         """
         assert self.store is not None
         if not await self.store.write(result):
             return False
-        await self._observe(result)
+        if self.pusher is None:
+            await self._observe(result)
         return True
 
     # ---- alerts ----------------------------------------------------------------------------------
