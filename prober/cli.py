@@ -128,7 +128,14 @@ async def _run_checks(
 
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--name", "names", multiple=True, metavar="GLOB", help="Only checks whose name matches (repeatable).")
+@click.option(
+    "--name",
+    "names",
+    multiple=True,
+    metavar="GLOB",
+    envvar="PROBER_NAME",
+    help="Only checks whose name matches (repeatable). [env: PROBER_NAME, space-separated]",
+)
 @click.option(
     "--location",
     envvar="PROBER_LOCATION",
@@ -448,8 +455,10 @@ def status(db: str, as_json: bool) -> None:
 @cli.command()
 @click.argument("name")
 @DB_OPTION
-@click.option("--since", default="1h", show_default=True, help="How far back, as a duration (30m, 6h, 7d).")
-@click.option("--limit", default=200, show_default=True, type=click.IntRange(1, 100000))
+@click.option(
+    "--since", default="1h", show_default=True, envvar="PROBER_SINCE", help="How far back, as a duration (30m, 6h, 7d)."
+)
+@click.option("--limit", default=200, show_default=True, type=click.IntRange(1, 100000), envvar="PROBER_LIMIT")
 @click.option("--json", "as_json", is_flag=True, envvar="PROBER_JSON", help="JSON Lines of full results.")
 def history(name: str, db: str, since: str, limit: int, as_json: bool) -> None:
     """Recent results of one check, newest first. Exit code 2 for a check the database does not know.
@@ -494,7 +503,14 @@ def history(name: str, db: str, since: str, limit: int, as_json: bool) -> None:
 
 @cli.command("notify-test")
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--notifier", "names", multiple=True, metavar="NAME", help="Only this notifier (repeatable).")
+@click.option(
+    "--notifier",
+    "names",
+    multiple=True,
+    metavar="NAME",
+    envvar="PROBER_NOTIFIER",
+    help="Only this notifier (repeatable). [env: PROBER_NOTIFIER]",
+)
 def notify_test(paths: tuple[str, ...], names: tuple[str, ...]) -> None:
     """Send a test message through the configured notifiers and report each URL.
 
