@@ -88,6 +88,12 @@ class Daemon:
         self.notifier = Notifier(
             record=self._record_notification, base_delay=options.notify_base_delay, max_attempts=options.notify_attempts
         )
+        try:
+            # First, so a busy port stops the start before any check runs.
+            api_runner = await self._start_api()
+        except BaseException:
+            await store.close()
+            raise
         if options.push_url:  # an agent: the pusher sends results on; the hub alerts, so no alert state here
             self.pusher = Pusher(
                 store,
@@ -107,7 +113,6 @@ class Daemon:
             asyncio.create_task(self._tick(), name="prober-tick"),
             asyncio.create_task(self._prune_loop(), name="prober-prune"),
         ]
-        api_runner = await self._start_api()
         log.info(
             "prober started",
             extra={

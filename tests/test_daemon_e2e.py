@@ -140,3 +140,49 @@ async def test_a_dead_notifier_never_delays_probing_and_its_failures_are_recorde
     lines = [line for line in output.splitlines() if "notification" in line]
     assert lines, output
     assert json.dumps(attempts)  # recorded rows are plain data
+
+
+async def test_a_recovery_after_a_restart_is_announced_once_and_the_outage_is_not_announced_again(
+    tmp_path: Path,
+) -> None:
+    target = await Target().start()
+    port = target.port
+    await target.stop()  # down from the start
+    async with WebhookReceiver() as receiver:
+        checks = _write_checks(tmp_path / "checks.yaml", target, receiver.url)
+        db = tmp_path / "prober.db"
+        proc = await start_daemon(str(checks), "--db", str(db), "--listen", "off", cwd=tmp_path)
+        try:
+            await receiver.wait_for(1, timeout=8)
+        finally:
+            code, output = await stop_daemon(proc)
+        assert code == 0, output
+        assert _titles(receiver) == ["DOWN: api"]
+
+        target = await Target(port).start()  # the target recovers while prober is stopped
+        proc = await start_daemon(str(checks), "--db", str(db), "--listen", "off", cwd=tmp_path)
+        try:
+            await receiver.wait_for(2, timeout=8)
+            await asyncio.sleep(1.5)
+            assert _titles(receiver) == ["DOWN: api", "RESOLVED: api"]
+            assert "downtime" in receiver.received[1]["message"]
+        finally:
+            code, output = await stop_daemon(proc)
+            await target.stop()
+        assert code == 0, output
+    assert query(db, "select resolved_at is not null from incidents") == [(1,)]
+
+
+async def test_a_busy_listen_port_stops_the_start_with_a_clear_error_and_exit_code_2(tmp_path: Path) -> None:
+    holder = await Target().start()  # something already listens on this port
+    checks = _write_checks(tmp_path / "checks.yaml", holder, "json://127.0.0.1:9/hook")
+    db = tmp_path / "prober.db"
+    proc = await start_daemon(str(checks), "--db", str(db), "--listen", f"127.0.0.1:{holder.port}", cwd=tmp_path)
+    try:
+        output, _ = await asyncio.wait_for(proc.communicate(), 20)
+    finally:
+        await holder.stop()
+    text = output.decode(errors="replace")
+    assert proc.returncode == 2, text
+    assert "prober could not start" in text and "address already in use" in text.lower(), text
+    assert scalar(db, "select count(*) from results") == 0, "no check may run when the API cannot listen"
