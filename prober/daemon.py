@@ -65,7 +65,6 @@ class Daemon:
     _alert_states: dict[str, CheckAlertState] = field(default_factory=dict)
     _incident_ids: dict[str, int] = field(default_factory=dict)
     """Alert-engine incident id (`check@time`) -> the store's incident row id."""
-    _failed_notifications: int = 0
     _alert_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _specs_by_name: dict[str, CheckSpec] = field(default_factory=dict)
@@ -271,32 +270,8 @@ class Daemon:
                     self.notifier.submit(transition, urls)
 
     async def _record_notification(self, attempt: DeliveryAttempt) -> None:
+        """Store every delivery attempt (the notifier itself logs them, redacted)."""
         assert self.store is not None
-        if attempt.final and not attempt.ok:
-            self._failed_notifications += 1
-            log.warning(
-                "notification not delivered",
-                extra={
-                    "fields": {
-                        "check": attempt.check,
-                        "url": attempt.url,
-                        "error": attempt.error,
-                        "outcome": attempt.outcome,
-                    }
-                },
-            )
-        elif not attempt.ok:
-            log.info(
-                "notification failed; retrying",
-                extra={
-                    "fields": {
-                        "check": attempt.check,
-                        "url": attempt.url,
-                        "error": attempt.error,
-                        "retry_in": attempt.next_retry_in,
-                    }
-                },
-            )
         await self.store.record_notification(
             self._incident_ids.get(attempt.incident_id or "") if attempt.incident_id else None,
             attempt.check,
@@ -308,10 +283,6 @@ class Daemon:
             attempt.at,
             outcome=attempt.outcome,
         )
-
-    @property
-    def failed_notifications(self) -> int:
-        return self._failed_notifications
 
     async def _tick(self) -> None:
         """Repeat reminders for long incidents; runs on its own so probing never waits for it."""
