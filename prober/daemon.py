@@ -23,6 +23,7 @@ from typing import Any
 
 from prober.agent import Pusher, PushSettings
 from prober.alerts import CheckAlertState, Transition, due_repeats, forget_locations, observe
+from prober.artifacts import prune_artifacts
 from prober.config import CheckSpec, Config, ConfigError, collect_files, load_config
 from prober.maintenance import active_window
 from prober.notify import DeliveryAttempt, Notifier
@@ -304,6 +305,9 @@ class Daemon:
         while True:
             try:
                 counts = await self.store.prune(self.config.retention, datetime.now(UTC))
+                counts["artifacts"] = await asyncio.to_thread(
+                    prune_artifacts, self.runner.artifacts_dir, self.config.retention.raw
+                )
                 log.debug("pruned", extra={"fields": counts})
             except Exception:
                 log.exception("pruning old results failed")
