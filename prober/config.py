@@ -25,12 +25,13 @@ from prober.config_models import (
     MaintenanceWindow,
     NotifierConfig,
     RetentionConfig,
+    StatusPageConfig,
 )
 from prober.probes import PROBES, Probe
 
 __all__ = ["CheckSpec", "Config", "ConfigError", "Problem", "collect_files", "load_config"]
 
-TOP_LEVEL_KEYS = ("version", "defaults", "notifiers", "maintenance", "checks", "ingest", "retention")
+TOP_LEVEL_KEYS = ("version", "defaults", "notifiers", "maintenance", "checks", "ingest", "retention", "status_page")
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
 
@@ -106,6 +107,7 @@ class Config:
     maintenance: list[MaintenanceWindow] = field(default_factory=list)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
+    status_page: StatusPageConfig = field(default_factory=StatusPageConfig)
     files: list[str] = field(default_factory=list)
 
     def select(self, *, names: Iterable[str] = (), location: str | None = None) -> list[CheckSpec]:
@@ -325,7 +327,7 @@ class _Loader:
                 self.config.maintenance.append(MaintenanceWindow.model_validate(raw))
             except ValidationError as exc:
                 self.problems.extend(_pydantic_problems(exc, file, None, MaintenanceWindow, f"maintenance[{index}]."))
-        for key, model in (("retention", RetentionConfig), ("ingest", IngestConfig)):
+        for key, model in (("retention", RetentionConfig), ("ingest", IngestConfig), ("status_page", StatusPageConfig)):
             if document.get(key) is None:
                 continue
             try:

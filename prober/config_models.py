@@ -24,6 +24,7 @@ __all__ = [
     "NotifierConfig",
     "RetentionConfig",
     "ScheduleField",
+    "StatusPageConfig",
     "StrictModel",
 ]
 
@@ -108,6 +109,10 @@ class MaintenanceWindow(StrictModel):
 class RetentionConfig(StrictModel):
     raw: Duration = 14 * 86400.0
     rollup: Duration = 400 * 86400.0
+
+
+class StatusPageConfig(StrictModel):
+    title: str = Field("Status", min_length=1, max_length=200, description="heading of the status page and feed")
 
 
 class IngestConfig(StrictModel):

@@ -169,7 +169,7 @@ class Daemon:
 
         assert self.store is not None
         host, _, port = self.options.listen.rpartition(":")
-        app = create_app(self)
+        app = create_app(self, title=self.config.status_page.title)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, host.strip("[]") or "127.0.0.1", int(port)).start()

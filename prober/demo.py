@@ -181,6 +181,7 @@ def demo_checks_yaml(targets: DemoTargets) -> str:
     base = f"http://127.0.0.1:{targets.http_port}"
     return f"""\
 version: 1
+status_page: {{title: "prober demo"}}
 defaults:
   schedule: every 10s
   timeout: 5s

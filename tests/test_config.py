@@ -415,3 +415,15 @@ def test_select_filters_by_name_globs_and_location(tmp_path: Path) -> None:
     assert [s.name for s in config.select(location="eu-west")] == ["api-ready", "web"]
     assert [s.name for s in config.select(names=["api-*"], location="eu-west")] == ["api-ready"]
     assert config.select(names=["nothing*"]) == []
+
+
+def test_status_page_title_is_read_and_its_unknown_keys_are_errors(tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text("status_page: {title: Acme status}\nchecks: []\n")
+    assert load_config([good]).status_page.title == "Acme status"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("status_page: {titel: Acme}\nchecks: []\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config([bad])
+    (problem,) = caught.value.problems
+    assert str(problem) == f"{bad}: field 'status_page.titel': unknown key 'titel'; valid keys: title"

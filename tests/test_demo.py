@@ -42,6 +42,7 @@ async def test_the_demo_checks_its_own_targets_and_serves_the_status_page(tmp_pa
                 assert response.status == 200
                 assert "<html" in (await response.text()).lower()
         assert {check["name"] for check in feed["checks"]} >= set(current)
+        assert feed["title"] == "prober demo"  # from the demo's status_page key
     finally:
         stopping.set()
         await asyncio.wait_for(task, 20)
