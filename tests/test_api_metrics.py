@@ -193,6 +193,24 @@ async def test_scheduler_lag_open_incidents_and_failed_notifications_are_exporte
     assert value(found, "prober_notifications_failed_total", check="live", outcome="failed") == 2
     assert value(found, "prober_notifications_failed_total", check="live", outcome="dropped") == 1
     assert value(found, "prober_store_results_total") == 7
+    assert not any(name.startswith("prober_push_") for name in found), "a hub exports no push counters"
+
+
+async def test_an_agent_exports_its_push_counters(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from prober.agent import PushStats
+
+    async with fake_daemon(tmp_path, CONFIG, results()) as daemon:
+        daemon.pusher = SimpleNamespace(
+            stats=PushStats(sent=40, accepted=38, duplicates=2, batches=3, failed_attempts=5)
+        )
+        async with serve(daemon) as client:
+            found = samples(await (await client.get("/metrics")).text())
+    assert value(found, "prober_push_results_total") == 40
+    assert value(found, "prober_push_duplicates_total") == 2
+    assert value(found, "prober_push_batches_total") == 3
+    assert value(found, "prober_push_failures_total") == 5
 
 
 async def test_openmetrics_is_served_when_the_scraper_asks_for_it(tmp_path: Path) -> None:

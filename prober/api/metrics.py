@@ -30,6 +30,7 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from prober.agent import PushStats
 from prober.probes import PROBES
 from prober.scheduler import SchedulerStats
 from prober.store import CurrentState, WriterStats
@@ -97,6 +98,8 @@ class MetricsSnapshot:
     failed_notifications: dict[tuple[str, str], int] = field(default_factory=dict)
     store_stats: WriterStats | None = None
     store_queued: int = 0
+    push: PushStats | None = None
+    """An agent's push counters (None on a hub)."""
 
 
 class _Families:
@@ -217,6 +220,18 @@ class ProbeCollector(Collector):
                                     value=snap.store_queued)  # fmt: skip
         if snap.scheduler is not None:
             yield from _scheduler_families(snap.scheduler, snap.types, snap.location)
+        if snap.push is not None:
+            yield from _push_families(snap.push)
+
+
+def _push_families(push: PushStats) -> Iterator[Metric]:
+    for name, doc, value in (
+        ("prober_push_results", "results the hub confirmed", push.sent),
+        ("prober_push_duplicates", "confirmed results the hub already had", push.duplicates),
+        ("prober_push_batches", "batches the hub confirmed", push.batches),
+        ("prober_push_failures", "push attempts that failed (the batch is retried)", push.failed_attempts),
+    ):
+        yield CounterMetricFamily(name, doc, value=value)
 
 
 def _scheduler_families(stats: SchedulerStats, types: dict[str, str], location: str) -> Iterator[Metric]:

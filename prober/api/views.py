@@ -152,6 +152,7 @@ class Views:
             failed_notifications=failed_counts(dict(item) for item in store.notifications(limit=1_000_000)),
             store_stats=store.stats,
             store_queued=store.queued,
+            push=getattr(getattr(self.source, "pusher", None), "stats", None),
         )
         return render(snapshot, accept)
 
