@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from rich.console import Console
@@ -28,14 +28,18 @@ DEFAULT_PATHS = ("checks/",)
 STATUS_STYLE = {"up": "green", "degraded": "yellow", "down": "bold red"}
 
 
+def _exit_with_problems(exc: ConfigError, err: Console) -> NoReturn:
+    for problem in exc.problems:
+        err.print(str(problem), markup=False, highlight=False, soft_wrap=True)
+    err.print(f"{len(exc.problems)} problem(s) found.", style="red", highlight=False)
+    sys.exit(2)
+
+
 def _load_or_exit(paths: Sequence[str], err: Console) -> Config:
     try:
         return load_config(paths or DEFAULT_PATHS)
     except ConfigError as exc:
-        for problem in exc.problems:
-            err.print(str(problem), markup=False, highlight=False, soft_wrap=True)
-        err.print(f"{len(exc.problems)} problem(s) found.", style="red", highlight=False)
-        sys.exit(2)
+        _exit_with_problems(exc, err)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -377,10 +381,8 @@ def run(
     )
     try:
         asyncio.run(Daemon(options).run())
-    except ConfigError as exc:
-        for problem in exc.problems:
-            err.print(str(problem), markup=False, highlight=False)
-        sys.exit(2)
+    except ConfigError as exc:  # the files changed between the check above and the daemon's own load
+        _exit_with_problems(exc, err)
     except StoreError as exc:
         err.print(f"prober could not start: {exc}", markup=False, highlight=False)
         sys.exit(2)
