@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator
 
-from prober.durations import parse_duration
+from prober.durations import format_duration, parse_duration
 from prober.schedules import Schedule, parse_schedule
 
 __all__ = [
@@ -29,6 +29,10 @@ __all__ = [
 ]
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+MAX_TIMEOUT = 3600.0
+MAX_WINDOW = 30 * 86400.0
+MAX_REPEAT = 30 * 86400.0
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 """Seconds, written in YAML as `250ms`, `10s`, `5m`, `2h`, `14d` or a number."""
@@ -51,7 +55,7 @@ class AlertPolicy(StrictModel):
     after: int = Field(2, ge=1, description="consecutive down runs at a location before it counts as down")
     recover_after: int = Field(1, ge=1, description="consecutive non-down runs before a location recovers")
     quorum: int = Field(1, ge=1, description="locations that must be down to open an incident")
-    repeat: Duration = Field(0.0, description="re-notify this often while open; 0 = never")
+    repeat: Duration = Field(0.0, le=MAX_REPEAT, description="re-notify this often while open; 0 = never")
     notify: list[str] = Field(default_factory=list, description="notifier names")
 
 
@@ -85,6 +89,8 @@ class CheckBase(StrictModel):
     def _positive_timeout(cls, value: float) -> float:
         if value <= 0:
             raise ValueError("timeout must be greater than 0")
+        if value > MAX_TIMEOUT:
+            raise ValueError(f"timeout must be at most 1h, got {format_duration(value)}")
         return value
 
     @field_validator("locations")
@@ -104,6 +110,15 @@ class MaintenanceWindow(StrictModel):
     schedule: ScheduleField
     duration: Duration
     checks: list[str] = Field(default_factory=lambda: ["*"])
+
+    @field_validator("duration")
+    @classmethod
+    def _sane_window(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("a maintenance window must last longer than 0s")
+        if value > MAX_WINDOW:
+            raise ValueError(f"a maintenance window must last at most 30d, got {format_duration(value)}")
+        return value
 
 
 class RetentionConfig(StrictModel):
