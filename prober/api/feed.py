@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from prober.announcements import ShownAnnouncement, shown_announcements
 from prober.api.secrets import Scrubber, check_target
 from prober.api.source import ApiSource, store_of
 from prober.api.summaries import CheckSummary, DailyHistory, Marker, SummaryCache, markers_of
@@ -44,6 +45,8 @@ __all__ = [
     "SEVERITY",
     "CheckStatus",
     "FeedBuilder",
+    "announcement_json",
+    "check_reason",
     "check_status",
     "dumps",
     "incident_json",
@@ -84,8 +87,9 @@ def check_status(spec: CheckSpec, states: list[CurrentState], in_maintenance: bo
     return "up"
 
 
-def incident_json(incident: Incident, scrub: Scrubber) -> dict[str, Any]:
-    return {
+def incident_json(incident: Incident, scrub: Scrubber, now: datetime | None = None) -> dict[str, Any]:
+    """An incident for the API; with `now`, also `duration_seconds` (so far, while it is open)."""
+    data = {
         "id": incident["id"],
         "check": incident["check"],
         "locations": list(incident["locations"]),
@@ -94,6 +98,43 @@ def incident_json(incident: Incident, scrub: Scrubber) -> dict[str, Any]:
         "resolved_at": _ts(incident["resolved_at"]),
         "downtime_seconds": incident["downtime_seconds"],
         "open": incident["resolved_at"] is None,
+    }
+    if now is not None:
+        downtime = incident["downtime_seconds"]
+        so_far = max(0.0, (now - incident["started_at"]).total_seconds())
+        data["duration_seconds"] = round(downtime if downtime is not None else so_far, 3)
+    return data
+
+
+def announcement_json(item: ShownAnnouncement, scrub: Scrubber) -> dict[str, Any]:
+    announcement = item.announcement
+    return {
+        "id": item.id,
+        "title": scrub.text(announcement.title),
+        "message": scrub.text(announcement.message),
+        "severity": announcement.severity,
+        "checks": list(announcement.checks),
+        "affected": list(item.affected),
+        "from": _ts(announcement.starts),
+        "until": _ts(announcement.until),
+        "active": item.active,
+    }
+
+
+def check_reason(states: list[CurrentState], scrub: Scrubber) -> dict[str, Any] | None:
+    """Why a check is not up, in one line: the error of its worst location (the one in that state the
+    longest), with that location and since when; None when every shown location is up."""
+    failing = [state for state in states if state["status"] != "up"]
+    if not failing:
+        return None
+    level = max(SEVERITY[state["status"]] for state in failing)
+    state = min((item for item in failing if SEVERITY[item["status"]] == level), key=lambda item: item["last_change"])
+    text = scrub.optional(state["error"]) or f"the latest result was {state['status']}"
+    return {
+        "status": state["status"],
+        "text": text,
+        "location": state["location"],
+        "since": _ts(state["last_change"]),
     }
 
 
@@ -127,6 +168,19 @@ def _maintenance(windows: list[MaintenanceWindow], now: datetime) -> tuple[list[
             }
         )
     return active, listed
+
+
+def _upcoming_for(listed: list[dict[str, Any]], check: str) -> dict[str, Any] | None:
+    """The next scheduled (not active) window of the feed's `maintenance` list that covers the check."""
+    found = [
+        item
+        for item in listed
+        if not item["active"] and any(fnmatch.fnmatchcase(check, pattern) for pattern in item["checks"])
+    ]
+    if not found:
+        return None
+    first = min(found, key=lambda item: str(item["starts_at"]))
+    return {"name": first["name"], "starts_at": first["starts_at"], "ends_at": first["ends_at"]}
 
 
 def _window_for(active: list[_ActiveWindow], check: str) -> _ActiveWindow | None:
@@ -197,6 +251,7 @@ class _Fragment:
     marker: Marker
     window: tuple[str, datetime] | None
     incident: tuple[int, tuple[str, ...], str | None] | None
+    scheduled: tuple[str, str] | None
     data: dict[str, Any]
     body: bytes
 
@@ -285,6 +340,7 @@ class FeedBuilder:
         summaries = self.summaries.refresh(store, markers, now)
         recent = reading.recent
         active, maintenance = _maintenance(config.maintenance, now)
+        upcoming = [item for item in maintenance if not item["active"]]
         layout = self._layout(config)
 
         checks: list[dict[str, Any]] = []
@@ -300,6 +356,8 @@ class FeedBuilder:
             )
             summary = summaries[name]
             marker = markers[name]
+            scheduled = _upcoming_for(upcoming, name) if upcoming else None
+            scheduled_key = None if scheduled is None else (scheduled["name"], scheduled["starts_at"])
             fragment = previous.get(name)
             if (
                 fragment is None
@@ -308,9 +366,13 @@ class FeedBuilder:
                 or fragment.marker != marker
                 or fragment.window != window_key
                 or fragment.incident != incident_key
+                or fragment.scheduled != scheduled_key
             ):
                 data = self._check_json(spec, by_check.get(name, {}), summary, window, incident, scrub)
-                fragment = _Fragment(spec, summary, marker, window_key, incident_key, data, dumps(data))
+                data["scheduled_maintenance"] = scheduled
+                fragment = _Fragment(
+                    spec, summary, marker, window_key, incident_key, scheduled_key, data, dumps(data)
+                )
             fragments[name] = fragment
             checks.append(fragment.data)
             encoded.append(fragment.body)
@@ -331,9 +393,11 @@ class FeedBuilder:
                 for name, names in layout.groups.items()
             ],
         }
+        shown = shown_announcements(config.announcements, now, [name for _, name, _ in layout.items])
         tail = {
-            "incidents": [incident_json(incident, scrub) for incident in recent],
+            "incidents": [incident_json(incident, scrub, now) for incident in recent],
             "maintenance": maintenance,
+            "announcements": [announcement_json(item, scrub) for item in shown],
         }
         body = b"".join((dumps(head)[:-1], b',"checks":[', b",".join(encoded), b"],", dumps(tail)[1:]))
         return {**head, "checks": checks, **tail}, body
@@ -361,6 +425,7 @@ class FeedBuilder:
             "status": status,
             "last_status": last_status,
             "since": _ts(max(changes)) if changes else None,
+            "reason": check_reason(shown, scrub),
             "maintenance": None if window is None else {"name": window.window.name, "ends_at": _ts(window.ends_at)},
             "locations": [_location_json(location, states.get(location), scrub) for location in configured],
             "uptime": dict(summary.uptime),
@@ -373,6 +438,7 @@ class FeedBuilder:
                 "locations": list(incident["locations"]),
                 "error": scrub.optional(incident["error"]),
             },
+            "page": f"checks/{spec.name}",
         }
 
     def build_history(self, days: int) -> dict[str, Any]:
