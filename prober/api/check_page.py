@@ -144,9 +144,9 @@ class CheckPage:
         self._percentiles: OrderedDict[tuple[str, str], tuple[int, float, float | None, float | None]] = (
             OrderedDict()
         )
-        self._lock = threading.Lock()
         """(check, hour) → (count, latency_sum, p50, p95): past hours do not change, so their estimates are
         kept (recomputed when a late result changes the hour's count or sum)."""
+        self._lock = threading.Lock()
 
     def build(
         self,
