@@ -103,9 +103,9 @@ def estate_results(seed: int = 3) -> list[Result]:
                     status = "degraded"
                 elif check == "shop-api" and location == "us-east" and age < timedelta(minutes=20):
                     status, latency = "down", 10.0
-                elif check == "live-channel-1" and timedelta(days=4) < age < timedelta(days=4, hours=5):
-                    status = "down"
-                elif rng.random() < 0.01:
+                elif (
+                    check == "live-channel-1" and timedelta(days=4) < age < timedelta(days=4, hours=5)
+                ) or rng.random() < 0.01:
                     status = "down"
                 results.append(
                     Result(
@@ -126,7 +126,9 @@ def estate_results(seed: int = 3) -> list[Result]:
 async def add_incidents(daemon: FakeDaemon) -> None:
     store = daemon.store
     await store.open_incident("shop-api", ["us-east"], "HTTP status 503, expected 2xx", NOW - timedelta(minutes=18))
-    old = await store.open_incident("live-channel-1", ["default"], "timed out after 10s", NOW - timedelta(days=4, hours=5))
+    old = await store.open_incident(
+        "live-channel-1", ["default"], "timed out after 10s", NOW - timedelta(days=4, hours=5)
+    )
     await store.resolve_incident(old, NOW - timedelta(days=4))
     older = await store.open_incident("shop-api", ["eu-west", "us-east"], "connection refused", NOW - timedelta(days=9))
     await store.resolve_incident(older, NOW - timedelta(days=9) + timedelta(minutes=7))

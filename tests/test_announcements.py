@@ -101,14 +101,17 @@ def test_shown_inside_the_window_and_maintenance_ones_ahead_of_time(tmp_path: Pa
         shown_announcements(items, NOW.replace(tzinfo=None), names)
 
 
-CONFIG = """
+CONFIG = (
+    """
 version: 1
 maintenance:
   - {name: nightly, schedule: "0 1 * * *", duration: 20m, checks: ["api-*"]}
 announcements:
   - {title: Payments degraded, message: "Card payments are slow.", severity: outage, checks: ["api-*"]}
   - {title: Upgrade, severity: maintenance, from: "2026-11-24T03:00:00Z", until: "2026-11-24T03:30:00Z"}
-""" + CHECKS
+"""
+    + CHECKS
+)
 
 
 async def test_the_feed_lists_announcements_and_the_schema_covers_every_new_field(tmp_path: Path) -> None:

@@ -39,7 +39,9 @@ async def test_status_and_check_pages_fit_the_screen_without_horizontal_scrollin
         await add_incidents(daemon)
         async with serve(daemon, title="Acme status") as client:
             for path, name in (("/", "status-page"), ("/checks/shop-api", "check-page")):
-                page, problems = await open_page(browser, str(client.make_url(path)), width, 1300 if width == 1280 else 844)
+                page, problems = await open_page(
+                    browser, str(client.make_url(path)), width, 1300 if width == 1280 else 844
+                )
                 sizes = await page_widths(page)
                 shot = await page.screenshot(full_page=width == 390)
                 await page.context.close()
@@ -55,37 +57,36 @@ async def test_status_and_check_pages_fit_the_screen_without_horizontal_scrollin
 async def test_the_reason_line_of_every_check_that_is_not_up_says_what_the_feed_says(
     browser: Browser, tmp_path: Path
 ) -> None:
-    async with fake_daemon(tmp_path, CONFIG, estate_results()) as daemon:
-        async with serve(daemon) as client:
-            feed = await (await client.get("/api/v1/status")).json()
-            page, problems = await open_page(browser, str(client.make_url("/")), 1280)
-            not_up = [check for check in feed["checks"] if check["status"] != "up"]
-            assert {check["name"] for check in not_up} == {"shop-api", "search-api", "api-certificate"}
-            for check in feed["checks"]:
-                reason = page.locator(f"#check-{check['name']} .check-reason .reason-text")
-                if check["reason"] is None:
-                    assert await reason.count() == 0, check["name"]
-                    continue
-                prefix = f"{check['reason']['location']}: " if len(check["locations"]) > 1 else ""
-                assert await reason.text_content() == prefix + check["reason"]["text"]
-                since = await page.locator(f"#check-{check['name']} .reason-since").text_content()
-                shown = datetime.fromisoformat(check["reason"]["since"].replace("Z", "+00:00"))
-                assert shown.strftime("%Y-%m-%d %H:%M UTC") in (since or ""), since
-            search = {check["name"]: check for check in feed["checks"]}["search-api"]["reason"]
-            assert search["status"] == "degraded" and search["text"].startswith("warning: latency was ")
-            assert search["since"] == "2026-11-23T11:45:00.000Z"  # the first of its degraded results
-            shop = {check["name"]: check for check in feed["checks"]}["shop-api"]["reason"]
-            assert shop == {
-                "status": "down",
-                "text": "HTTP status 503, expected 2xx",
-                "location": "us-east",
-                "since": "2026-11-23T12:15:00.000Z",
-            }
-            # and on the check's own page, the same line
-            check_page, more = await open_page(browser, str(client.make_url("/checks/shop-api")), 1280)
-            line = await check_page.locator("#reason .reason-text").text_content()
-            assert line == "us-east: HTTP status 503, expected 2xx"
-            assert problems == [] and more == []
+    async with fake_daemon(tmp_path, CONFIG, estate_results()) as daemon, serve(daemon) as client:
+        feed = await (await client.get("/api/v1/status")).json()
+        page, problems = await open_page(browser, str(client.make_url("/")), 1280)
+        not_up = [check for check in feed["checks"] if check["status"] != "up"]
+        assert {check["name"] for check in not_up} == {"shop-api", "search-api", "api-certificate"}
+        for check in feed["checks"]:
+            reason = page.locator(f"#check-{check['name']} .check-reason .reason-text")
+            if check["reason"] is None:
+                assert await reason.count() == 0, check["name"]
+                continue
+            prefix = f"{check['reason']['location']}: " if len(check["locations"]) > 1 else ""
+            assert await reason.text_content() == prefix + check["reason"]["text"]
+            since = await page.locator(f"#check-{check['name']} .reason-since").text_content()
+            shown = datetime.fromisoformat(check["reason"]["since"].replace("Z", "+00:00"))
+            assert shown.strftime("%Y-%m-%d %H:%M UTC") in (since or ""), since
+        search = {check["name"]: check for check in feed["checks"]}["search-api"]["reason"]
+        assert search["status"] == "degraded" and search["text"].startswith("warning: latency was ")
+        assert search["since"] == "2026-11-23T11:45:00.000Z"  # the first of its degraded results
+        shop = {check["name"]: check for check in feed["checks"]}["shop-api"]["reason"]
+        assert shop == {
+            "status": "down",
+            "text": "HTTP status 503, expected 2xx",
+            "location": "us-east",
+            "since": "2026-11-23T12:15:00.000Z",
+        }
+        # and on the check's own page, the same line
+        check_page, more = await open_page(browser, str(client.make_url("/checks/shop-api")), 1280)
+        line = await check_page.locator("#reason .reason-text").text_content()
+        assert line == "us-east: HTTP status 503, expected 2xx"
+        assert problems == [] and more == []
 
 
 async def test_the_check_page_draws_the_chart_metrics_locations_failures_and_incidents(
@@ -104,7 +105,9 @@ async def test_the_check_page_draws_the_chart_metrics_locations_failures_and_inc
                 if datetime.fromisoformat(hour["t"].replace("Z", "+00:00")) + timedelta(minutes=30) >= day_start
             ]
             assert await chart.get_attribute("data-window") == "24h"
-            assert int(await chart.get_attribute("data-hours") or 0) == len(in_day) == 25  # 12:00 yesterday to 12:00 today
+            assert (
+                int(await chart.get_attribute("data-hours") or 0) == len(in_day) == 25
+            )  # 12:00 yesterday to 12:00 today
             assert int(await chart.get_attribute("data-raw") or 0) == len(data["chart"]["raw"]) == 2 * 73
             assert await page.locator("#chart circle.pt").count() == 2 * 73
             assert await page.locator("#chart circle.pt-down").count() == 4  # us-east's last 20 minutes
@@ -196,33 +199,37 @@ async def test_an_announcement_appears_and_disappears_with_its_window(browser: B
         assert problems == []
         return items
 
-    async with fake_daemon(tmp_path, text, estate_results()) as daemon:
-        async with serve(daemon, clock=clock, cache_ttl=0) as client:
-            before = await shown(client)
-            assert not any("Payments outage" in item for item in before)
-            upgrade = [item for item in before if "Database upgrade" in item]
-            assert upgrade == ["maintenanceDatabase upgradescheduled: Wed 12:30–13:00 UTC"]
-            summary = await (await client.get("/api/v2/summary.json")).json()
-            assert [item["name"] for item in summary["incidents"]] == ["Search is slower than usual"]
-            names = [item["name"] for item in summary["scheduled_maintenances"]]
-            assert names == ["weekly-deploy", "Database upgrade"]
+    async with (
+        fake_daemon(tmp_path, text, estate_results()) as daemon,
+        serve(daemon, clock=clock, cache_ttl=0) as client,
+    ):
+        before = await shown(client)
+        assert not any("Payments outage" in item for item in before)
+        upgrade = [item for item in before if "Database upgrade" in item]
+        assert upgrade == ["maintenanceDatabase upgradescheduled: Wed 12:30–13:00 UTC"]
+        summary = await (await client.get("/api/v2/summary.json")).json()
+        assert [item["name"] for item in summary["incidents"]] == ["Search is slower than usual"]
+        names = [item["name"] for item in summary["scheduled_maintenances"]]
+        assert names == ["weekly-deploy", "Database upgrade"]
 
-            moment["now"] = NOW + timedelta(minutes=15)
-            during = await shown(client)
-            outage = [item for item in during if "Payments outage" in item]
-            assert outage == ["outagePayments outageCard payments fail at checkout.until Mon 13:10 UTC · affects shop-home, shop-api"]
-            assert any("Payments outage" in item for item in await shown(client, "/checks/shop-api"))
-            assert not any("Payments outage" in item for item in await shown(client, "/checks/chat"))
-            summary = await (await client.get("/api/v2/summary.json")).json()
-            payments = [item for item in summary["incidents"] if item["name"] == "Payments outage"]
-            assert len(payments) == 1 and payments[0]["impact"] == "major"
-            assert {component["name"] for component in payments[0]["components"]} == {"shop-home", "shop-api"}
+        moment["now"] = NOW + timedelta(minutes=15)
+        during = await shown(client)
+        outage = [item for item in during if "Payments outage" in item]
+        assert outage == [
+            "outagePayments outageCard payments fail at checkout.until Mon 13:10 UTC · affects shop-home, shop-api"
+        ]
+        assert any("Payments outage" in item for item in await shown(client, "/checks/shop-api"))
+        assert not any("Payments outage" in item for item in await shown(client, "/checks/chat"))
+        summary = await (await client.get("/api/v2/summary.json")).json()
+        payments = [item for item in summary["incidents"] if item["name"] == "Payments outage"]
+        assert len(payments) == 1 and payments[0]["impact"] == "major"
+        assert {component["name"] for component in payments[0]["components"]} == {"shop-home", "shop-api"}
 
-            moment["now"] = NOW + timedelta(minutes=41)
-            after = await shown(client)
-            assert not any("Payments outage" in item for item in after)
-            summary = await (await client.get("/api/v2/summary.json")).json()
-            assert "Payments outage" not in [item["name"] for item in summary["incidents"]]
+        moment["now"] = NOW + timedelta(minutes=41)
+        after = await shown(client)
+        assert not any("Payments outage" in item for item in after)
+        summary = await (await client.get("/api/v2/summary.json")).json()
+        assert "Payments outage" not in [item["name"] for item in summary["incidents"]]
 
 
 async def test_no_secret_reaches_the_rendered_status_or_check_page(browser: Browser, tmp_path: Path) -> None:
@@ -246,4 +253,3 @@ async def test_the_committed_screenshots_are_reasonably_small_pngs() -> None:
         data = (DOCS / name).read_bytes()
         assert png_width(data) == 1280, name
         assert len(data) < 400_000, f"{name} is {len(data)} bytes"
-
