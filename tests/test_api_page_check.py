@@ -6,6 +6,7 @@ PROBER_UPDATE_SCREENSHOTS=1, for the README)."""
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -253,3 +254,40 @@ async def test_the_committed_screenshots_are_reasonably_small_pngs() -> None:
         data = (DOCS / name).read_bytes()
         assert png_width(data) == 1280, name
         assert len(data) < 400_000, f"{name} is {len(data)} bytes"
+
+
+async def test_markup_in_an_announcement_or_an_error_is_shown_as_text(browser: Browser, tmp_path: Path) -> None:
+    hostile = "<img src=x onerror=\"document.body.dataset.pwned='1'\"><b>bold</b>"
+    text = CONFIG.replace(
+        "announcements:\n",
+        "announcements:\n"
+        f"  - {{title: {json.dumps('Hello ' + hostile)}, message: {json.dumps('Plain ' + hostile)}}}\n"
+        "  - {title: Plain hello}\n",
+    )
+    down = result("search-api", "down", error=f"HTTP status 500: {hostile}")
+    async with fake_daemon(tmp_path, text, [down]) as daemon, serve(daemon) as client:
+        for path in ("/", "/checks/search-api"):
+            page, problems = await open_page(browser, str(client.make_url(path)), 1280)
+            items = await page.locator("#announcement-list li").all_text_contents()
+            assert any(f"Hello {hostile}" in item and f"Plain {hostile}" in item for item in items), items
+            assert any("Plain hello" in item for item in items)  # the harmless twin
+            reason = await page.locator(".check-reason .reason-text").first.text_content()
+            assert reason == f"HTTP status 500: {hostile}"
+            assert await page.locator("main img[src=x], main b").count() == 0
+            assert await page.evaluate("document.body.dataset.pwned") is None
+            assert problems == [], problems
+
+
+async def test_a_check_without_results_has_an_empty_page_not_a_broken_one(browser: Browser, tmp_path: Path) -> None:
+    async with fake_daemon(tmp_path, CONFIG, []) as daemon, serve(daemon) as client:
+        for width in (1280, 390):
+            page, problems = await open_page(browser, str(client.make_url("/checks/chat")), width)
+            assert await page.locator("#chart svg").get_attribute("data-points") == "0"
+            assert "No results in the last 24h" in (await page.locator("#chart").text_content() or "")
+            assert await page.locator("#status-pill .pill").text_content() == "unknown"
+            assert "No incidents." in (await page.locator("#incidents").text_content() or "")
+            sizes = await page_widths(page)
+            assert sizes["scroll"] <= sizes["inner"], sizes
+            assert problems == []
+        missing = await client.get("/checks/no-such-check")
+        assert missing.status == 404 and "No such check" in await missing.text()
