@@ -3,18 +3,23 @@ they reach the feed (/api/v1/status, checked against the shipped JSON Schema) an
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import aiohttp
 import jsonschema
 import pytest
+from daemon_helpers import Target
 from test_api_helpers import NOW, fake_daemon, history, serve, write_config
 
 from prober.announcements import UPCOMING, shown_announcements
 from prober.api import SCHEMA_PATH
 from prober.config import ConfigError, load_config
 from prober.config_models import Announcement
+from prober.daemon import Daemon, DaemonOptions
 
 CHECKS = """
 checks:
@@ -171,3 +176,46 @@ async def test_a_reloaded_configuration_changes_the_announcements_at_once(tmp_pa
     assert before["announcements"][0]["title"] == "Payments degraded"
     assert after["announcements"][0]["title"] == "Payments restored"
     assert none["announcements"] == []
+
+
+async def test_the_daemon_shows_edited_announcements_after_reloading_its_files(tmp_path: Path) -> None:
+    target = await Target().start()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    checks = tmp_path / "checks.yaml"
+
+    def write(title: str) -> None:
+        checks.write_text(
+            f"version: 1\nannouncements:\n  - {{title: {title}}}\n"
+            f"checks:\n  - {{name: api, type: http, url: '{target.url}', schedule: every 1s}}\n"
+        )
+
+    async def titles(session: aiohttp.ClientSession) -> list[str]:
+        async with session.get(f"http://127.0.0.1:{port}/api/v1/status") as response:
+            return [item["title"] for item in (await response.json())["announcements"]]
+
+    write("Before")
+    daemon = Daemon(DaemonOptions(paths=[str(checks)], db=tmp_path / "prober.db", listen=f"127.0.0.1:{port}",
+                                  watch_interval=0.1))  # fmt: skip
+    task = asyncio.create_task(daemon.run())
+    try:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(100):
+                try:
+                    if await titles(session) == ["Before"]:
+                        break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+            assert await titles(session) == ["Before"]
+            write("After")
+            for _ in range(100):
+                if await titles(session) == ["After"]:
+                    break
+                await asyncio.sleep(0.1)
+            assert await titles(session) == ["After"]
+    finally:
+        daemon.stop()
+        await asyncio.wait_for(task, 15)
+        await target.stop()
