@@ -3,14 +3,17 @@ rollups, hostile names get a 404, and the answer stays fast with 30 days of hist
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from datetime import timedelta
 from pathlib import Path
 
+import jsonschema
 import pytest
 from test_api_helpers import NOW, FakeDaemon, fake_daemon, history, result, serve, write_config
 
+from prober.api.app import CHECK_SCHEMA_PATH
 from prober.store import Store
 from prober.store.rollups import estimate_percentiles, hour_floor
 
@@ -42,6 +45,7 @@ async def test_the_check_data_agrees_with_the_raw_results(tmp_path: Path) -> Non
         assert response.status == 200 and response.headers["Access-Control-Allow-Origin"] == "*"
         data = await response.json()
         rollups = daemon.store.rollups("api", NOW - timedelta(days=30))
+    jsonschema.Draft202012Validator(json.loads(CHECK_SCHEMA_PATH.read_text())).validate(data)
     assert data["check"]["name"] == "api" and data["check"]["status"] == "down"
     assert data["check"]["reason"]["location"] == "us"
     hours = data["chart"]["hours"]
@@ -84,10 +88,15 @@ async def test_each_type_shows_its_headline_metrics(tmp_path: Path) -> None:
         result("cert", type="tls", metrics={"days_remaining": 12.5, "not_after": "2026-12-06T00:00:00Z"}),
     ]
     async with fake_daemon(tmp_path, CONFIG, results) as daemon, serve(daemon) as client:
-        found = {
-            name: (await (await client.get(f"/api/v1/checks/{name}")).json())["headline"]
-            for name in ("stream", "feed", "cert")
+        validator = jsonschema.Draft202012Validator(json.loads(CHECK_SCHEMA_PATH.read_text()))
+        documents = {
+            name: await (await client.get(f"/api/v1/checks/{name}")).json() for name in ("stream", "feed", "cert")
         }
+        schema = await (await client.get("/api/v1/checks.schema.json")).json()
+    assert schema == json.loads(CHECK_SCHEMA_PATH.read_text())
+    for document in documents.values():
+        validator.validate(document)
+    found = {name: document["headline"] for name, document in documents.items()}
     shown = {name: {item["metric"]: item["values"][0]["value"] for item in items} for name, items in found.items()}
     assert shown["stream"] == {"stale_for": 2.5, "pdt_drift": 8.1, "segment_fetch_p95": 0.2}
     assert shown["feed"] == {"success_rate": 0.9, "open_latency_p95": 0.31}

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from browser_pages import PNG_PIXEL
 from page_data import CONFIG, DOCS, add_incidents, browser, estate_results, open_page, page_widths, png_width
@@ -19,6 +20,8 @@ from playwright.async_api import Browser
 from test_api_helpers import NOW, fake_daemon, result, serve
 from test_api_secrets import CONFIG as LEAKY_CONFIG
 from test_api_secrets import SECRETS, leaky_results
+
+from prober.api.app import CHECK_SCHEMA_PATH
 
 __all__ = ["browser"]  # the module-scoped Chromium fixture, imported so pytest finds it
 
@@ -97,6 +100,7 @@ async def test_the_check_page_draws_the_chart_metrics_locations_failures_and_inc
         await add_incidents(daemon)
         async with serve(daemon) as client:
             data = await (await client.get("/api/v1/checks/shop-api")).json()
+            jsonschema.Draft202012Validator(json.loads(CHECK_SCHEMA_PATH.read_text())).validate(data)
             page, problems = await open_page(browser, str(client.make_url("/checks/shop-api")), 1280)
             chart = page.locator("#chart svg")
             day_start = datetime.fromisoformat(data["generated_at"].replace("Z", "+00:00")) - timedelta(hours=24)
@@ -158,6 +162,7 @@ async def test_a_browser_checks_page_shows_its_last_screenshot_and_serves_only_l
         daemon.artifacts_dir = artifacts  # type: ignore[attr-defined]
         async with serve(daemon) as client:
             data = await (await client.get("/api/v1/checks/shop-home")).json()
+            jsonschema.Draft202012Validator(json.loads(CHECK_SCHEMA_PATH.read_text())).validate(data)
             assert data["screenshot"] == {
                 "at": "2026-11-23T12:25:00.000Z",
                 "file": shot.name,

@@ -78,6 +78,7 @@ async def test_no_endpoint_answers_with_a_secret(tmp_path: Path) -> None:
                 "/checks/login",
                 "/api/v1/checks/api",
                 "/api/v1/checks/login",
+                "/api/v1/checks.schema.json",
                 "/api/v1/status",
                 "/api/v1/status.schema.json",
                 "/api/v1/history",

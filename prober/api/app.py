@@ -36,10 +36,11 @@ from prober.api.summaries import MAX_DAYS
 from prober.api.views import Views
 from prober.store.check_queries import artifact_listed
 
-__all__ = ["API_KEY", "SCHEMA_PATH", "STATIC_DIR", "FeedState", "create_app"]
+__all__ = ["API_KEY", "CHECK_SCHEMA_PATH", "SCHEMA_PATH", "STATIC_DIR", "FeedState", "create_app"]
 
 STATIC_DIR = Path(str(resources.files("prober.api") / "static"))
 SCHEMA_PATH = Path(str(resources.files("prober.api") / "feed.schema.json"))
+CHECK_SCHEMA_PATH = Path(str(resources.files("prober.api") / "check.schema.json"))
 JSON = "application/json"
 _CORS_PREFIXES = ("/api/v1/status", "/api/v1/history", "/api/v1/checks/", "/api/v1/incidents", "/api/v2/", "/badge/")
 _CSP = (
@@ -282,6 +283,9 @@ class _Api:
     async def schema(self, request: web.Request) -> web.FileResponse:
         return web.FileResponse(SCHEMA_PATH, headers={"Content-Type": "application/schema+json"})
 
+    async def check_schema(self, request: web.Request) -> web.FileResponse:
+        return web.FileResponse(CHECK_SCHEMA_PATH, headers={"Content-Type": "application/schema+json"})
+
     async def warm_up(self, app: web.Application) -> None:
         """Compute the per-check numbers and daily bars once in the background, so the first visitor does
         not wait (about 1 s and 5 s of a worker thread for 1,000 checks with 30 days of history)."""
@@ -353,6 +357,7 @@ def create_app(
     routes.add_static("/static/", STATIC_DIR, show_index=False, follow_symlinks=False)
     routes.add_get("/api/v1/status", api.status)
     routes.add_get("/api/v1/status.schema.json", api.schema)
+    routes.add_get("/api/v1/checks.schema.json", api.check_schema)
     routes.add_get("/api/v1/history", api.history)
     routes.add_get("/checks/{name}", api.check_page)
     routes.add_get("/api/v1/checks/{name}", api.check_data)
