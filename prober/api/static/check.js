@@ -142,6 +142,20 @@
       chart.appendChild(marks);
     }
 
+    // One invisible column per hour, so hovering anywhere over an hour tells its numbers.
+    const hits = svg("g", {}, "hour-hits");
+    hours.forEach((item) => {
+      const hit = svg("rect", { x: x(item.ms) - hourWidth / 2, y: pad.top, width: hourWidth, height: height - pad.top - pad.bottom }, "hit");
+      const title = svg("title");
+      const hour = item.hour;
+      title.textContent =
+        U.dateTime(hour.t) + " · p50 " + U.duration(hour.p50) + " · p95 " + U.duration(hour.p95) + " · " +
+        hour.count + " result" + (hour.count === 1 ? "" : "s") + (hour.down ? ", " + hour.down + " down" : "");
+      hit.appendChild(title);
+      hits.appendChild(hit);
+    });
+    chart.appendChild(hits);
+
     const dots = svg("g", {}, "raw-points");
     raw.forEach((point) => {
       const ms = Date.parse(point.t);
