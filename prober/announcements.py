@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -58,9 +58,14 @@ def _is_upcoming(announcement: Announcement, now: datetime) -> bool:
 
 
 def shown_announcements(
-    announcements: Iterable[Announcement], now: datetime, checks: Sequence[str] = ()
+    announcements: Iterable[Announcement],
+    now: datetime,
+    checks: Sequence[str] = (),
+    *,
+    matching: Callable[[Sequence[str]], Set[str]] | None = None,
 ) -> list[ShownAnnouncement]:
-    """The announcements to show at `now`, active ones first (each group in definition order)."""
+    """The announcements to show at `now`, active ones first (each group in definition order). `checks`
+    are the configured check names; `matching` (globs → the names they match) may cache that work."""
     if now.tzinfo is None:
         raise ValueError(f"announcement times must carry a timezone (UTC), got naive {now.isoformat()}")
     active: list[ShownAnnouncement] = []
@@ -69,7 +74,13 @@ def shown_announcements(
         is_active = _is_active(announcement, now)
         if not is_active and not _is_upcoming(announcement, now):
             continue
-        affected = tuple(name for name in checks if applies(announcement, name))
+        if not announcement.checks:
+            affected = tuple(checks)
+        elif matching is not None:
+            matched = matching(announcement.checks)
+            affected = tuple(name for name in checks if name in matched)
+        else:
+            affected = tuple(name for name in checks if applies(announcement, name))
         item = ShownAnnouncement(announcement_id(announcement), announcement, is_active, affected)
         (active if is_active else upcoming).append(item)
     return active + upcoming

@@ -466,7 +466,8 @@ def _age(moment: Any) -> str:
 @DB_OPTION
 @click.option("--json", "as_json", is_flag=True, envvar="PROBER_JSON", help="One JSON object per check and location.")
 def status(db: str, as_json: bool) -> None:
-    """Current state of every check, from the database of `prober run`.
+    """Current state of every check, from the database of `prober run`, and why each one that is not up
+    is not (its worst location's latest error) and since when.
 
     \b
     Example:
@@ -581,7 +582,8 @@ def sparkline(results: Sequence[Result], width: int = SPARK_WIDTH) -> tuple[Text
 @click.option("--limit", default=200, show_default=True, type=click.IntRange(1, 100000), envvar="PROBER_LIMIT")
 @click.option("--json", "as_json", is_flag=True, envvar="PROBER_JSON", help="JSON Lines of full results.")
 def history(name: str, db: str, since: str, limit: int, as_json: bool) -> None:
-    """Recent results of one check, newest first. Exit code 2 for a check the database does not know.
+    """Recent results of one check, newest first, under a latency sparkline (oldest to newest).
+    Exit code 2 for a check the database does not know.
 
     \b
     Example:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -170,13 +170,11 @@ def _maintenance(windows: list[MaintenanceWindow], now: datetime) -> tuple[list[
     return active, listed
 
 
-def _upcoming_for(listed: list[dict[str, Any]], check: str) -> dict[str, Any] | None:
+def _upcoming_for(
+    listed: list[dict[str, Any]], check: str, matching: Callable[[Sequence[str]], frozenset[str]]
+) -> dict[str, Any] | None:
     """The next scheduled (not active) window of the feed's `maintenance` list that covers the check."""
-    found = [
-        item
-        for item in listed
-        if not item["active"] and any(fnmatch.fnmatchcase(check, pattern) for pattern in item["checks"])
-    ]
+    found = [item for item in listed if not item["active"] and check in matching(item["checks"])]
     if not found:
         return None
     first = min(found, key=lambda item: str(item["starts_at"]))
@@ -232,6 +230,17 @@ class _Layout:
     config: Config
     items: list[tuple[CheckSpec, str, str | None]]
     groups: dict[str | None, list[str]]
+    matches: dict[tuple[str, ...], frozenset[str]]
+    """Name globs → the configured checks they match (filled as asked: a glob is matched once per config)."""
+
+    def matching(self, patterns: Sequence[str]) -> frozenset[str]:
+        key = tuple(patterns)
+        found = self.matches.get(key)
+        if found is None:
+            found = self.matches[key] = frozenset(
+                name for _, name, _ in self.items if any(fnmatch.fnmatchcase(name, pattern) for pattern in key)
+            )
+        return found
 
     @classmethod
     def of(cls, config: Config) -> _Layout:
@@ -239,7 +248,7 @@ class _Layout:
         groups: dict[str | None, list[str]] = {}
         for _, name, group in items:
             groups.setdefault(group, []).append(name)
-        return cls(config, items, groups)
+        return cls(config, items, groups, {})
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,7 +365,7 @@ class FeedBuilder:
             )
             summary = summaries[name]
             marker = markers[name]
-            scheduled = _upcoming_for(upcoming, name) if upcoming else None
+            scheduled = _upcoming_for(upcoming, name, layout.matching) if upcoming else None
             scheduled_key = None if scheduled is None else (scheduled["name"], scheduled["starts_at"])
             fragment = previous.get(name)
             if (
@@ -393,7 +402,9 @@ class FeedBuilder:
                 for name, names in layout.groups.items()
             ],
         }
-        shown = shown_announcements(config.announcements, now, [name for _, name, _ in layout.items])
+        shown = shown_announcements(
+            config.announcements, now, [name for _, name, _ in layout.items], matching=layout.matching
+        )
         tail = {
             "incidents": [incident_json(incident, scrub, now) for incident in recent],
             "maintenance": maintenance,
