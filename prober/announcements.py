@@ -32,7 +32,7 @@ class ShownAnnouncement:
     active: bool
     """Inside its window now (False: a maintenance announcement listed ahead of time)."""
     affected: tuple[str, ...]
-    """Names of the configured checks its globs match (every check when it has none)."""
+    """Names of the configured checks its globs match (none when it has no globs: it is about the page)."""
 
 
 def announcement_id(announcement: Announcement) -> str:
@@ -75,7 +75,7 @@ def shown_announcements(
         if not is_active and not _is_upcoming(announcement, now):
             continue
         if not announcement.checks:
-            affected = tuple(checks)
+            affected: tuple[str, ...] = ()
         elif matching is not None:
             matched = matching(announcement.checks)
             affected = tuple(name for name in checks if name in matched)

@@ -9,11 +9,12 @@ feed (status, reason, locations, uptime, open incident) plus what only its own p
 - `headline`: the latest values of the metrics that matter for the check's type (HEADLINE);
 - `screenshot`: the newest screenshot of a browser check, if one is kept; `failures`: recent down
   results with their errors; `incidents`: the check's incidents with their durations; the announcements
-  about it.
+  about it (and those about the whole page).
 
-Everything is read with a handful of indexed single-check queries (store/check_queries.py): about 10 ms
-for a check with 30 days of history. It only reads; every string that came from a probe passes through
-the configuration's Scrubber, and artifact paths are cut to their file names.
+Everything is read with a handful of indexed single-check queries (store/check_queries.py): about 20 ms
+for a check with 30 days of one-minute results, most of it the 720 hourly rows. It only reads; every
+string that came from a probe passes through the configuration's Scrubber, and artifact paths are cut
+to their file names.
 """
 
 from __future__ import annotations
@@ -180,7 +181,9 @@ class CheckPage:
                 for item in failed_results(store, name, now - timedelta(seconds=raw_retention), MAX_FAILURES)
             ],
             "incidents": [incident_json(item, scrub, now) for item in store.incidents(MAX_INCIDENTS, check=name)],
-            "announcements": [item for item in feed.get("announcements", []) if name in item["affected"]],
+            "announcements": [
+                item for item in feed.get("announcements", []) if not item["checks"] or name in item["affected"]
+            ],
         }
 
     def _hour_percentiles(self, name: str, row: HourRow) -> tuple[float | None, float | None]:
