@@ -170,15 +170,14 @@ def _maintenance(windows: list[MaintenanceWindow], now: datetime) -> tuple[list[
     return active, listed
 
 
-def _upcoming_for(
-    listed: list[dict[str, Any]], check: str, matching: Callable[[Sequence[str]], frozenset[str]]
-) -> dict[str, Any] | None:
-    """The next scheduled (not active) window of the feed's `maintenance` list that covers the check."""
-    found = [item for item in listed if not item["active"] and check in matching(item["checks"])]
-    if not found:
-        return None
-    first = min(found, key=lambda item: str(item["starts_at"]))
-    return {"name": first["name"], "starts_at": first["starts_at"], "ends_at": first["ends_at"]}
+def _upcoming_by_check(listed: list[dict[str, Any]], layout: _Layout) -> dict[str, dict[str, Any]]:
+    """Per check, the next scheduled (not active) window of the feed's `maintenance` list that covers it."""
+    found: dict[str, dict[str, Any]] = {}
+    for item in sorted((item for item in listed if not item["active"]), key=lambda item: str(item["starts_at"])):
+        shown = {"name": item["name"], "starts_at": item["starts_at"], "ends_at": item["ends_at"]}
+        for name in layout.matching(item["checks"]):
+            found.setdefault(name, shown)
+    return found
 
 
 def _window_for(active: list[_ActiveWindow], check: str) -> _ActiveWindow | None:
@@ -349,8 +348,8 @@ class FeedBuilder:
         summaries = self.summaries.refresh(store, markers, now)
         recent = reading.recent
         active, maintenance = _maintenance(config.maintenance, now)
-        upcoming = [item for item in maintenance if not item["active"]]
         layout = self._layout(config)
+        upcoming = _upcoming_by_check(maintenance, layout)
 
         checks: list[dict[str, Any]] = []
         encoded: list[bytes] = []
@@ -365,7 +364,7 @@ class FeedBuilder:
             )
             summary = summaries[name]
             marker = markers[name]
-            scheduled = _upcoming_for(upcoming, name, layout.matching) if upcoming else None
+            scheduled = upcoming.get(name) if upcoming else None
             scheduled_key = None if scheduled is None else (scheduled["name"], scheduled["starts_at"])
             fragment = previous.get(name)
             if (
