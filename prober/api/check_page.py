@@ -142,9 +142,7 @@ class CheckPage:
 
     def __init__(self, clock: Callable[[], datetime]) -> None:
         self.clock = clock
-        self._percentiles: OrderedDict[tuple[str, str], tuple[int, float, float | None, float | None]] = (
-            OrderedDict()
-        )
+        self._percentiles: OrderedDict[tuple[str, str], tuple[int, float, float | None, float | None]] = OrderedDict()
         """(check, hour) → (count, latency_sum, p50, p95): past hours do not change, so their estimates are
         kept (recomputed when a late result changes the hour's count or sum)."""
         self._lock = threading.Lock()

@@ -378,9 +378,7 @@ class FeedBuilder:
             ):
                 data = self._check_json(spec, by_check.get(name, {}), summary, window, incident, scrub)
                 data["scheduled_maintenance"] = scheduled
-                fragment = _Fragment(
-                    spec, summary, marker, window_key, incident_key, scheduled_key, data, dumps(data)
-                )
+                fragment = _Fragment(spec, summary, marker, window_key, incident_key, scheduled_key, data, dumps(data))
             fragments[name] = fragment
             checks.append(fragment.data)
             encoded.append(fragment.body)
