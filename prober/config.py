@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from prober.conditions import CompiledCondition, compile_conditions
 from prober.config_models import (
+    Announcement,
     CheckBase,
     IngestConfig,
     MaintenanceWindow,
@@ -31,7 +32,17 @@ from prober.probes import PROBES, Probe
 
 __all__ = ["CheckSpec", "Config", "ConfigError", "Problem", "collect_files", "load_config"]
 
-TOP_LEVEL_KEYS = ("version", "defaults", "notifiers", "maintenance", "checks", "ingest", "retention", "status_page")
+TOP_LEVEL_KEYS = (
+    "version",
+    "defaults",
+    "notifiers",
+    "maintenance",
+    "checks",
+    "ingest",
+    "retention",
+    "status_page",
+    "announcements",
+)
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
 
@@ -87,6 +98,7 @@ class Config:
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     status_page: StatusPageConfig = field(default_factory=StatusPageConfig)
+    announcements: list[Announcement] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
 
     def select(self, *, names: Iterable[str] = (), location: str | None = None) -> list[CheckSpec]:
@@ -304,6 +316,7 @@ class _Loader:
                 self.config.maintenance.append(MaintenanceWindow.model_validate(raw))
             except ValidationError as exc:
                 self.problems.extend(_pydantic_problems(exc, file, None, MaintenanceWindow, f"maintenance[{index}]."))
+        self._load_announcements(file, document.get("announcements"))
         for key, model in (("retention", RetentionConfig), ("ingest", IngestConfig), ("status_page", StatusPageConfig)):
             if document.get(key) is None:
                 continue
@@ -311,6 +324,18 @@ class _Loader:
                 setattr(self.config, key, model.model_validate(document[key]))
             except ValidationError as exc:
                 self.problems.extend(_pydantic_problems(exc, file, None, model, f"{key}."))
+
+    def _load_announcements(self, file: str, raw: Any) -> None:
+        if raw is None:
+            return
+        if not isinstance(raw, list):
+            self.problems.append(Problem(file, "expected a list of announcements", field="announcements"))
+            return
+        for index, item in enumerate(raw):
+            try:
+                self.config.announcements.append(Announcement.model_validate(item))
+            except ValidationError as exc:
+                self.problems.extend(_pydantic_problems(exc, file, None, Announcement, f"announcements[{index}]."))
 
     def _load_check(
         self, file: str, index: int, raw: Any, defaults: Mapping[str, Any], unset: Set[str] = frozenset()
