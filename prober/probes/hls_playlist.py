@@ -420,9 +420,9 @@ def parse_playlist(body: bytes) -> MasterPlaylist | MediaPlaylist:
             elif tag == "#EXT-X-PLAYLIST-TYPE":
                 state.playlist_type = value.strip().upper() or None
             elif tag == "#EXT-X-PART-INF":
-                target = _attributes(value).get("PART-TARGET", "")
-                if _DECIMAL_FLOAT.match(target):
-                    state.part_target = float(target)
+                part_target = _attributes(value).get("PART-TARGET", "")
+                if _DECIMAL_FLOAT.match(part_target):
+                    state.part_target = float(part_target)
             elif tag == "#EXT-X-SERVER-CONTROL":
                 state.can_block_reload = _attributes(value).get("CAN-BLOCK-RELOAD", "").upper() == "YES"
             elif tag == "#EXT-X-I-FRAMES-ONLY":
