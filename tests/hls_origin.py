@@ -275,8 +275,22 @@ def encode(directory: Path, *args: str, name: str = "vod", seconds: float = 6, s
     directory.mkdir(parents=True, exist_ok=True)
     playlist = directory / f"{name}.m3u8"
     command = [
-        ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args, "-t", f"{seconds:g}",
-        "-f", "hls", "-hls_time", f"{segment:g}", "-hls_playlist_type", "vod", str(playlist),
+        ffmpeg,
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        *args,
+        "-t",
+        f"{seconds:g}",
+        "-f",
+        "hls",
+        "-hls_time",
+        f"{segment:g}",
+        "-hls_playlist_type",
+        "vod",
+        str(playlist),
     ]
     subprocess.run(command, check=True, timeout=120, cwd=directory)
     return playlist

@@ -241,9 +241,7 @@ class _Run:
         return _Look(response, playlist, clock.now())
 
     async def variant(self, target: _Target, first: _Look | None) -> VariantReport:
-        report = VariantReport(
-            name=target.key, bandwidth=target.bandwidth, kind=target.kind, prefixed=target.prefixed
-        )
+        report = VariantReport(name=target.key, bandwidth=target.bandwidth, kind=target.kind, prefixed=target.prefixed)
         url, label = target.url, target.label
         previous = self.previous.get(target.key)
         try:
@@ -273,8 +271,8 @@ class _Run:
                 await self.check_keys(report, look, previous)
             if settings is not None and wanted:
                 await self.content(report, look, wanted[0], settings, previous, target.resolution)
-            sample = first_run and live and not tracking.advanced and (
-                not self.ctx.persistent_state or pdt_stale is None
+            sample = (
+                first_run and live and not tracking.advanced and (not self.ctx.persistent_state or pdt_stale is None)
             )
             if sample:
                 tracking, look = await self.resample(url, label, look, tracking)
@@ -584,8 +582,14 @@ def _targets(check: HlsCheck, master: MasterPlaylist, base: str) -> list[_Target
         if rendition.name:
             label += f" {rendition.name!r}"
         targets.append(
-            _Target(_shown(rendition.uri), urljoin(base, rendition.uri), label, rendition.kind, rendition.bandwidth,
-                    rendition.resolution)
+            _Target(
+                _shown(rendition.uri),
+                urljoin(base, rendition.uri),
+                label,
+                rendition.kind,
+                rendition.bandwidth,
+                rendition.resolution,
+            )
         )
     return targets
 
@@ -659,6 +663,7 @@ class HlsProbe:
             )
         await self._save(ctx, previous, reports)
         return Observation(metrics=metrics, details=details)
+
     async def _save(self, ctx: ProbeContext, previous: Mapping[str, Any], reports: list[VariantReport]) -> None:
         now = clock.now()
         variants = {

@@ -289,13 +289,15 @@ def _pts_gap(
     old_sequence, old_end, old_start = previous.get("sequence"), previous.get("end_pts"), previous.get("first_pts")
     if decoded.first_pts is None or not isinstance(old_sequence, int) or not isinstance(old_end, int | float):
         return None
-    if previous.get("discontinuity") != discontinuity or sequence < old_sequence:
+    if sequence < old_sequence:
         return None
+    if previous.get("discontinuity") != discontinuity:
+        return 0.0  # announced by EXT-X-DISCONTINUITY: players reset their timeline, nothing unexpected
     if sequence == old_sequence:
         if not isinstance(old_start, int | float):
             return None
         return round(abs(decoded.first_pts - old_start), 3) if abs(decoded.first_pts - old_start) > 0.001 else 0.0
     if between is None:
-        return None
+        return None  # the segments in between left the window, or one of them starts a discontinuity
     jump = abs(decoded.first_pts - (old_end + between))
     return round(jump, 3) if jump > _PTS_TOLERANCE else 0.0

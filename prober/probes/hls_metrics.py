@@ -18,6 +18,7 @@ from prober.stats import percentile
 
 __all__ = ["METRICS", "VariantReport", "percentile", "summarize"]
 
+
 def _endlist_sentence(actual: Any, condition: str) -> str | None:
     if actual is True and condition == "false":
         return "the playlist has EXT-X-ENDLIST: the live stream has ended"
@@ -27,6 +28,35 @@ def _endlist_sentence(actual: Any, condition: str) -> str | None:
 def _part_sentence(actual: Any, condition: str) -> str | None:
     if actual is False:
         return "no new LL-HLS part appeared within 3 x PART-TARGET: the low-latency stream has stalled"
+    return None
+
+
+def _no_video(actual: Any, condition: str) -> str | None:
+    return "the newest segment has no decodable video" if actual is False else None
+
+
+def _black(actual: Any, condition: str) -> str | None:
+    if isinstance(actual, int | float):
+        return f"the picture is black: {actual:.0%} of the decoded frames are black (expected {condition})"
+    return None
+
+
+def _frozen(actual: Any, condition: str) -> str | None:
+    if isinstance(actual, int | float):
+        return f"the picture has been frozen for {actual:.1f}s (expected {condition})"
+    return None
+
+
+def _silent(actual: Any, condition: str) -> str | None:
+    return "the audio is silent (its level is below the silence threshold)" if actual is True else None
+
+
+def _pts_gap(actual: Any, condition: str) -> str | None:
+    if isinstance(actual, int | float):
+        return (
+            f"the timestamps jumped {actual:.3g}s between segments without an EXT-X-DISCONTINUITY tag "
+            f"(expected {condition}): players may stall or skip"
+        )
     return None
 
 
@@ -68,19 +98,31 @@ METRICS: dict[str, MetricSpec] = {
         ),
         MetricSpec("blocking_reload", "LL-HLS: seconds a blocking _HLS_msn=N+1 playlist request took", unit="s"),
         MetricSpec("key_status", "HTTP status of the EXT-X-KEY URIs (keys: true), the worst"),
-        MetricSpec("has_video", "content: the newest segment of every variant has decodable video"),
+        MetricSpec("has_video", "content: the newest segment of every variant has decodable video", describe=_no_video),
         MetricSpec("has_audio", "content: some decoded segment has audio"),
         MetricSpec("decoded_duration", "content: decoded media duration of the newest segment, the shortest", unit="s"),
         MetricSpec("duration_mismatch", "content: |decoded duration - EXTINF|, the largest", unit="s"),
         MetricSpec("width", "content: decoded picture width, of the widest variant"),
         MetricSpec("height", "content: decoded picture height, of the widest variant"),
         MetricSpec("resolution_matches", "content: every decoded picture size equals the variant's RESOLUTION"),
-        MetricSpec("black_ratio", "content: share of decoded frames that are black, the largest"),
+        MetricSpec("black_ratio", "content: share of decoded frames that are black, the largest", describe=_black),
         MetricSpec("frozen", "content: a newest segment shows one unchanging picture"),
-        MetricSpec("frozen_for", "content: seconds the picture has not changed (across runs), the longest", unit="s"),
+        MetricSpec(
+            "frozen_for",
+            "content: seconds the picture has not changed (across runs), the longest",
+            unit="s",
+            describe=_frozen,
+        ),
         MetricSpec("audio_level", "content: RMS audio level in dBFS, the quietest"),
-        MetricSpec("audio_silent", "content: some decoded audio is below the silence level (-60 dBFS)"),
-        MetricSpec("pts_gap", "content: timestamp jump not announced by EXT-X-DISCONTINUITY, the largest", unit="s"),
+        MetricSpec(
+            "audio_silent", "content: some decoded audio is below the silence level (-60 dBFS)", describe=_silent
+        ),
+        MetricSpec(
+            "pts_gap",
+            "content: timestamp jump not announced by EXT-X-DISCONTINUITY, the largest",
+            unit="s",
+            describe=_pts_gap,
+        ),
     )
 }
 
