@@ -63,7 +63,10 @@ async def test_a_working_key_is_fetched_once_per_change_and_the_check_is_up(
     ("fault", "says"),
     [
         ("404", "the decryption key key.bin returned HTTP 404: players cannot decrypt the segments"),
-        ("short", "the decryption key key.bin is 5 bytes, not the 16 AES-128 needs: players cannot decrypt the segments"),
+        (
+            "short",
+            "the decryption key key.bin is 5 bytes, not the 16 AES-128 needs: players cannot decrypt the segments",
+        ),
     ],
 )
 async def test_a_key_players_cannot_use_is_down_with_a_sentence(

@@ -134,6 +134,8 @@ class _Look:
     response: PlaylistResponse
     playlist: MediaPlaylist
     seen: float
+    took: float = 0.0
+    """Seconds the look took: download and parse (a huge playlist parses for a while)."""
 
 
 def _choose(variants: tuple[Variant, ...], how: str) -> list[Variant]:
@@ -237,8 +239,9 @@ class _Run:
         return response, parsed
 
     async def look(self, url: str, label: str, *, budget: float | None = None) -> _Look:
+        started = time.perf_counter()
         response, playlist = await self.media(url, label, budget=budget)
-        return _Look(response, playlist, clock.now())
+        return _Look(response, playlist, clock.now(), time.perf_counter() - started)
 
     async def variant(self, target: _Target, first: _Look | None) -> VariantReport:
         report = VariantReport(name=target.key, bandwidth=target.bandwidth, kind=target.kind, prefixed=target.prefixed)
@@ -497,7 +500,8 @@ class _Run:
         PROGRAM-DATE-TIME older than the time spent looking says how stale the stream really is.
         """
         target = first.playlist.target_duration
-        limit = clock.now() + max(0.0, self.ctx.remaining() - self.reserve - 2 * first.response.elapsed)
+        took = max(first.response.elapsed, first.took)
+        limit = clock.now() + max(0.0, self.ctx.remaining() - self.reserve - 2 * took)
         if limit - first.seen < 0.25 * target:
             basis = "the newest PROGRAM-DATE-TIME" if earlier.stale_for is not None else "nothing (freshness unknown)"
             earlier.notes.append(f"first run: no time left within the timeout to look twice; freshness from {basis}")
@@ -621,6 +625,7 @@ class HlsProbe:
         previous = previous if isinstance(previous, dict) else {}
         async with new_session(verify_tls=check.verify_tls, headers=check.headers) as session:
             run = _Run(check, ctx, session, previous)
+            started = time.perf_counter()
             try:
                 top, parsed = await run.playlist(check.url, "the playlist")
             except _VariantFailed as failure:
@@ -631,7 +636,7 @@ class HlsProbe:
                 master_status: int | None = top.status
                 broken: tuple[str, ...] = parsed.broken
             else:
-                first = _Look(top, parsed, clock.now())
+                first = _Look(top, parsed, clock.now(), time.perf_counter() - started)
                 alone = _Target(_shown(check.url), check.url, "the playlist", prefixed=False)
                 jobs = [run.variant(alone, first)]
                 master_status, broken = None, ()
