@@ -526,7 +526,7 @@ def _master(variants: list[Variant], renditions: list[Rendition], broken: list[s
             unique.append(variant)
     if not unique and not broken:
         count = f"{len(renditions)} rendition" + ("s" if len(renditions) != 1 else "")
-        extra = f" (it lists {count} but a player needs a variant to start)" if renditions else ""
+        extra = f"; it lists {count}, but a player needs a variant to start" if renditions else ""
         raise PlaylistError(f"the master playlist lists no variants (no EXT-X-STREAM-INF with a URI){extra}")
     others: list[Rendition] = []
     for rendition in renditions:
