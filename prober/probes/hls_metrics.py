@@ -113,7 +113,7 @@ METRICS: dict[str, MetricSpec] = {
             unit="s",
             describe=_frozen,
         ),
-        MetricSpec("audio_level", "content: RMS audio level in dBFS, the quietest"),
+        MetricSpec("audio_level", "content: RMS audio level in dBFS, the quietest", unit="dBFS"),
         MetricSpec(
             "audio_silent", "content: some decoded audio is below the silence level (-60 dBFS)", describe=_silent
         ),
