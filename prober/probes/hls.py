@@ -94,7 +94,7 @@ class HlsCheck(CheckBase):
     segments: int = Field(1, ge=0, le=20, description="newest segments downloaded per variant")
     live: bool = True
     keys: bool = False
-    content: bool | ContentSettings = False
+    content: ContentSettings | None = Field(None, description="true, false or a block of content thresholds")
     headers: dict[str, str] = Field(default_factory=dict)
     verify_tls: bool = True
 
@@ -105,12 +105,21 @@ class HlsCheck(CheckBase):
             raise ValueError(f"expected an http:// or https:// URL of a playlist, got {value!r}")
         return value
 
+    @field_validator("content", mode="before")
+    @classmethod
+    def _content(cls, value: Any) -> Any:
+        if value is True:
+            return {}
+        if value is False or value is None:
+            return None
+        if not isinstance(value, Mapping | ContentSettings):
+            raise ValueError(f"expected true, false or a block of thresholds such as {{frozen_for: 20s}}, got {value!r}")
+        return value
+
     @property
     def content_settings(self) -> ContentSettings | None:
         """The content-check thresholds, or None when content is off (`content: false`, or `segments: 0`)."""
-        if self.content is False or self.segments <= 0:
-            return None
-        return self.content if isinstance(self.content, ContentSettings) else ContentSettings()
+        return None if self.segments <= 0 else self.content
 
 
 class _VariantFailed(Exception):
