@@ -5,7 +5,8 @@ A playlist body is read in chunks and no further than 4 MiB; a body that does no
 A segment is read to the end and thrown away chunk by chunk (counted; kept only when the content check
 asks for the newest one, up to `KEEP_LIMIT`). A segment with EXT-X-BYTERANGE is asked for with `Range:`;
 206, or 200 with exactly the range, is success, and a server that ignores Range (200 with the whole file)
-is read only for the range's length and flagged (`ignored_range`). Every request has its
+is read only for the range's length (from its offset when the bytes are kept for the content check) and
+flagged (`ignored_range`). Every request has its
 own budget (the time the run has left), so a hanging server becomes a sentence for that one playlist or
 segment instead of a timeout of the whole run. gzip is undone by aiohttp; the final URL after redirects
 is returned so relative URIs resolve against it.
@@ -196,8 +197,10 @@ async def fetch_segment(
                 whole = response.content_length
                 length, offset = byterange
                 if whole is None or whole != length:
-                    ignored = True  # the whole resource: read only the range, as a player would need
-                    skip, wanted = offset, length
+                    # The whole resource came: read no more than the range's length. Only the content check,
+                    # which needs the right bytes, reads up to the range's offset first.
+                    ignored = True
+                    skip, wanted = (offset if keep else 0), length
             elif byterange is not None and status == 206:
                 wanted = byterange[0]
             if status in (200, 206):
