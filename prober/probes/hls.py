@@ -1,11 +1,15 @@
-"""The `hls` check type: is a live HLS stream really live? Segment freshness, sequences, PDT, downloads.
+"""The `hls` check type: is a live HLS stream really live, and does it show what viewers should see?
 
-One run fetches the playlist (a master or a media playlist), then for a master the chosen variants
-concurrently; each variant playlist is validated (hls_playlist), compared with the state saved by the
-previous run of the same check and location (hls_state: stale_for, sequence_advanced, regressions,
-consistency), and its newest `segments` segments are downloaded and timed (hls_fetch). Every variant
-is judged on its own and the metrics report the worst (hls_metrics), so one stale variant is never
-hidden by others that advance.
+One run fetches the playlist (a master or a media playlist), then for a master the chosen variants and
+their alternate renditions (EXT-X-MEDIA with a URI, I-frame playlists) concurrently; each media playlist is
+validated (hls_playlist, in a worker thread when large), compared with the state saved by the previous
+run of the same check and location (hls_state: stale_for, sequence_advanced, regressions, consistency,
+LL-HLS parts), and its newest `segments` segments are downloaded and timed (hls_fetch; EXT-X-BYTERANGE
+with `Range:`). An LL-HLS playlist that advertises CAN-BLOCK-RELOAD is asked for once more with
+`_HLS_msn=N+1` (timed: `blocking_reload`), which doubles as a second look. With `keys` every EXT-X-KEY
+URI is fetched once per change; with `content` the newest segment is decrypted if need be and decoded
+in a worker thread (hls_content). Every playlist is judged on its own and the metrics report the worst
+(hls_metrics), so one stale rendition is never hidden by others that advance.
 
 On a first run with no saved state, freshness comes from a second look: `prober check` (no persistent
 state), or a playlist without PROGRAM-DATE-TIME, samples the playlist again after one target duration
