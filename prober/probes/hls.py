@@ -117,7 +117,9 @@ class HlsCheck(CheckBase):
         if value is False or value is None:
             return None
         if not isinstance(value, Mapping | ContentSettings):
-            raise ValueError(f"expected true, false or a block of thresholds such as {{frozen_for: 20s}}, got {value!r}")
+            raise ValueError(
+                f"expected true, false or a block of thresholds such as {{frozen_for: 20s}}, got {value!r}"
+            )
         return value
 
     @property
