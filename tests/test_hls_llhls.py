@@ -35,16 +35,20 @@ class LowLatency:
     """Part tags are listed for this many of the newest complete segments (None: for all of them)."""
     frozen_at: float | None = None
     blocked: list[float] = field(default_factory=list)
+    rendered_at: float = 0.0
+    """When the playlist was last rendered: freezing there stops the stream right after what a client saw."""
 
-    def position(self) -> tuple[int, int]:
+    def position(self, now: float | None = None) -> tuple[int, int]:
         """(complete segments, parts of the segment in progress) at this moment."""
-        now = time.time() if self.frozen_at is None else min(time.time(), self.frozen_at)
+        now = time.time() if now is None else now
+        now = now if self.frozen_at is None else min(now, self.frozen_at)
         segments = int((now - self.started) // SEGMENT)
         parts = min(PARTS_PER_SEGMENT - 1, int(((now - self.started) - segments * SEGMENT) // PART))
         return segments, parts
 
     def render(self) -> str:
-        done, in_progress = self.position()
+        self.rendered_at = time.time()
+        done, in_progress = self.position(self.rendered_at)
         first = max(0, done - WINDOW)
         lines = [
             "#EXTM3U",
@@ -137,7 +141,7 @@ async def test_an_ll_hls_stream_whose_parts_stop_is_down_saying_so(low_latency: 
     spec = load_hls_check(tmp_path, {"url": low_latency.url, "timeout": "3s"})
     first = await runner.run(spec)
     assert first.status == "up", first.error
-    low_latency.stream.frozen_at = time.time()
+    low_latency.stream.frozen_at = low_latency.stream.rendered_at  # nothing new after the last look
     await asyncio.sleep(1.5)
     second = await runner.run(spec)
     assert second.status == "down"

@@ -304,7 +304,9 @@ class _Run:
     async def blocking_reload(self, url: str, label: str, look: _Look) -> _Look | None:
         """LL-HLS: ask for the playlist holding the next segment (`_HLS_msn=N+1`) and time the answer."""
         target = look.playlist.target_duration
-        budget = min(self.budget(), _PART_FACTOR * target + 1.0)
+        # A new segment is due within 1.5 x the target duration; at most half the run's time is spent
+        # waiting for it, so the segments can still be downloaded when the server holds on too long.
+        budget = min(0.5 * self.budget(), FRESH_FACTOR * target + 0.5)
         if budget < 0.25 * target:
             return None
         directive = _with_query(url, "_HLS_msn", str(look.playlist.end_sequence))
