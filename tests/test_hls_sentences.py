@@ -6,6 +6,7 @@ whose PROGRAM-DATE-TIME says it stopped long ago.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 from hls_origin import FakeClock, LiveMedia, Origin, hls_origin, load_hls_check
 
 from prober.probes import hls
+from prober.probes.hls_playlist import MediaPlaylist, PlaylistError, parse_playlist
 from prober.results import Result
 from prober.runner import Runner
 
@@ -126,3 +128,42 @@ async def test_a_first_look_reports_how_old_the_pdt_says_the_stream_is(
     assert result.metrics["stale_for"] > stopped_ago  # not the 3.2 s spent looking
     notes = " ".join(result.details["notes"])
     assert "no new segment appeared; the newest PROGRAM-DATE-TIME says it ended" in notes
+
+
+RANGED = (
+    "#EXTM3U\n#EXT-X-VERSION:4\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n"
+    "#EXTINF:2.000,\n#EXT-X-BYTERANGE:{first}\nall.ts\n#EXTINF:2.000,\n#EXT-X-BYTERANGE:500\nall.ts\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("byterange", "says"),
+    [
+        ("abc", "line 6: EXT-X-BYTERANGE 'abc' is not <length>[@<offset>]"),
+        ("0@0", "line 6: EXT-X-BYTERANGE length must be at least 1 byte, got 0"),
+        ("-5@10", "line 6: EXT-X-BYTERANGE '-5@10' is not <length>[@<offset>]"),
+        ("1000@0", None),
+    ],
+)
+def test_a_bad_byterange_is_named_and_offsets_carry_over(byterange: str, says: str | None) -> None:
+    body = RANGED.format(first=byterange).encode()
+    if says is not None:
+        with pytest.raises(PlaylistError, match=re.escape(says)):
+            parse_playlist(body)
+        return
+    playlist = parse_playlist(body)
+    assert isinstance(playlist, MediaPlaylist)
+    first, second = playlist.segments
+    assert first.byterange is not None and first.byterange.header() == "bytes=0-999"
+    assert second.byterange is not None and (second.byterange.offset, second.byterange.length) == (1000, 500)
+
+
+def test_a_playlist_breaking_rules_on_every_segment_lists_twenty_problems_not_all() -> None:
+    lines = ["#EXTM3U", "#EXT-X-TARGETDURATION:2"] + ["#EXTINF:9.0,\ns.ts"] * 5000
+    playlist = parse_playlist("\n".join(lines).encode())
+    assert isinstance(playlist, MediaPlaylist)
+    assert len(playlist.problems) == 21
+    assert playlist.problems[0] == "segment 0 lasts 9s (EXTINF), longer than the target duration 2s"
+    assert playlist.problems[-1] == "... and 4980 more like these"
+    healthy = parse_playlist("\n".join(["#EXTM3U", "#EXT-X-TARGETDURATION:9", *lines[2:]]).encode())
+    assert isinstance(healthy, MediaPlaylist) and healthy.problems == ()

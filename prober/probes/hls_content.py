@@ -7,10 +7,11 @@ FFmpeg's own libraries through PyAV, no subprocess, and returns a `Decoded`: whi
 decoded duration, the picture size, and per decoded video frame a small luma thumbnail (64 x 36, 8-bit)
 from which black frames and a frozen picture are judged, plus the audio level (RMS in dBFS).
 
-CPU is bounded: one decoding thread, at most `max_frames` video frames and `_AUDIO_SECONDS` of audio, every
-frame scaled down before anything looks at it. `compare(decoded, previous, ...)` (pure) turns one decoded
-segment and the state saved by the previous run into the content metrics (`frozen_for` counts across runs:
-the previous run's last frame is kept as a thumbnail) and the state to save.
+CPU is bounded: one decoding thread, at most `max_frames` video frames (fewer above 1080p: a pixel
+budget), `_AUDIO_SECONDS` of audio, every frame scaled down before anything looks at it.
+`compare(decoded, previous, ...)` (pure) turns one decoded segment and the state saved by the previous
+run into the content metrics (`frozen_for` counts across runs: the previous run's last frame is kept as
+a thumbnail) and the state to save.
 
 Never judges up or down: conditions do, with the defaults the probe adds when `content` is on.
 """
@@ -43,6 +44,9 @@ THUMB_HEIGHT = 36
 _AUDIO_RATE = 8000
 _AUDIO_SECONDS = 30.0
 _SILENCE_FLOOR = -120.0
+_PIXEL_BUDGET = 150 * 1920 * 1080
+"""Decoded pixels per segment at most: 150 1080p frames, fewer frames for larger pictures (a 4K or a hostile
+8K stream costs no more CPU than a 1080p one)."""
 _PTS_TOLERANCE = 0.5
 """Seconds of timestamp jump between consecutive segments that is not yet a gap (EXTINF rounding)."""
 
@@ -135,10 +139,11 @@ def decode_segment(data: bytes, *, max_frames: int = 150) -> Decoded:
         squares = 0.0
         samples = 0
         pictures: list[tuple[float, bytes]] = []
+        frame_limit = max_frames
         step = 1.0 / float(video.average_rate) if video is not None and video.average_rate else 0.0
         for packet in container.demux(streams):
             stream = packet.stream
-            if stream is video and len(pictures) >= max_frames:
+            if stream is video and len(pictures) >= frame_limit:
                 if packet.pts is not None and packet.duration is not None and stream.time_base is not None:
                     _timespan(decoded, None, float((packet.pts + packet.duration) * stream.time_base))
                 continue
@@ -149,6 +154,8 @@ def decode_segment(data: bytes, *, max_frames: int = 150) -> Decoded:
                     when = float(frame.pts * frame.time_base) if frame.pts is not None and frame.time_base else None
                     decoded.has_video = True
                     decoded.width, decoded.height = frame.width, frame.height
+                    area = max(1, frame.width * frame.height)
+                    frame_limit = max(2, min(max_frames, _PIXEL_BUDGET // area))
                     pictures.append((when if when is not None else float(len(pictures)), _luma(frame)))
                     _timespan(decoded, when, None if when is None else when + step)
                 elif isinstance(frame, av.AudioFrame) and resampler is not None:

@@ -45,6 +45,8 @@ _ATTRIBUTE = re.compile(r'([A-Z0-9-]+)=("[^"]*"|[^,]*)')
 _HTML_HINTS = ("<!doctype", "<html", "<head", "<body", "<?xml", "<title")
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.I | re.S)
 _PDT_BACKWARDS_TOLERANCE = 0.001
+_MAX_PROBLEMS = 20
+"""At most this many RFC 8216 problems are listed per playlist (a 300k-segment playlist can have 300k)."""
 _MASTER_TAGS = frozenset(
     (
         "#EXT-X-STREAM-INF",
@@ -495,6 +497,9 @@ def parse_playlist(body: bytes) -> MasterPlaylist | MediaPlaylist:
                 f"duration {target}s"
             )
     problems.sort(key=_problem_order)
+    if len(problems) > _MAX_PROBLEMS:
+        more = len(problems) - _MAX_PROBLEMS
+        problems[_MAX_PROBLEMS:] = [f"... and {more} more like these"]
     return MediaPlaylist(
         target_duration=target,
         media_sequence=state.media_sequence,
