@@ -149,3 +149,18 @@ async def test_an_ll_hls_stream_whose_parts_stop_is_down_saying_so(low_latency: 
     assert second.metrics["part_fresh"] is False and second.metrics["part_stale_for"] > 3 * PART
     assert second.error == "no new LL-HLS part appeared within 3 x PART-TARGET: the low-latency stream has stalled"
     assert math.isclose(second.metrics["part_target"], PART)
+
+
+async def test_prober_check_on_ll_hls_needs_no_second_look_beyond_the_blocking_reload(
+    low_latency: Served, tmp_path: Path
+) -> None:
+    spec = load_hls_check(tmp_path, {"url": low_latency.url, "timeout": "8s"})
+    started = time.monotonic()
+    result = await Runner().run(spec)  # `prober check`: no saved state
+    took = time.monotonic() - started
+    assert result.status == "up", result.error
+    assert result.metrics["fresh"] is True and result.metrics["stale_for"] == 0
+    notes = " ".join(result.details.get("notes", []))
+    assert "the blocking reload saw a new segment appear" in notes
+    assert "looked at the playlist again" not in notes
+    assert took < SEGMENT + 1.5  # not the 1.6 x target duration of looking twice

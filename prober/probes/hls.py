@@ -269,11 +269,19 @@ class _Run:
             first_run = not usable_state(previous)
             tracking = track(previous, look.playlist, look.seen, first_stale=pdt_stale)
             live = self.check.live and not look.playlist.endlist
+            seen_advance = bool(tracking.advanced)
             if live and look.playlist.can_block_reload:
                 blocked = await self.blocking_reload(url, label, look)
                 if blocked is not None:
                     report.blocking_reload = blocked.response.elapsed
-                    tracking = _merge(tracking, track(tracking.state, blocked.playlist, blocked.seen))
+                    later = track(tracking.state, blocked.playlist, blocked.seen)
+                    seen_advance = seen_advance or bool(later.advanced)
+                    tracking = _merge(tracking, later)
+                    if first_run and later.advanced:
+                        tracking.notes.append(
+                            f"first run: the blocking reload saw a new segment appear after "
+                            f"{blocked.response.elapsed:.1f}s; freshness from that"
+                        )
                     look = blocked
             if not look.playlist.segments and self.check.segments > 0 and live:
                 raise _VariantFailed(
@@ -289,9 +297,8 @@ class _Run:
                 await self.check_keys(report, look, previous)
             if settings is not None and wanted:
                 await self.content(report, look, wanted[0], settings, previous, target.resolution)
-            sample = (
-                first_run and live and not tracking.advanced and (not self.ctx.persistent_state or pdt_stale is None)
-            )
+            # A first run looks again unless the blocking reload already saw a new segment appear.
+            sample = first_run and live and not seen_advance and (not self.ctx.persistent_state or pdt_stale is None)
             if sample:
                 tracking, look = await self.resample(url, label, look, tracking)
         except _VariantFailed as failure:
