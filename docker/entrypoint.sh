@@ -1,12 +1,34 @@
 #!/bin/sh
-# prober's container entrypoint: derive --shard from a StatefulSet pod's ordinal, then exec prober.
+# prober's container entrypoint: read secrets from files, derive --shard from a StatefulSet pod's ordinal, then
+# exec prober.
 #
+#   NAME_FILE=/run/secrets/x -> NAME=<the file's content, trailing newlines removed>, for ${NAME} in check files
+#                            (ingest tokens, API keys): only for files under /run/secrets/ (PROBER_SECRETS_DIR),
+#                            so SSL_CERT_FILE=/etc/ssl/... and the like stay as they are, and never for PROBER_*
+#                            names (PROBER_TOKEN_FILE is an option of its own).
 #   PROBER_SHARD=ordinal/N   (or auto/N) -> PROBER_SHARD=<ordinal+1>/N, the ordinal being the number after the
 #                            last '-' of PROBER_POD_NAME (else $HOSTNAME, else `uname -n`): agent-eu-west-2 -> 3/N
 #   PROBER_SHARD=I/N         is left alone, as is everything else.
 #
 # `exec` keeps prober the direct child of tini, so SIGTERM reaches it and it stops gracefully.
 set -eu
+
+for var in $(env | sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)_FILE=.*/\1/p'); do
+  case "$var" in PROBER_*) continue ;; esac
+  eval "file=\${${var}_FILE:-}"
+  case "$file" in "${PROBER_SECRETS_DIR:-/run/secrets}"/*) ;; *) continue ;; esac
+  eval "already=\${${var}+set}"
+  if [ "$already" = set ]; then
+    echo "prober-entrypoint: both $var and ${var}_FILE are set; using $var" >&2
+    continue
+  fi
+  if [ ! -r "$file" ]; then
+    echo "prober-entrypoint: ${var}_FILE=$file cannot be read by uid $(id -u) (is the secret mounted, mode 0644?)" >&2
+    exit 2
+  fi
+  value=$(cat "$file")
+  export "$var=$value"
+done
 
 case "${PROBER_SHARD:-}" in
   ordinal/* | auto/*)

@@ -136,7 +136,9 @@ class Lab:
         spec = [{"ns": self.ns(n.name), "addresses": n.addresses, "rtt": n.rtt, "loss": n.loss} for n in self.nodes]
         self.relay = subprocess.Popen(
             [sys.executable, __file__, "relay", json.dumps(spec)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         assert self.relay.stdout is not None
         line = self.relay.stdout.readline()  # "ready" once every TUN exists; EOF if the relay failed
@@ -149,13 +151,17 @@ class Lab:
                 _run(["ip", "-n", ns, "addr", "add", f"{address}/{24 if i == 0 else 32}", "dev", "wan0"])
             _run(["ip", "-n", ns, "link", "set", "wan0", "up"])
 
-    def spawn(self, node: str, argv: Sequence[str], *, name: str, env: dict[str, str] | None = None,
-              cwd: Path | None = None) -> subprocess.Popen[bytes]:
+    def spawn(
+        self, node: str, argv: Sequence[str], *, name: str, env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> subprocess.Popen[bytes]:
         """Start argv inside the node's namespace; its output goes to <workdir>/<name>.log."""
         log = (self.workdir / f"{name}.log").open("wb")
         proc = subprocess.Popen(
             ["ip", "netns", "exec", self.ns(node), *argv],
-            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, cwd=cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
         )
         self.processes.append((name, proc, log))
         return proc

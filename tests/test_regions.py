@@ -41,7 +41,8 @@ REGIONS = {  # location -> (namespace node, address, round trip in s, loss)
 PARTITION_SECONDS = 60.0
 TOKENS = {"eu-west": "tok-eu-0123456789", "us-east": "tok-us-0123456789", "ap-south": "tok-ap-0123456789"}
 
-CHECKS = """\
+CHECKS = (
+    """\
 version: 1
 ingest:
   tokens: {eu-west: "${EU_TOKEN}", us-east: "${US_TOKEN}", ap-south: "${AP_TOKEN}"}
@@ -52,10 +53,13 @@ defaults:
   locations: [eu-west, us-east, ap-south]
   alert: {after: 2, recover_after: 1, quorum: 2}
 checks:
-  - {name: healthy, type: http, url: "http://%(healthy)s:8000/"}
-  - {name: one-region-blocked, type: http, url: "http://%(one)s:8000/"}
-  - {name: two-regions-blocked, type: http, url: "http://%(two)s:8000/"}
-""" % {"healthy": HEALTHY, "one": ONE_BLOCKED, "two": TWO_BLOCKED}
+  - {name: healthy, type: http, url: "http://HEALTHY:8000/"}
+  - {name: one-region-blocked, type: http, url: "http://ONE_BLOCKED:8000/"}
+  - {name: two-regions-blocked, type: http, url: "http://TWO_BLOCKED:8000/"}
+""".replace("HEALTHY", HEALTHY)
+    .replace("ONE_BLOCKED", ONE_BLOCKED)
+    .replace("TWO_BLOCKED", TWO_BLOCKED)
+)
 
 
 def say(line: str) -> None:
@@ -107,20 +111,36 @@ def test_quorum_partition_and_exactly_once_delivery_across_three_regions(lab: La
     env = {"EU_TOKEN": TOKENS["eu-west"], "US_TOKEN": TOKENS["us-east"], "AP_TOKEN": TOKENS["ap-south"]}
     prober = [sys.executable, "-m", "prober", "run", str(checks)]
 
-    lab.spawn("targets", [sys.executable, "-m", "http.server", "8000", "--bind", "0.0.0.0", "--directory",
-                          str(site)], name="targets")
+    lab.spawn(
+        "targets",
+        [sys.executable, "-m", "http.server", "8000", "--bind", "0.0.0.0", "--directory", str(site)],
+        name="targets",
+    )
     hub_db = tmp_path / "hub.db"
-    hub = lab.spawn("hub", [*prober, "--db", str(hub_db), "--location", "hub", "--listen", f"{HUB}:8080"],
-                    name="hub", env=env)
+    hub = lab.spawn(
+        "hub", [*prober, "--db", str(hub_db), "--location", "hub", "--listen", f"{HUB}:8080"], name="hub", env=env
+    )
     agents: dict[str, Any] = {}
     for location, (node, _address, _rtt, _loss) in REGIONS.items():
         token = tmp_path / f"{location}.token"
         token.write_text(TOKENS[location] + "\n")
         agents[location] = lab.spawn(
             node,
-            [*prober, "--db", str(tmp_path / f"{location}.db"), "--location", location, "--listen", "off",
-             "--push", f"http://{HUB}:8080", "--token-file", str(token)],
-            name=f"agent-{location}", env=env,
+            [
+                *prober,
+                "--db",
+                str(tmp_path / f"{location}.db"),
+                "--location",
+                location,
+                "--listen",
+                "off",
+                "--push",
+                f"http://{HUB}:8080",
+                "--token-file",
+                str(token),
+            ],
+            name=f"agent-{location}",
+            env=env,
         )
 
     def feed() -> dict[str, Any]:
@@ -186,16 +206,18 @@ def test_quorum_partition_and_exactly_once_delivery_across_three_regions(lab: La
     assert set(two_incidents[0]["locations"]) == {"eu-west", "us-east"}, two_incidents
     assert checks_now["two-regions-blocked"]["status"] == "down"
     assert checks_now["healthy"]["status"] == "up"
-    say(f"case 1, unreachable from eu-west only: eu-west down on the feed after {one_detect:.1f} s; "
-        "status degraded, no incident (quorum 2)")
-    say(f"case 2, unreachable from eu-west and us-east: one incident open after {two_detect:.1f} s "
-        f"(locations {', '.join(sorted(opened[0]['locations']))})")
+    say(
+        f"case 1, unreachable from eu-west only: eu-west down on the feed after {one_detect:.1f} s; "
+        "status degraded, no incident (quorum 2)"
+    )
+    say(
+        f"case 2, unreachable from eu-west and us-east: one incident open after {two_detect:.1f} s "
+        f"(locations {', '.join(sorted(opened[0]['locations']))})"
+    )
 
     lab.heal("targets", table="one")
     lab.heal("targets", table="two")
-    _, recovered = wait_for(
-        lambda: not incident_open() and all_up(), timeout=60, what="two-regions-blocked resolved"
-    )
+    _, recovered = wait_for(lambda: not incident_open() and all_up(), timeout=60, what="two-regions-blocked resolved")
     say(f"after the heal the incident resolved and every location is up again in {recovered:.1f} s")
     assert len(incidents("two-regions-blocked")) == 1
 
@@ -212,8 +234,10 @@ def test_quorum_partition_and_exactly_once_delivery_across_three_regions(lab: La
     lab.heal("hub", table="partition")
     lab.heal("ap", table="partition")
     healed = time.monotonic()
-    say(f"case 3: ap-south cut off from the hub for {healed - cut:.0f} s; it made {len(made_during)} results, "
-        f"{len(arrived_during)} of them reached the hub meanwhile")
+    say(
+        f"case 3: ap-south cut off from the hub for {healed - cut:.0f} s; it made {len(made_during)} results, "
+        f"{len(arrived_during)} of them reached the hub meanwhile"
+    )
     # A few may have left in the moment before the cut took effect; the rest must wait for the heal.
     assert len(made_during) >= 60 and len(arrived_during) <= 6, (len(made_during), len(arrived_during))
     _, delivered = wait_for(
