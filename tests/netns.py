@@ -105,6 +105,12 @@ def remove_stale_namespaces() -> list[str]:
     for path in NETNS_DIR.glob("prt*-*") if NETNS_DIR.is_dir() else []:
         match = PREFIX_RE.match(path.name)
         if match and not Path(f"/proc/{match.group(1)}").exists():
+            pids = subprocess.run(
+                ["ip", "netns", "pids", path.name], capture_output=True, text=True, timeout=30, check=False
+            ).stdout.split()
+            for pid in pids:  # processes a killed run left behind in it (the relay dies with its parent)
+                with contextlib.suppress(ProcessLookupError, ValueError):
+                    os.kill(int(pid), signal.SIGKILL)
             subprocess.run(["ip", "netns", "delete", path.name], capture_output=True, timeout=30, check=False)
             removed.append(path.name)
     return removed
@@ -241,7 +247,9 @@ def _open_tun(ns: str) -> int:
 
 
 def relay(spec: list[dict[str, Any]]) -> None:
-    """Forward IPv4 packets between the nodes' TUNs with their delay and loss, until SIGTERM."""
+    """Forward IPv4 packets between the nodes' TUNs with their delay and loss, until SIGTERM (or the parent dies)."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     by_address: dict[bytes, tuple[int, float, float]] = {}
     fds = []
     for node in spec:

@@ -452,3 +452,17 @@ async def test_healthcheck_fails_when_nothing_listens() -> None:
 async def test_healthcheck_with_the_api_off_passes_and_says_so() -> None:
     code, out = await run_healthcheck("off")
     assert code == 0 and "PROBER_LISTEN is off" in out
+
+
+def test_healthcheck_asks_loopback_for_wildcard_addresses() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("prober_healthcheck", HEALTHCHECK)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.target("0.0.0.0:8080") == "http://127.0.0.1:8080/healthz"
+    assert module.target("[::]:9000") == "http://[::1]:9000/healthz"
+    assert module.target("10.1.2.3:8080") == "http://10.1.2.3:8080/healthz"
+    assert module.target("[fd00::5]:8080") == "http://[fd00::5]:8080/healthz"
+    assert module.target("off") is None and module.target("") is None

@@ -11,7 +11,7 @@ reading the same check file. Faults are firewall drops inside the namespaces:
 3. one region cut off from the hub for 60 s: its results reach the hub after the heal, every one exactly once
    (the agent's and the hub's id sets are equal, and the hub's rollups count each once).
 
-Time-to-detect of each case is printed. About 3 minutes; marked `regions` (not in the main suite; `.ci/run`
+Time-to-detect of each case is printed. About 100 s; marked `regions` (not in the main suite; `.ci/run`
 runs it with `pytest -m regions`). Needs root, `ip`, `nft` and /dev/net/tun.
 """
 
