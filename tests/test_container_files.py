@@ -76,6 +76,28 @@ def test_kustomization_lists_every_manifest_in_the_directory_and_nothing_else() 
         assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", doc["metadata"]["name"]), doc["metadata"]["name"]
 
 
+def test_kustomize_renders_every_object_into_the_namespace_with_the_image() -> None:
+    done = subprocess.run(["kubectl", "kustomize", str(K8S)], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    rendered = [d for d in yaml.safe_load_all(done.stdout) if d]
+    assert len(rendered) == len(k8s_documents())
+    for doc in rendered:
+        if doc["kind"] != "Namespace":
+            assert doc["metadata"]["namespace"] == "prober", doc["metadata"]["name"]
+        assert doc["metadata"]["labels"]["app.kubernetes.io/part-of"] == "prober"
+    images = {container(d)["image"] for d in rendered if d["kind"] == "StatefulSet"}
+    assert images == {"localhost/prober:slim"}
+
+
+def test_kustomize_refuses_a_kustomization_naming_a_missing_manifest(tmp_path: Path) -> None:
+    shutil.copytree(K8S, tmp_path / "k8s")
+    (tmp_path / "k8s" / "agent-us-east.yaml").unlink()
+    done = subprocess.run(
+        ["kubectl", "kustomize", str(tmp_path / "k8s")], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode != 0 and "agent-us-east.yaml" in done.stderr
+
+
 # ---- Kubernetes: the hub ------------------------------------------------------------------------------------
 
 
