@@ -29,6 +29,15 @@ from sqlite_utils import Database
 
 from prober.config_models import RetentionConfig
 from prober.results import STATUSES, Result, format_timestamp
+from prober.store.outbox import (
+    IncidentChange,
+    OutboxEntry,
+    OutboxRow,
+    delivery_op,
+    forget_op,
+    pending_op,
+    transition_op,
+)
 from prober.store.queries import CurrentState, Incident, Notification, Reader, Rollup
 from prober.store.retention import DEFAULT_BATCH
 from prober.store.retention import prune as _prune
@@ -48,7 +57,10 @@ __all__ = [
     "SCHEMA_VERSION",
     "CurrentState",
     "Incident",
+    "IncidentChange",
     "Notification",
+    "OutboxEntry",
+    "OutboxRow",
     "Rollup",
     "Store",
     "StoreError",
@@ -257,6 +269,37 @@ class Store(Reader):
             db.table("notifications").insert(row)
 
         await self._writer.run(op)
+
+    async def apply_transition(
+        self,
+        check: str,
+        state: dict[str, Any] | None,
+        changes: Sequence[IncidentChange],
+        entries: Sequence[OutboxEntry],
+        now: datetime,
+    ) -> list[int]:
+        """One alert step in ONE transaction: the check's alert state, its incident rows (by the engine's
+        incident key) and an outbox row per message and URL. Return the outbox ids, in `entries` order."""
+        return await self._writer.run(transition_op(check, state, changes, entries, now))
+
+    async def record_delivery(
+        self,
+        outbox_id: int | None,
+        incident_key: str | None,
+        row: dict[str, Any],
+        *,
+        finished: bool,
+    ) -> None:
+        """Record a delivery attempt (notifications columns but incident_id, URL already redacted); when the
+        message is finished, its outbox row goes in the same transaction."""
+        await self._writer.run(delivery_op(outbox_id, incident_key, row, finished=finished))
+
+    async def pending_notifications(self) -> list[OutboxRow]:
+        """Outbox rows not yet delivered nor given up, oldest first (read on the write connection)."""
+        return await self._writer.run(pending_op)
+
+    async def forget_notifications(self, ids: Sequence[int]) -> int:
+        return await self._writer.run(forget_op(ids))
 
     # --- retention -------------------------------------------------------------------------------------
 
