@@ -212,16 +212,18 @@ class Daemon:
 
     async def _run_check(self, spec: CheckSpec, scheduled_at: datetime) -> None:
         result = await self.runner.run(spec)
-        await self.accept(result)
+        await self.accept(result, park=True)
 
-    async def accept(self, result: Result) -> bool:
+    async def accept(self, result: Result, *, park: bool = False) -> bool:
         """One result from any location: commit it, then let alerts see it. Used for ingest too.
 
         Returns False for a result already stored (an agent retrying a push); alerts never see it twice.
         An agent (push_url set) only commits: the pusher sends the result on, and the hub alerts.
+        `park` (the daemon's own runs): while the database refuses writes the result waits in memory and the
+        alerts see it at once; ingest does not park, so a failing hub answers 503 and the agent keeps it.
         """
         assert self.store is not None
-        if not await self.store.write(result):
+        if not await self.store.write(result, park=park):
             return False
         if self.pusher is None:
             await self._observe(result)
@@ -322,7 +324,7 @@ class Daemon:
             ids = list(await self.store.apply_transition(spec.name, state.to_json(), changes, entries, now))
         except StoreError as exc:
             if not transitions:
-                raise
+                return  # the writer logs failing writes (once a minute); the state is kept in memory
             # The page matters more than the record: send from memory (lost if prober dies before delivery).
             log.error(
                 "could not commit an incident change; its notifications are sent from memory",

@@ -50,7 +50,7 @@ from prober.store.schema import (
     open_read_connection,
     open_write_connection,
 )
-from prober.store.writer import EncodedResult, Writer, WriterStats, encode_result, to_json, utc
+from prober.store.writer import EncodedResult, WriteHealth, Writer, WriterStats, encode_result, to_json, utc
 
 __all__ = [
     "BUCKET_BOUNDS",
@@ -136,17 +136,23 @@ class Store(Reader):
         return self._writer.stats
 
     @property
+    def write_health(self) -> WriteHealth:
+        """Whether the database takes writes, since when it does not, and results held in memory meanwhile."""
+        return self._writer.health
+
+    @property
     def queued(self) -> int:
         """Write operations waiting for the writer's next transaction."""
         return self._writer.queued
 
     # --- results ---------------------------------------------------------------------------------------
 
-    async def write(self, result: Result) -> bool:
+    async def write(self, result: Result, *, park: bool = False) -> bool:
         """Store one result; return once it is committed. False when its id was already stored (then nothing
         changes). Many concurrent callers share one transaction. If the caller is cancelled after calling,
-        the result may still be committed."""
-        return await self._writer.write_results([self._encode(result)]) == 1
+        the result may still be committed. With `park`, a result the database refuses (disk full, read-only)
+        is held in memory and committed once it takes writes again; it then counts as new."""
+        return await self._writer.write_results([self._encode(result)], park=park) == 1
 
     async def write_many(self, results: Iterable[Result]) -> int:
         """Store results in one transaction (an agent's push); ids already stored are ignored. Return how
