@@ -448,10 +448,10 @@ def run(
     except ConfigError as exc:  # the files changed between the check above and the daemon's own load
         _exit_with_problems(exc, err)
     except StoreError as exc:
-        err.print(f"prober could not start: {exc}", markup=False, highlight=False)
+        err.print(f"prober could not start: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
     except OSError as exc:
-        err.print(f"prober could not start: {exc}", markup=False, highlight=False)
+        err.print(f"prober could not start: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
     sys.exit(0)
 

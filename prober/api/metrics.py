@@ -27,10 +27,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from prober.agent import PushStats
+from prober.health import Runtime
 from prober.probes import PROBES
 from prober.scheduler import SchedulerStats
 from prober.store import CurrentState, WriterStats
@@ -104,6 +105,8 @@ class MetricsSnapshot:
     store_queued: int = 0
     push: PushStats | None = None
     """An agent's push counters (None on a hub)."""
+    runtime: Runtime | None = None
+    """The daemon's own health: event-loop lag, background-task restarts."""
 
 
 class _Families:
@@ -226,6 +229,24 @@ class ProbeCollector(Collector):
             yield from _scheduler_families(snap.scheduler, snap.types, snap.location)
         if snap.push is not None:
             yield from _push_families(snap.push)
+        if snap.runtime is not None:
+            yield from _runtime_families(snap.runtime)
+
+
+def _runtime_families(runtime: Runtime) -> Iterator[Metric]:
+    lag = runtime.loop_lag
+    yield HistogramMetricFamily(
+        "prober_event_loop_lag_seconds",
+        "how much later than asked the event loop woke a timer: how long something held the loop",
+        buckets=lag.cumulative(),
+        sum_value=lag.total,
+    )
+    restarts = CounterMetricFamily(
+        "prober_task_restarts", "background tasks restarted after an unexpected error", labels=["task"]
+    )
+    for task, count in sorted(runtime.task_restarts.items()):
+        restarts.add_metric([task], float(count))
+    yield restarts
 
 
 def _push_families(push: PushStats) -> Iterator[Metric]:
