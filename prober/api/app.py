@@ -374,7 +374,7 @@ def create_app(
     routes.add_get("/api/v1/checks/{name}/results", api.results)
     routes.add_get("/api/v1/checks/{name}/artifacts/{file}", api.artifact)
     routes.add_get("/api/v1/incidents", api.incidents)
-    routes.add_post("/api/v1/ingest", IngestHandler(source, max_body=max_ingest_bytes).handle)
+    routes.add_post("/api/v1/ingest", IngestHandler(source, max_body=max_ingest_bytes, clock=clock).handle)
     routes.add_get("/api/v2/summary.json", api.summary)
     routes.add_get("/api/v2/status.json", api.statuspage_status)
     routes.add_get("/metrics", api.metrics)

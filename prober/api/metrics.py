@@ -216,6 +216,7 @@ class ProbeCollector(Collector):
         for (check, outcome), count in sorted(snap.failed_notifications.items()):
             failed.add_metric([check, outcome], float(count))
         yield failed
+        yield _ingest_rejected()
         yield GaugeMetricFamily("prober_checks_configured", "checks in the configuration", value=len(snap.types))
         if snap.store_stats is not None:
             stats = snap.store_stats
@@ -257,6 +258,17 @@ def _push_families(push: PushStats) -> Iterator[Metric]:
         ("prober_push_failures", "push attempts that failed (the batch is retried)", push.failed_attempts),
     ):
         yield CounterMetricFamily(name, doc, value=value)
+
+
+def _ingest_rejected() -> Metric:
+    from prober.api.ingest import REJECTED
+
+    family = CounterMetricFamily(
+        "prober_ingest_rejected", "ingest batches refused by this hub, by reason", labels=["reason"]
+    )
+    for reason, count in sorted(REJECTED.items()):
+        family.add_metric([reason], float(count))
+    return family
 
 
 def _scheduler_families(stats: SchedulerStats, types: dict[str, str], location: str) -> Iterator[Metric]:
