@@ -1,5 +1,5 @@
 """The new hls keys as users write them (`content`) and the Prometheus names of the metrics added for
-renditions, LL-HLS, keys and content checks."""
+renditions, LL-HLS, keys and content checks, and the arithmetic of `pts_gap` (the MPEG-TS timestamp wrap)."""
 
 from __future__ import annotations
 
