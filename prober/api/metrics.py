@@ -47,6 +47,10 @@ _RENAMES = {
     ("hls", "playlist_status"): "probe_hls_playlist_status_code",
     ("hls", "segment_status"): "probe_hls_segment_status_code",
     ("hls", "stale_for"): "probe_hls_stale_seconds",
+    ("hls", "part_stale_for"): "probe_hls_part_stale_seconds",
+    ("hls", "frozen_for"): "probe_hls_frozen_seconds",
+    ("hls", "key_status"): "probe_hls_key_status_code",
+    ("hls", "audio_level"): "probe_hls_audio_level_dbfs",
 }
 _UNIT_SUFFIX = {"s": "_seconds", "bytes": "_bytes", "days": "_days"}
 _HTTP_PHASES = (("resolve", "dns"), ("connect", "connect"), ("tls", "tls"), ("transfer", "transfer"))
