@@ -32,7 +32,6 @@ from pydantic import Field, field_validator
 
 from prober.conditions import MetricSpec
 from prober.config_models import CheckBase
-from prober.probes import register
 from prober.probes.base import Observation, ProbeContext, ProbeError
 from prober.probes.hls_fetch import (
     FetchError,
@@ -45,6 +44,7 @@ from prober.probes.hls_fetch import (
 from prober.probes.hls_metrics import METRICS, VariantReport, summarize
 from prober.probes.hls_playlist import MasterPlaylist, MediaPlaylist, PlaylistError, Variant, parse_playlist
 from prober.probes.hls_state import FRESH_FACTOR, Tracking, is_fresh, pdt_staleness, track, usable_state
+from prober.probes.registry import Export, SecretKind, register, standard_exports, url_target
 from prober.redact import redact_url
 
 __all__ = ["Clock", "HlsCheck", "HlsProbe", "SystemClock", "clock"]
@@ -270,8 +270,22 @@ class _Run:
 
 @register("hls")
 class HlsProbe:
+    type_name: ClassVar[str]
     Config = HlsCheck
     metrics: ClassVar[Mapping[str, MetricSpec]] = METRICS
+
+    exports: ClassVar[Mapping[str, tuple[Export, ...]]] = standard_exports(
+        "hls",
+        metrics,
+        rename={
+            "playlist_status": "probe_hls_playlist_status_code",
+            "segment_status": "probe_hls_segment_status_code",
+            "stale_for": "probe_hls_stale_seconds",
+        },
+    )
+    headline: ClassVar[tuple[str, ...]] = ("stale_for",)
+    secrets: ClassVar[Mapping[str, SecretKind]] = {"url": "url", "headers": "headers"}
+    target = url_target
 
     def default_expect(self, check: HlsCheck) -> Mapping[str, Any]:
         expect: dict[str, Any] = {"playlist_status": 200}
