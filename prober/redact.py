@@ -282,6 +282,7 @@ class Scrubber:
     def __init__(self, secrets: Iterable[str]) -> None:
         unique = {secret for secret in secrets if secret and len(secret) >= MIN_SECRET}
         self._secrets = tuple(sorted(unique, key=len, reverse=True))
+        self._urls = tuple(secret for secret in self._secrets if _URL.match(secret))
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -291,6 +292,9 @@ class Scrubber:
         return bool(self._secrets)
 
     def text(self, value: str) -> str:
+        for url in self._urls:  # a quoted URL stays readable: `http://admin:****@host/`
+            if url in value:
+                value = value.replace(url, redact_url(url))
         for secret in self._secrets:
             if secret in value:
                 value = value.replace(secret, MASK)
@@ -331,7 +335,8 @@ def _whole(value: str) -> set[str]:
 
 
 def _url_secrets(value: str) -> set[str]:
-    found = set(secrets_in_url(value)) | set(secrets_in_url(value, mask_path=True))
+    # A path segment of a web URL names the page (`live.m3u8`); only a long random one is taken for a token.
+    found = set(secrets_in_url(value)) | {item for item in secrets_in_url(value, mask_path=True) if len(item) >= 16}
     found |= {unquote(item) for item in found}
     if found:
         found.add(value)
