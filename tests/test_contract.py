@@ -3,6 +3,7 @@ headline metrics, display target and secret fields, and `register` rejects (for 
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -24,7 +25,10 @@ SHARED_FAMILIES = {"probe_ssl_earliest_cert_expiry", "probe_http_duration_second
 SECRET_FIELD = re.compile(r"url|header|auth|token|password|secret|body|send|value|cookie", re.I)
 
 SAMPLES: dict[str, dict[str, Any]] = {
-    "http": {"url": "https://u:PlantedPw42x@h.test/?token=PlantedTok42", "headers": {"Authorization": "Bearer AbCd1234efgh"}},
+    "http": {
+        "url": "https://u:PlantedPw42x@h.test/?token=PlantedTok42",
+        "headers": {"Authorization": "Bearer AbCd1234efgh"},
+    },
     "tls": {"host": "h.test", "port": 8443},
     "hls": {"url": "https://u:PlantedPw42x@h.test/live.m3u8?token=PlantedTok42"},
     "websocket": {"protocol": "socketio", "url": "ws://u:PlantedPw42x@h.test/", "auth": {"token": "PlantedTok42"}},
@@ -179,3 +183,15 @@ def test_mypy_rejects_a_probe_that_breaks_the_contract_and_accepts_one_that_keep
         bad = _mypy(tmp_path, body)
         assert bad.returncode == 1, what
         assert 'Value of type variable "ProbeClass"' in bad.stdout, (what, bad.stdout)
+
+
+def test_the_feed_schema_names_exactly_the_registered_types() -> None:
+    schema = json.loads((Path(__file__).parent.parent / "prober/api/feed.schema.json").read_text())
+    described = schema["$defs"]["check"]["properties"]["type"]["description"]
+    assert sorted(word.strip() for word in described.split(",")) == sorted(PROBES)
+
+
+def test_the_readme_lists_every_registered_type() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    for type_name in PROBES:
+        assert f"### `{type_name}`" in readme, f"README has no section for the {type_name} check type"

@@ -5,9 +5,11 @@ Names follow blackbox_exporter where it has one, so its dashboards and alert rul
 `probe_success`, `probe_duration_seconds`, `probe_http_status_code`, `probe_http_duration_seconds{phase}`,
 `probe_http_redirects`, `probe_ssl_earliest_cert_expiry` (unix time: the tls check's `not_after`, or the
 http check's start + `cert_days_remaining`), `probe_tls_version_info{version}`. Every other numeric or
-boolean metric a probe declares becomes `probe_<type>_<metric>` with its unit as suffix (`_seconds`,
-`_bytes`, `_days`); websocket's prefix is `ws` (`probe_ws_open_latency_seconds`), and hls `stale_for` is
-`probe_hls_stale_seconds`. Ours besides: `probe_status` (0 up, 1 degraded, 2 down), `probe_last_run_timestamp_seconds`,
+boolean metric becomes `probe_<type>_<metric>` with its unit as suffix (`_seconds`, `_bytes`, `_days`);
+websocket's prefix is `ws` (`probe_ws_open_latency_seconds`), and hls `stale_for` is
+`probe_hls_stale_seconds`. Each probe declares these names next to its metrics (`exports`, see
+`prober.probes.registry`); this module only reads the declarations, it knows no check type.
+Ours besides: `probe_status` (0 up, 1 degraded, 2 down), `probe_last_run_timestamp_seconds`,
 `probe_consecutive_down`, `probe_maintenance`; `prober_incident_open{check}`, `prober_schedule_lag_seconds`
 (per check, latest), `prober_scheduler_*`, `prober_store_*`, `prober_notifications_failed_total{check,outcome}`.
 Probe series carry the labels check, type and location.
