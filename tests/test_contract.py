@@ -195,3 +195,20 @@ def test_the_readme_lists_every_registered_type() -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     for type_name in PROBES:
         assert f"### `{type_name}`" in readme, f"README has no section for the {type_name} check type"
+
+
+def test_the_cli_table_shows_the_headline_metrics_in_their_unit(type_name: str) -> None:
+    from datetime import UTC, datetime
+
+    from prober.cli import _metric_summary
+    from prober.durations import format_duration
+    from prober.results import Result
+
+    probe = PROBES[type_name]
+    metrics = {name: 0.0417 if probe.metrics[name].unit == "s" else 7 for name in probe.headline}
+    metrics["not_a_headline"] = 99
+    result = Result(type_name, type_name, "default", datetime.now(UTC), 1.0, "up", metrics=metrics)
+    summary = _metric_summary(result)
+    for name in probe.headline:
+        assert f"{name}={format_duration(0.0417) if probe.metrics[name].unit == 's' else 7}" in summary
+    assert "not_a_headline" not in summary
