@@ -27,6 +27,7 @@ from prober.artifacts import prune_artifacts
 from prober.config import CheckSpec, Config, ConfigError, collect_files, load_config
 from prober.maintenance import active_window
 from prober.notify import DeliveryAttempt, Notifier
+from prober.redact import LOG_SECRETS, config_secrets
 from prober.results import Result
 from prober.runner import Runner
 from prober.scheduler import Scheduler
@@ -224,6 +225,7 @@ class Daemon:
     def _use_config(self, config: Config) -> None:
         self.config = config
         self._specs_by_name = {spec.name: spec for spec in config.checks}
+        LOG_SECRETS.add_secrets(config_secrets(config))  # also checks run only by agents, and ingest tokens
         # Thousands of long-lived check objects make full GC passes stall the loop for 100+ ms; freezing them
         # keeps start lag low (measured in tests/bench/bench_scheduler.py).
         gc.collect()

@@ -224,7 +224,10 @@ class RedactingFilter(logging.Filter):
 
     def add_secrets(self, values: Iterable[str]) -> None:
         """Register plain secret values (a header token, a form value) that must not appear in a record."""
-        new = {value for value in values if value and len(value) >= MIN_SECRET} - set(self._plain)
+        values = [value for value in values if value and len(value) >= MIN_SECRET]
+        for url in (value for value in values if _URL.match(value)):
+            self.add(url)  # shown redacted (`http://admin:****@host/`), not as one `****`
+        new = {value for value in values if not _URL.match(value)} - set(self._plain)
         if not new:
             return
         with self._lock:

@@ -206,3 +206,24 @@ def test_the_log_filter_scrubs_messages_arguments_fields_and_tracebacks(caplog: 
     assert seen[0].getMessage() == "typed ****"
     assert seen[0].fields == {"value": "****", "ok": "visible"}  # type: ignore[attr-defined]
     assert seen[1].exc_text and FILL_VALUE not in seen[1].exc_text and "failed with ****" in seen[1].exc_text
+
+
+def test_a_hub_scrubs_secrets_of_checks_only_its_agents_run_and_its_ingest_tokens(tmp_path: Path) -> None:
+    from prober.daemon import Daemon, DaemonOptions
+
+    hub_only = "AgentOnlyPw73k"
+    ingest = "HubIngestTok19x"
+    path = tmp_path / "checks.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "ingest": {"tokens": {"eu": ingest}},
+                "checks": [{"name": "eu-api", "type": "http", "url": f"http://a:{hub_only}@127.0.0.1:1/",
+                            "locations": ["eu"]}],
+            }
+        )
+    )  # fmt: skip
+    line = f"ingest from eu: could not open http://a:{hub_only}@127.0.0.1:1/ with {ingest}"
+    assert LOG_SECRETS.text(line) == line  # not known before the configuration is loaded
+    Daemon(DaemonOptions(paths=[str(path)], db=tmp_path / "p.db"))._use_config(load_config([path]))
+    assert LOG_SECRETS.text(line) == "ingest from eu: could not open http://a:****@127.0.0.1:1/ with ****"
