@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from prober.config import Config, ConfigError, load_config
 from prober.durations import format_duration
@@ -114,8 +115,66 @@ def _print_table(results: Sequence[Result], console: Console) -> None:
     console.print(f"{counts['up']} up, {counts['degraded']} degraded, {counts['down']} down", highlight=False)
 
 
+class _Progress:
+    """The live line `prober check` shows on stderr while checks run: done/total, how many are down or
+    degraded so far, and which are running. Only on a terminal; never on stdout (which may be --json)."""
+
+    def __init__(self, console: Console, total: int) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.enabled = console.is_terminal and not console.is_dumb_terminal
+        self.running: list[str] = []
+        self.counts = {"up": 0, "degraded": 0, "down": 0}
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("checking"),
+            BarColumn(bar_width=20),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[summary]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            redirect_stdout=False,  # rich would otherwise send stdout (the --json lines) to the terminal
+            redirect_stderr=False,
+            disable=not self.enabled,
+        )
+        self.task = self.progress.add_task("checks", total=total, summary="")
+
+    def _refresh(self, advance: int = 0) -> None:
+        parts = [f"{self.counts['down']} down"] if self.counts["down"] else []
+        if self.counts["degraded"]:
+            parts.append(f"{self.counts['degraded']} degraded")
+        if self.running:
+            shown = ", ".join(self.running[:3]) + (f" +{len(self.running) - 3}" if len(self.running) > 3 else "")
+            parts.append(f"running {shown}")
+        self.progress.update(self.task, advance=advance, summary=" · ".join(parts))
+
+    def started(self, name: str) -> None:
+        self.running.append(name)
+        self._refresh()
+
+    def finished(self, result: Result) -> None:
+        if result.check in self.running:
+            self.running.remove(result.check)
+        self.counts[result.status] += 1
+        self._refresh(advance=1)
+
+    def __enter__(self) -> _Progress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+
 async def _run_checks(
-    config: Config, names: Sequence[str], location: str | None, concurrency: int, emit: Any, artifacts: Path
+    config: Config,
+    names: Sequence[str],
+    location: str | None,
+    concurrency: int,
+    emit: Any,
+    artifacts: Path,
+    progress: _Progress | None = None,
 ) -> list[Result]:
     selected = config.select(names=names, location=location)
     runner = Runner(location=location or "default", artifacts_dir=artifacts)
@@ -124,8 +183,12 @@ async def _run_checks(
 
     async def one(spec: Any) -> None:
         async with bound:
+            if progress is not None:
+                progress.started(spec.name)
             result = await runner.run(spec)
         results.append(result)
+        if progress is not None:
+            progress.finished(result)
         emit(result)
 
     try:
@@ -208,7 +271,8 @@ def check(
             sys.stdout.write(json.dumps(result.to_json(), default=str) + "\n")
             sys.stdout.flush()
 
-    results = asyncio.run(_run_checks(config, names, location, concurrency, emit, Path(artifacts)))
+    with _Progress(err, len(selected)) as progress:
+        results = asyncio.run(_run_checks(config, names, location, concurrency, emit, Path(artifacts), progress))
     if not as_json:
         _print_table(results, Console())
     sys.exit(1 if any(r.status == "down" for r in results) else 0)
@@ -390,10 +454,10 @@ def run(
     except ConfigError as exc:  # the files changed between the check above and the daemon's own load
         _exit_with_problems(exc, err)
     except StoreError as exc:
-        err.print(f"prober could not start: {exc}", markup=False, highlight=False)
+        err.print(f"prober could not start: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
     except OSError as exc:
-        err.print(f"prober could not start: {exc}", markup=False, highlight=False)
+        err.print(f"prober could not start: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
     sys.exit(0)
 
@@ -408,7 +472,8 @@ def _age(moment: Any) -> str:
 @DB_OPTION
 @click.option("--json", "as_json", is_flag=True, envvar="PROBER_JSON", help="One JSON object per check and location.")
 def status(db: str, as_json: bool) -> None:
-    """Current state of every check, from the database of `prober run`.
+    """Current state of every check, from the database of `prober run`, and why each one that is not up
+    is not (its worst location's latest error) and since when.
 
     \b
     Example:
@@ -440,8 +505,9 @@ def status(db: str, as_json: bool) -> None:
     if not rows:
         Console().print("No results yet.")
         return
+    console = Console()
     table = Table(header_style="bold")
-    for column in ("check", "location", "type", "status", "since", "last run", "time", "incident", "error"):
+    for column in ("check", "location", "type", "status", "since", "last run", "time", "incident", "reason"):
         table.add_column(column, overflow="fold")
     for row in rows:
         style = STATUS_STYLE[row["status"]]
@@ -455,9 +521,62 @@ def status(db: str, as_json: bool) -> None:
             _age(row["started_at"]),
             format_duration(row["duration_ms"] / 1000),
             f"open, {_age(incident['started_at'])}" if incident else "",
-            row["error"] or "",
+            (row["error"] or "") if row["status"] != "up" else "",
         )
-    Console().print(table)
+    console.print(table)
+    reasons = _reasons(rows)
+    checks = len({row["check"] for row in rows})
+    if not reasons:
+        console.print(f"All {checks} check(s) are up.", highlight=False)
+        return
+    console.print(f"{len(reasons)} of {checks} check(s) are not up:", highlight=False)
+    for check, row, locations in reasons:
+        where = f" at {row['location']}" if locations > 1 else ""
+        line = Text(f"  {check} ")
+        line.append(row["status"], style=STATUS_STYLE[row["status"]])
+        line.append(f"{where} since {_age(row['last_change'])}: {row['error'] or 'no error recorded'}")
+        console.print(line, highlight=False)
+
+
+def _reasons(rows: Sequence[Any]) -> list[tuple[str, Any, int]]:
+    """Per check that is not up: its worst location's row (the one in that state the longest), as the status
+    page's reason line picks it, and how many locations the check has."""
+    rank = {"up": 0, "degraded": 1, "down": 2}
+    by_check: dict[str, list[Any]] = {}
+    for row in rows:
+        by_check.setdefault(row["check"], []).append(row)
+    found = []
+    for check, items in by_check.items():
+        failing = [row for row in items if row["status"] != "up"]
+        if failing:
+            worst = max(rank[row["status"]] for row in failing)
+            row = min((row for row in failing if rank[row["status"]] == worst), key=lambda row: row["last_change"])
+            found.append((check, row, len(items)))
+    return found
+
+
+SPARK = "▁▂▃▄▅▆▇█"
+SPARK_WIDTH = 60
+
+
+def sparkline(results: Sequence[Result], width: int = SPARK_WIDTH) -> tuple[Text, float, float]:
+    """Results (oldest first) as a line of at most `width` block characters, one per group of consecutive
+    results: the group's highest latency, scaled between the lowest and highest; red where a group has a
+    down result, yellow where degraded. Also the lowest and highest latency."""
+    from prober.store.rollups import latency_of
+
+    latencies = [latency_of(result.metrics, result.duration_ms) for result in results]
+    low, high = min(latencies), max(latencies)
+    size = max(1, -(-len(results) // width))
+    line = Text()
+    for start in range(0, len(results), size):
+        group = range(start, min(start + size, len(results)))
+        value = max(latencies[index] for index in group)
+        level = 0 if high <= low else round((value - low) / (high - low) * (len(SPARK) - 1))
+        statuses = {results[index].status for index in group}
+        style = "red" if "down" in statuses else "yellow" if "degraded" in statuses else "green"
+        line.append(SPARK[level], style=style)
+    return line, low, high
 
 
 @cli.command()
@@ -469,7 +588,8 @@ def status(db: str, as_json: bool) -> None:
 @click.option("--limit", default=200, show_default=True, type=click.IntRange(1, 100000), envvar="PROBER_LIMIT")
 @click.option("--json", "as_json", is_flag=True, envvar="PROBER_JSON", help="JSON Lines of full results.")
 def history(name: str, db: str, since: str, limit: int, as_json: bool) -> None:
-    """Recent results of one check, newest first. Exit code 2 for a check the database does not know.
+    """Recent results of one check, newest first, under a latency sparkline (oldest to newest).
+    Exit code 2 for a check the database does not know.
 
     \b
     Example:
@@ -478,6 +598,7 @@ def history(name: str, db: str, since: str, limit: int, as_json: bool) -> None:
     from datetime import UTC, datetime, timedelta
 
     from prober.durations import parse_duration
+    from prober.store.rollups import latency_of
 
     err = Console(stderr=True)
     try:
@@ -494,6 +615,18 @@ def history(name: str, db: str, since: str, limit: int, as_json: bool) -> None:
         for result in results:
             sys.stdout.write(json.dumps(result.to_json(), default=str) + "\n")
         return
+    console = Console()
+    if results:
+        line, low, high = sparkline(results[::-1])
+        latencies = sorted(latency_of(result.metrics, result.duration_ms) for result in results)
+        median = latencies[len(latencies) // 2]
+        head = Text("latency ")
+        head.append_text(line)
+        head.append(
+            f"  {format_duration(low)} … {format_duration(high)}, median {format_duration(median)}"
+            " (oldest → newest; red: down)"
+        )
+        console.print(head, highlight=False, soft_wrap=True)
     table = Table(header_style="bold", title=f"{name}: {len(results)} result(s) in the last {since}")
     for column in ("started", "location", "status", "time", "details"):
         table.add_column(column, overflow="fold")
@@ -506,7 +639,7 @@ def history(name: str, db: str, since: str, limit: int, as_json: bool) -> None:
             format_duration(result.duration_ms / 1000),
             result.error or _metric_summary(result),
         )
-    Console().print(table)
+    console.print(table)
 
 
 @cli.command("notify-test")

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from prober.durations import format_duration, parse_duration
+from prober.regex import UserRegex, compile_user_regex
 from prober.results import Assertion, Level, Status
 
 __all__ = [
@@ -201,7 +202,7 @@ class CompiledCondition:
     condition: Condition
     path: str | None = None
     needles: tuple[str, ...] = ()
-    pattern: re.Pattern[str] | None = None
+    pattern: UserRegex | None = None
 
 
 def _compile_one(
@@ -233,8 +234,8 @@ def _compile_one(
         if not isinstance(raw, str):
             raise ConditionError(f"{field_name}: expected a regular expression string, got {raw!r}")
         try:
-            pattern = re.compile(raw)
-        except re.error as exc:
+            pattern = compile_user_regex(raw)
+        except ValueError as exc:
             raise ConditionError(f"{field_name}: invalid regular expression {raw!r}: {exc}") from None
         return [CompiledCondition(spec.name, spec, level, Condition(raw, bool), pattern=pattern)]
     try:

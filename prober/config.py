@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from prober.conditions import CompiledCondition, compile_conditions
 from prober.config_models import (
+    Announcement,
     CheckBase,
     IngestConfig,
     MaintenanceWindow,
@@ -27,33 +27,23 @@ from prober.config_models import (
     RetentionConfig,
     StatusPageConfig,
 )
+from prober.config_yaml import YamlProblem, read_yaml
 from prober.probes import PROBES, Probe
 
 __all__ = ["CheckSpec", "Config", "ConfigError", "Problem", "collect_files", "load_config"]
 
-TOP_LEVEL_KEYS = ("version", "defaults", "notifiers", "maintenance", "checks", "ingest", "retention", "status_page")
+TOP_LEVEL_KEYS = (
+    "version",
+    "defaults",
+    "notifiers",
+    "maintenance",
+    "checks",
+    "ingest",
+    "retention",
+    "status_page",
+    "announcements",
+)
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that rejects a key written twice in one mapping (PyYAML silently keeps the last)."""
-
-
-def _unique_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        if key_node.tag == "tag:yaml.org,2002:merge":
-            continue
-        key = loader.construct_object(key_node, deep=deep)
-        if isinstance(key, str | int | float | bool) and key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"the key {key!r} appears twice in one mapping", key_node.start_mark
-            )
-        seen.add(key)
-    return loader.construct_mapping(node, deep)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +98,7 @@ class Config:
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     status_page: StatusPageConfig = field(default_factory=StatusPageConfig)
+    announcements: list[Announcement] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
 
     def select(self, *, names: Iterable[str] = (), location: str | None = None) -> list[CheckSpec]:
@@ -231,15 +222,9 @@ class _Loader:
         file = str(path)
         self.config.files.append(file)
         try:
-            document = yaml.load(path.read_text(encoding="utf-8-sig"), Loader=_StrictLoader)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            reason = getattr(exc, "problem", None) or str(exc)
-            self.problems.append(Problem(file, f"invalid YAML{where}: {reason}"))
-            return
-        except (OSError, UnicodeDecodeError) as exc:
-            self.problems.append(Problem(file, f"cannot read the file: {exc}"))
+            document = read_yaml(path)
+        except YamlProblem as exc:
+            self.problems.append(Problem(file, exc.message))
             return
         if document is None:
             return
@@ -322,11 +307,16 @@ class _Loader:
                     self.config.notifiers[name] = NotifierConfig.model_validate(raw)
                 except ValidationError as exc:
                     self.problems.extend(_pydantic_problems(exc, file, None, NotifierConfig, f"notifiers.{name}."))
-        for index, raw in enumerate(document.get("maintenance") or []):
+        windows = document.get("maintenance") or []
+        if not isinstance(windows, list):
+            self.problems.append(Problem(file, "expected a list of maintenance windows", field="maintenance"))
+            windows = []
+        for index, raw in enumerate(windows):
             try:
                 self.config.maintenance.append(MaintenanceWindow.model_validate(raw))
             except ValidationError as exc:
                 self.problems.extend(_pydantic_problems(exc, file, None, MaintenanceWindow, f"maintenance[{index}]."))
+        self._load_announcements(file, document.get("announcements"))
         for key, model in (("retention", RetentionConfig), ("ingest", IngestConfig), ("status_page", StatusPageConfig)):
             if document.get(key) is None:
                 continue
@@ -334,6 +324,18 @@ class _Loader:
                 setattr(self.config, key, model.model_validate(document[key]))
             except ValidationError as exc:
                 self.problems.extend(_pydantic_problems(exc, file, None, model, f"{key}."))
+
+    def _load_announcements(self, file: str, raw: Any) -> None:
+        if raw is None:
+            return
+        if not isinstance(raw, list):
+            self.problems.append(Problem(file, "expected a list of announcements", field="announcements"))
+            return
+        for index, item in enumerate(raw):
+            try:
+                self.config.announcements.append(Announcement.model_validate(item))
+            except ValidationError as exc:
+                self.problems.extend(_pydantic_problems(exc, file, None, Announcement, f"announcements[{index}]."))
 
     def _load_check(
         self, file: str, index: int, raw: Any, defaults: Mapping[str, Any], unset: Set[str] = frozenset()
@@ -353,7 +355,7 @@ class _Loader:
         elif isinstance(name, str) and name:
             self.seen[name] = file
         type_name = raw.get("type", defaults.get("type"))
-        if type_name not in PROBES:
+        if not isinstance(type_name, str) or type_name not in PROBES:
             valid = ", ".join(sorted(PROBES))
             message = "required key is missing" if type_name is None else f"unknown check type {type_name!r}"
             self.problems.append(Problem(file, f"{message}; valid types: {valid}", label, "type"))
@@ -393,7 +395,12 @@ def load_config(paths: Sequence[str | os.PathLike[str]], env: Mapping[str, str] 
     loader = _Loader(os.environ if env is None else env)
     loader.problems.extend(problems)
     for path in files:
-        loader.load_file(path)
+        try:
+            loader.load_file(path)
+        except Exception as exc:  # a bug must still be a problem line (exit 2), never a crashed reload
+            loader.problems.append(
+                Problem(str(path), f"could not be validated: {type(exc).__name__}: {exc} (this is a bug in prober)")
+            )
     loader.finish()
     if loader.problems:
         raise ConfigError(loader.problems)

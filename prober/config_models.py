@@ -8,15 +8,17 @@ Models forbid unknown keys so a typo is an error, never a silently ignored setti
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationInfo, field_validator
 
-from prober.durations import parse_duration
+from prober.durations import format_duration, parse_duration
 from prober.schedules import Schedule, parse_schedule
 
 __all__ = [
     "AlertPolicy",
+    "Announcement",
     "CheckBase",
     "Duration",
     "IngestConfig",
@@ -29,6 +31,10 @@ __all__ = [
 ]
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+MAX_TIMEOUT = 3600.0
+MAX_WINDOW = 30 * 86400.0
+MAX_REPEAT = 30 * 86400.0
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 """Seconds, written in YAML as `250ms`, `10s`, `5m`, `2h`, `14d` or a number."""
@@ -51,7 +57,7 @@ class AlertPolicy(StrictModel):
     after: int = Field(2, ge=1, description="consecutive down runs at a location before it counts as down")
     recover_after: int = Field(1, ge=1, description="consecutive non-down runs before a location recovers")
     quorum: int = Field(1, ge=1, description="locations that must be down to open an incident")
-    repeat: Duration = Field(0.0, description="re-notify this often while open; 0 = never")
+    repeat: Duration = Field(0.0, le=MAX_REPEAT, description="re-notify this often while open; 0 = never")
     notify: list[str] = Field(default_factory=list, description="notifier names")
 
 
@@ -85,6 +91,8 @@ class CheckBase(StrictModel):
     def _positive_timeout(cls, value: float) -> float:
         if value <= 0:
             raise ValueError("timeout must be greater than 0")
+        if value > MAX_TIMEOUT:
+            raise ValueError(f"timeout must be at most 1h, got {format_duration(value)}")
         return value
 
     @field_validator("locations")
@@ -105,6 +113,15 @@ class MaintenanceWindow(StrictModel):
     duration: Duration
     checks: list[str] = Field(default_factory=lambda: ["*"])
 
+    @field_validator("duration")
+    @classmethod
+    def _sane_window(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("a maintenance window must last longer than 0s")
+        if value > MAX_WINDOW:
+            raise ValueError(f"a maintenance window must last at most 30d, got {format_duration(value)}")
+        return value
+
 
 class RetentionConfig(StrictModel):
     raw: Duration = 14 * 86400.0
@@ -117,3 +134,39 @@ class StatusPageConfig(StrictModel):
 
 class IngestConfig(StrictModel):
     tokens: dict[str, str] = Field(default_factory=dict, description="location -> bearer token")
+
+
+def _moment(value: Any) -> Any:
+    """A time for an announcement: a YAML timestamp or ISO 8601 text; a time without a zone is UTC."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"expected an ISO 8601 time like 2026-12-06T03:00:00Z, got {value!r}") from None
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value
+
+
+Moment = Annotated[datetime, BeforeValidator(_moment)]
+
+
+class Announcement(StrictModel):
+    """A message from the operators to the status page's audience (top-level `announcements:`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    title: str = Field(min_length=1, max_length=200)
+    message: str = Field("", max_length=5000)
+    severity: Literal["info", "maintenance", "outage"] = "info"
+    checks: list[str] = Field(default_factory=list, description="name globs of the checks it is about; [] = all")
+    starts: Moment | None = Field(None, alias="from", description="shown from this time on (default: now)")
+    until: Moment | None = Field(None, description="shown until this time (default: until removed)")
+
+    @field_validator("until")
+    @classmethod
+    def _after_start(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        starts = info.data.get("starts")
+        if value is not None and isinstance(starts, datetime) and value <= starts:
+            raise ValueError(f"'until' must be later than 'from' ({starts.isoformat()})")
+        return value

@@ -32,6 +32,7 @@ from prober.results import Result
 from prober.runner import Runner
 from prober.scheduler import Scheduler
 from prober.store import Store
+from prober.store.lock import DatabaseLock, lock_database
 
 __all__ = ["Daemon", "DaemonOptions"]
 
@@ -72,6 +73,7 @@ class Daemon:
     _specs_by_name: dict[str, CheckSpec] = field(default_factory=dict)
     _file_stamp: tuple[tuple[str, float, int], ...] = ()
     pusher: Pusher | None = None
+    _db_lock: DatabaseLock | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------------
 
@@ -80,8 +82,13 @@ class Daemon:
         self._use_config(load_config(self.options.paths))
         self._file_stamp = self._stamp()
         options = self.options
-        self.store = store = Store(options.db)
-        await store.start()
+        self._db_lock = db_lock = lock_database(options.db)  # before opening the store: one daemon per database
+        try:
+            self.store = store = Store(options.db)
+            await store.start()
+        except BaseException:
+            db_lock.release()
+            raise
         artifacts = options.artifacts or options.db.resolve().parent / "artifacts"
         self.runner = Runner(
             location=options.location, state_store=store, artifacts_dir=artifacts, persistent_state=True
@@ -94,6 +101,7 @@ class Daemon:
             api_runner = await self._start_api()
         except BaseException:
             await store.close()
+            db_lock.release()
             raise
         if options.push_url:  # an agent: the pusher sends results on; the hub alerts, so no alert state here
             self.pusher = Pusher(
@@ -140,6 +148,7 @@ class Daemon:
             await self.notifier.aclose(timeout=min(5.0, options.stop_grace))
             await self.runner.resources.aclose()
             await store.close()
+            db_lock.release()
             self._remove_signals()
             log.info("stopped")
 

@@ -1,9 +1,12 @@
 """`prober demo`: sample targets on loopback and a daemon watching them, so the product can be seen with no network.
 
 The targets are small on purpose and behave like real services: an API with a readiness endpoint, one endpoint
-that fails for a while every few minutes (so incidents appear), a slow one (degraded), a TLS server with a
-certificate from a private CA made at start, a live HLS stream whose playlist advances with the clock, and a
-WebSocket echo server. Everything listens on 127.0.0.1 only. Used by `prober demo` and by tests.
+that fails for a minute every few minutes (so a newcomer sees a check go down, an incident open and resolve), a
+slow one (degraded), a TLS server with a certificate from a private CA made at start, a live HLS stream whose
+playlist advances with the clock, and a WebSocket echo server. A webhook receiver stands in for Slack: the
+failing check notifies it through Apprise (`json://`), and the demo prints every message it receives. The check
+file also has an announcement and a weekly maintenance window, so the status page shows both. Everything listens
+on 127.0.0.1 only. Used by `prober demo` and by tests.
 """
 
 from __future__ import annotations
@@ -11,22 +14,39 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import ipaddress
+import json
 import logging
 import ssl
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
-__all__ = ["DemoTargets", "demo_checks_yaml", "run_demo", "start_targets"]
+__all__ = ["DemoTargets", "Outages", "demo_checks_yaml", "print_notification", "run_demo", "start_targets"]
 
 log = logging.getLogger("prober.demo")
 
 SEGMENT_SECONDS = 2.0
 WINDOW = 6
+
+
+@dataclass(frozen=True, slots=True)
+class Outages:
+    """When the flaky demo endpoint fails: `first` seconds after it is first asked (so a slow start cannot
+    skip an outage), then every `every` seconds, for `length` seconds each time (by default a minute of
+    failure every four minutes, the first 30 s after the checks start)."""
+
+    first: float = 30.0
+    every: float = 240.0
+    length: float = 60.0
+
+    def failing(self, elapsed: float) -> bool:
+        return elapsed >= self.first and (elapsed - self.first) % self.every < self.length
 
 
 @dataclass(slots=True)
@@ -35,6 +55,9 @@ class DemoTargets:
     tls_port: int
     ca_file: Path
     started: float
+    hook_port: int = 0
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+    """Every message the webhook receiver got, in arrival order (Apprise's JSON: title, message, type)."""
 
 
 def _make_certificates(directory: Path) -> tuple[Path, Path, Path]:
@@ -82,7 +105,7 @@ def _make_certificates(directory: Path) -> tuple[Path, Path, Path]:
     return ca_file, cert_file, key_file
 
 
-def _api_app(started: float) -> web.Application:
+def _api_app(outages: Outages) -> web.Application:
     app = web.Application()
 
     async def ready(_: web.Request) -> web.Response:
@@ -90,9 +113,13 @@ def _api_app(started: float) -> web.Application:
             {"status": "healthy", "checks": {"database": {"status": "healthy", "latency_ms": 4}, "cache": "ok"}}
         )
 
+    first_asked: list[float] = []
+
     async def flaky(_: web.Request) -> web.Response:
-        # Down for 40 s out of every 3 minutes, so the demo shows incidents opening and resolving.
-        if (time.time() - started) % 180 >= 140:
+        # Down for a minute every few minutes, so the demo shows incidents opening and resolving.
+        if not first_asked:
+            first_asked.append(time.monotonic())
+        if outages.failing(time.monotonic() - first_asked[0]):
             return web.json_response({"status": "unhealthy", "error": "upstream timeout"}, status=503)
         return web.json_response({"status": "healthy"})
 
@@ -154,11 +181,45 @@ def _api_app(started: float) -> web.Application:
     return app
 
 
-async def start_targets(stack: AsyncExitStack, directory: Path) -> DemoTargets:
-    """Start every demo target on 127.0.0.1 (ports chosen by the system); stopped when `stack` closes."""
+def print_notification(body: dict[str, Any]) -> None:
+    """How the demo shows a message its webhook receiver got: one block on stdout."""
+    kind = str(body.get("type", "info")).upper()
+    title = str(body.get("title", "")).strip()
+    message = str(body.get("message", "")).strip().replace("\n", "\n    ")
+    print(f"\n>>> webhook received a {kind} notification: {title}\n    {message}\n", flush=True)
+
+
+def _hook_app(targets: DemoTargets, show: Callable[[dict[str, Any]], None]) -> web.Application:
+    """The stand-in for Slack: takes Apprise `json://` deliveries, keeps and shows each one."""
+    app = web.Application(client_max_size=1024 * 1024)
+
+    async def hook(request: web.Request) -> web.Response:
+        try:
+            body = json.loads(await request.read())
+        except ValueError:
+            return web.json_response({"error": "expected a JSON body"}, status=400)
+        if not isinstance(body, dict):
+            return web.json_response({"error": "expected a JSON object"}, status=400)
+        targets.notifications.append(body)
+        show(body)
+        return web.json_response({"ok": True})
+
+    app.router.add_post("/hook", hook)
+    return app
+
+
+async def start_targets(
+    stack: AsyncExitStack,
+    directory: Path,
+    *,
+    outages: Outages = Outages(),
+    show: Callable[[dict[str, Any]], None] = print_notification,
+) -> DemoTargets:
+    """Start every demo target and the webhook receiver on 127.0.0.1 (ports chosen by the system); stopped
+    when `stack` closes. `show` is called with every notification the receiver gets."""
     started = time.time()
     ca_file, cert_file, key_file = _make_certificates(directory)
-    runner = web.AppRunner(_api_app(started), access_log=None)
+    runner = web.AppRunner(_api_app(outages), access_log=None)
     await runner.setup()
     stack.push_async_callback(runner.cleanup)
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -167,7 +228,14 @@ async def start_targets(stack: AsyncExitStack, directory: Path) -> DemoTargets:
     tls_context.load_cert_chain(cert_file, key_file)
     tls_site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls_context)
     await tls_site.start()
-    return DemoTargets(_port(site), _port(tls_site), ca_file, started)
+    targets = DemoTargets(_port(site), _port(tls_site), ca_file, started)
+    hook_runner = web.AppRunner(_hook_app(targets, show), access_log=None)
+    await hook_runner.setup()
+    stack.push_async_callback(hook_runner.cleanup)
+    hook_site = web.TCPSite(hook_runner, "127.0.0.1", 0)
+    await hook_site.start()
+    targets.hook_port = _port(hook_site)
+    return targets
 
 
 def _port(site: web.TCPSite) -> int:
@@ -182,6 +250,16 @@ def demo_checks_yaml(targets: DemoTargets) -> str:
     return f"""\
 version: 1
 status_page: {{title: "prober demo"}}
+notifiers:
+  demo-webhook:
+    urls: ["json://127.0.0.1:{targets.hook_port}/hook"]
+maintenance:
+  - {{name: weekly-deploy, schedule: "0 3 * * sun", duration: 30m, checks: ["shop-*"]}}
+announcements:
+  - title: Welcome to the prober demo
+    message: "Every target here runs on your machine. orders-api fails for a minute every few minutes: watch it go
+      down, an incident open and resolve, and the webhook notifications in the terminal."
+    severity: info
 defaults:
   schedule: every 10s
   timeout: 5s
@@ -203,6 +281,7 @@ checks:
     url: {base}/orders/health
     schedule: every 5s
     expect: {{status: 200, json: {{status: healthy}}}}
+    alert: {{after: 2, recover_after: 2, notify: [demo-webhook]}}
   - name: search-api
     type: http
     group: api
@@ -235,15 +314,25 @@ checks:
 
 
 async def run_demo(
-    db: Path | None, listen: str, ready: asyncio.Event | None = None, stopping: asyncio.Event | None = None
+    db: Path | None,
+    listen: str,
+    ready: asyncio.Event | None = None,
+    stopping: asyncio.Event | None = None,
+    *,
+    outages: Outages = Outages(),
+    show: Callable[[dict[str, Any]], None] = print_notification,
+    started: Callable[[DemoTargets], None] | None = None,
 ) -> None:
-    """Start the targets and a daemon watching them; serve the status page on `listen` until stopped."""
+    """Start the targets and a daemon watching them; serve the status page on `listen` until stopped.
+    `started` is called with the running targets (tests read their notifications)."""
     from prober.daemon import Daemon, DaemonOptions
 
     with tempfile.TemporaryDirectory(prefix="prober-demo-") as tmp:
         directory = Path(tmp)
         async with AsyncExitStack() as stack:
-            targets = await start_targets(stack, directory)
+            targets = await start_targets(stack, directory, outages=outages, show=show)
+            if started is not None:
+                started(targets)
             checks = directory / "demo-checks.yaml"
             checks.write_text(demo_checks_yaml(targets))
             daemon = Daemon(DaemonOptions(paths=[str(checks)], db=db or directory / "demo.db", listen=listen))
@@ -252,6 +341,11 @@ async def run_demo(
             task = asyncio.create_task(daemon.run())
             log.info(f"demo targets on 127.0.0.1:{targets.http_port} (http) and :{targets.tls_port} (tls)")
             log.info(f"status page: http://{listen}/   feed: http://{listen}/api/v1/status   metrics: /metrics")
+            log.info(
+                f"orders-api fails for {outages.length:.0f} s every {outages.every / 60:.0f} min (the first time "
+                f"{outages.first:.0f} s after its first check); its notifications go to the webhook on "
+                f"127.0.0.1:{targets.hook_port} and are printed here"
+            )
             if ready is not None:
                 ready.set()
             await task

@@ -6,11 +6,14 @@ human spelling into seconds and back, so error messages and tables read the same
 
 from __future__ import annotations
 
+import math
 import re
 
-__all__ = ["format_duration", "parse_duration"]
+__all__ = ["MAX_DURATION", "format_duration", "parse_duration"]
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+MAX_DURATION = 100 * 365 * 86400.0
+"""No setting of prober means anything beyond a century; larger values are typos or attacks on the scheduler."""
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|h|d|w)?\s*$")
 
 
@@ -19,16 +22,30 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError(f"expected a duration like 250ms, 10s, 5m, 2h or 14d, got {value!r}")
     if isinstance(value, int | float):
-        if value < 0:
+        try:
+            seconds = float(value)
+        except OverflowError:
+            seconds = math.inf
+        if math.isnan(seconds):
+            raise ValueError("expected a duration like 250ms, 10s, 5m, 2h or 14d, got .nan (not a number)")
+        if seconds < 0:
             raise ValueError(f"a duration cannot be negative, got {value!r}")
-        return float(value)
-    if isinstance(value, str):
+        return _bounded(seconds, value)
+    if isinstance(value, str) and len(value) <= 64:
         match = _DURATION.match(value)
         if match:
             number, unit = float(match.group(1)), match.group(2) or "s"
             # Divide for milliseconds: 9 * 0.001 is 0.009000000000000001, 9 / 1000 is 0.009.
-            return number / 1000 if unit == "ms" else number * _UNITS[unit]
+            return _bounded(number / 1000 if unit == "ms" else number * _UNITS[unit], value)
+    if isinstance(value, str) and len(value) > 64:
+        value = value[:40] + "…"
     raise ValueError(f"expected a duration like 250ms, 10s, 5m, 2h or 14d, got {value!r}")
+
+
+def _bounded(seconds: float, written: object) -> float:
+    if not seconds <= MAX_DURATION:  # also catches inf
+        raise ValueError(f"a duration must be finite and at most 100 years, got {written!r}")
+    return seconds
 
 
 def format_duration(seconds: float) -> str:

@@ -111,28 +111,40 @@ class Schedule:
         return self.next_timestamp(first, name) - first
 
 
+MAX_INTERVAL = 365 * 86400.0
+"""A check that runs less than once a year is not monitoring anything."""
+
+
+def _shown(text: object) -> str:
+    """The value as quoted in an error, cut short so a hostile 300-digit schedule stays a one-line message."""
+    written = repr(text)
+    return written if len(written) <= 60 else written[:50] + "…" + written[-1]
+
+
 def parse_schedule(text: object) -> Schedule:
     """Parse a schedule or raise ValueError saying what forms are accepted."""
     if not isinstance(text, str) or not text.strip():
-        raise ValueError(f"expected 'every <duration>' or a cron expression like '*/5 * * * *', got {text!r}")
+        raise ValueError(f"expected 'every <duration>' or a cron expression like '*/5 * * * *', got {_shown(text)}")
     every = _EVERY.match(text)
     if every:
         try:
             interval = parse_duration(every.group(1))
         except ValueError as exc:
-            raise ValueError(f"bad interval in {text!r}: {exc}") from None
+            raise ValueError(f"bad interval in {_shown(text)}: {exc}") from None
         if interval < 0.1:
-            raise ValueError(f"an 'every' interval must be at least 100ms, got {text!r}")
+            raise ValueError(f"an 'every' interval must be at least 100ms, got {_shown(text)}")
+        if interval > MAX_INTERVAL:
+            raise ValueError(f"an 'every' interval must be at most 365d, got {_shown(text)}")
         return Schedule(text=text.strip(), interval=interval)
     fields = text.split()
     if len(fields) not in (5, 6) or not croniter.is_valid(text, hash_id=b"validate"):
         raise ValueError(
-            f"invalid cron expression {text!r}: expected 5 fields (minute hour day month weekday), "
+            f"invalid cron expression {_shown(text)}: expected 5 fields (minute hour day month weekday), "
             "or 6 with seconds last, or 'every <duration>'"
         )
     schedule = Schedule(text=text.strip(), cron=" ".join(fields))
     try:
         schedule.next_timestamp(0.0, "validate")
     except ValueError:
-        raise ValueError(f"cron expression {text!r} never fires (no such date)") from None
+        raise ValueError(f"cron expression {_shown(text)} never fires (no such date)") from None
     return schedule

@@ -9,6 +9,11 @@ ENDLIST, Age headers, and segment failures (status, delay, hang, empty). `Origin
 bodies (malformed playlists), `Origin.redirects` answers with a redirect, and `Origin.requests` records
 every path asked for.
 
+`Replay` turns what ffmpeg wrote as a VOD playlist into a live one: entry n of the VOD playlist appears
+when the clock passes the end of its media, inside a sliding window, keeping every tag ffmpeg wrote
+(EXT-X-BYTERANGE, EXT-X-MAP, EXT-X-KEY), with knobs for a frozen encoder, spliced discontinuities and
+an origin that ignores `Range:`. `encode()` runs ffmpeg to make such VOD material (short, small).
+
 Test plumbing lives here too: `FakeClock`, and `load_hls_check` which writes a check to YAML and loads
 it the way users do. This module never listens on anything but 127.0.0.1 and never sleeps on the fake
 clock (only hung segments sleep, in real time, until the client gives up).
@@ -18,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import shutil
+import subprocess
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -154,6 +161,148 @@ class LiveMedia:
 
 
 @dataclass
+class Entry:
+    """One segment of a VOD playlist ffmpeg wrote: its tag lines, URI and EXTINF."""
+
+    tags: list[str]
+    uri: str
+    duration: float
+    directory: Path
+
+
+def read_vod(playlist: Path) -> tuple[list[str], list[Entry]]:
+    """Header lines (VERSION, TARGETDURATION, MAP, KEY before the first segment) and the segments."""
+    header: list[str] = []
+    entries: list[Entry] = []
+    tags: list[str] = []
+    for raw in playlist.read_text().splitlines():
+        line = raw.strip()
+        if not line or line == "#EXTM3U" or line == "#EXT-X-ENDLIST":
+            continue
+        if line.startswith(("#EXT-X-MEDIA-SEQUENCE", "#EXT-X-PLAYLIST-TYPE")):
+            continue
+        if line.startswith("#"):
+            if not entries and not tags and line.startswith(("#EXT-X-VERSION", "#EXT-X-TARGETDURATION")):
+                header.append(line)
+            else:
+                tags.append(line)
+            continue
+        duration = next(float(t.split(":", 1)[1].split(",")[0]) for t in tags if t.startswith("#EXTINF"))
+        entries.append(Entry(tags, line, duration, playlist.parent))
+        tags = []
+    return header, entries
+
+
+@dataclass
+class Replay:
+    """A live media playlist replaying ffmpeg's segments as the clock advances."""
+
+    clock: WallClock
+    header: list[str]
+    entries: list[Entry]
+    started: float = EPOCH - 60.0
+    window: int = 4
+    frozen_at: float | None = None
+    discontinuity_before: set[int] = field(default_factory=set)
+    """Entry indexes preceded by an EXT-X-DISCONTINUITY tag (a splice announced as it must be)."""
+    pdt: bool = False
+    honour_range: bool = True
+    corrupt: dict[str, bytes] = field(default_factory=dict)
+    """Segment URIs served with these bytes instead (valid HTTP, not valid media)."""
+    missing: set[str] = field(default_factory=set)
+    """URIs answered with 404 (a key that is gone)."""
+    ranges: list[str] = field(default_factory=list)
+    """Every Range header received."""
+
+    @classmethod
+    def of(cls, clock: WallClock, playlist: Path, **knobs: Any) -> Replay:
+        header, entries = read_vod(playlist)
+        return cls(clock, header, entries, **knobs)
+
+    def end(self, n: int) -> float:
+        return self.started + sum(entry.duration for entry in self.entries[: n + 1])
+
+    def newest(self) -> int:
+        now = self.clock.now()
+        if self.frozen_at is not None:
+            now = min(now, self.frozen_at)
+        n = -1
+        while n + 1 < len(self.entries) and self.end(n + 1) <= now:
+            n += 1
+        return n
+
+    def at(self, n: int) -> float:
+        """The clock time at which entry n has just been published."""
+        return self.end(n) + 0.01
+
+    def render(self) -> str:
+        newest = self.newest()
+        first = max(0, newest - self.window + 1)
+        lines = ["#EXTM3U", *self.header, f"#EXT-X-MEDIA-SEQUENCE:{first}"]
+        disc = sum(1 for d in self.discontinuity_before if 0 < d <= first)  # tags that left the window
+        if disc:
+            lines.append(f"#EXT-X-DISCONTINUITY-SEQUENCE:{disc}")
+        carried: list[str] = []
+        for n in range(0, newest + 1):
+            entry = self.entries[n]
+            keep = [t for t in entry.tags if t.startswith(("#EXT-X-MAP", "#EXT-X-KEY"))]
+            if n < first:
+                carried = [c for c in carried if not any(c.split(":")[0] == k.split(":")[0] for k in keep)] + keep
+                continue
+            if n == first:
+                lines.extend(carried)
+            if n in self.discontinuity_before and n > first:
+                lines.append("#EXT-X-DISCONTINUITY")
+            if self.pdt:
+                lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{pdt_text(self.end(n) - entry.duration)}")
+            lines.extend(entry.tags)
+            lines.append(entry.uri)
+        return "\n".join(lines) + "\n"
+
+    def file(self, name: str) -> Path | None:
+        for entry in self.entries:
+            candidate = entry.directory / name
+            if candidate.is_file():
+                return candidate
+        return None
+
+
+def encode(directory: Path, *args: str, name: str = "vod", seconds: float = 6, segment: float = 1.0) -> Path:
+    """Run ffmpeg to write a VOD HLS playlist `name`.m3u8 (and its segments) in `directory`; return it."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise AssertionError("ffmpeg is not installed, and the HLS media tests need it: apt-get install ffmpeg")
+    directory.mkdir(parents=True, exist_ok=True)
+    playlist = directory / f"{name}.m3u8"
+    command = [
+        ffmpeg,
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        *args,
+        "-t",
+        f"{seconds:g}",
+        "-f",
+        "hls",
+        "-hls_time",
+        f"{segment:g}",
+        "-hls_playlist_type",
+        "vod",
+        str(playlist),
+    ]
+    subprocess.run(command, check=True, timeout=120, cwd=directory)
+    return playlist
+
+
+VIDEO = ("-f", "lavfi", "-i", "testsrc=size=160x90:rate=25")
+TONE = ("-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000")
+H264 = ("-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-keyint_min", "25", "-sc_threshold", "0")
+AAC = ("-c:a", "aac", "-b:a", "64k")
+
+
+@dataclass
 class Origin:
     base: str
     media: dict[str, LiveMedia] = field(default_factory=dict)
@@ -165,6 +314,7 @@ class Origin:
     cut_short: set[str] = field(default_factory=set)
     """Paths whose body stops early: Content-Length promises more than is sent, then the connection closes."""
     requests: list[str] = field(default_factory=list)
+    replays: dict[str, Replay] = field(default_factory=dict)
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -220,6 +370,23 @@ async def _respond(
     return response
 
 
+async def _replay(request: web.Request, replay: Replay, rest: str) -> web.StreamResponse:
+    if rest == "index.m3u8":
+        return web.Response(text=replay.render(), content_type="application/vnd.apple.mpegurl")
+    if rest in replay.missing:
+        return web.Response(status=404, text="gone")
+    if rest in replay.corrupt:
+        return web.Response(body=replay.corrupt[rest], content_type="video/mp2t")
+    found = replay.file(rest)
+    if found is None:
+        return web.Response(status=404, text="no such file")
+    if "Range" in request.headers:
+        replay.ranges.append(request.headers["Range"])
+    if replay.honour_range:
+        return web.FileResponse(found)  # answers Range with 206 and exactly those bytes
+    return web.Response(body=found.read_bytes(), content_type="application/octet-stream")
+
+
 def make_app(origin: Origin) -> web.Application:
     async def handle(request: web.Request) -> web.StreamResponse:
         path = request.path
@@ -234,6 +401,9 @@ def make_app(origin: Origin) -> web.Application:
                 request, origin, path, 200, origin.master().encode(), {"Content-Type": "application/x-mpegURL"}
             )
         name, _, rest = path.lstrip("/").partition("/")
+        replay = origin.replays.get(name)
+        if replay is not None:
+            return await _replay(request, replay, rest)
         media = origin.media.get(name)
         if media is None:
             return web.Response(status=404, text="no such stream")

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import socket
 from pathlib import Path
+from typing import Any
 
 import aiohttp
+import pytest
 from daemon_helpers import query, wait_until
 
-from prober.demo import run_demo
+from prober.demo import DemoTargets, Outages, print_notification, run_demo
 
 
 def _free_port() -> int:
@@ -46,3 +48,55 @@ async def test_the_demo_checks_its_own_targets_and_serves_the_status_page(tmp_pa
     finally:
         stopping.set()
         await asyncio.wait_for(task, 20)
+
+
+@pytest.mark.slow
+async def test_the_demo_shows_an_incident_open_and_resolve_and_prints_the_webhook_messages(tmp_path: Path) -> None:
+    """orders-api fails for 12 s from 1 s after its first check: the runs 5 s and 10 s in are down and open an
+    incident, two up runs resolve it, and the demo's own webhook receiver gets both messages from Apprise and
+    shows them."""
+    db = tmp_path / "demo.db"
+    listen = f"127.0.0.1:{_free_port()}"
+    ready, stopping = asyncio.Event(), asyncio.Event()
+    shown: list[dict[str, Any]] = []
+    found: list[DemoTargets] = []
+    task = asyncio.create_task(
+        run_demo(
+            db,
+            listen,
+            ready=ready,
+            stopping=stopping,
+            outages=Outages(first=1, every=600, length=12),
+            show=shown.append,
+            started=found.append,
+        )
+    )
+    try:
+        await asyncio.wait_for(ready.wait(), 20)
+        await wait_until(lambda: len(shown) >= 2, 60, interval=0.2)
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://{listen}/api/v1/status") as response:
+                feed = await response.json()
+            async with session.get(f"http://{listen}/api/v1/checks/orders-api") as response:
+                page = await response.json()
+    finally:
+        stopping.set()
+        await asyncio.wait_for(task, 20)
+    down, resolved = shown[:2]
+    assert down["type"] == "failure" and "orders-api" in down["title"] and down["title"].startswith("DOWN")
+    assert resolved["type"] == "success" and resolved["title"].startswith("RESOLVED")
+    assert "503" in down["message"]
+    assert found[0].notifications == shown
+    incidents = [item for item in feed["incidents"] if item["check"] == "orders-api"]
+    assert incidents and incidents[0]["open"] is False and incidents[0]["downtime_seconds"] > 0
+    assert page["incidents"][0]["id"] == incidents[0]["id"]
+    assert any("503" in (item["error"] or "") for item in page["failures"])
+    assert feed["announcements"][0]["title"] == "Welcome to the prober demo"
+    assert feed["maintenance"][0]["name"] == "weekly-deploy"
+
+
+def test_a_notification_is_printed_as_one_readable_block(capsys: pytest.CaptureFixture[str]) -> None:
+    print_notification({"type": "failure", "title": "DOWN: orders-api", "message": "HTTP 503\nsince 12:00"})
+    out = capsys.readouterr().out
+    assert ">>> webhook received a FAILURE notification: DOWN: orders-api" in out
+    assert "    HTTP 503\n    since 12:00" in out

@@ -50,7 +50,7 @@ def test_milliseconds_round_trip_exactly(n: int) -> None:
     assert parse_duration(f"{n}ms") == n / 1000
 
 
-@given(st.integers(min_value=0, max_value=10**6), st.sampled_from([("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]))
+@given(st.integers(min_value=0, max_value=36_500), st.sampled_from([("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]))
 def test_whole_units_multiply_exactly(n: int, unit: tuple[str, int]) -> None:
     suffix, size = unit
     assert parse_duration(f"{n}{suffix}") == n * size

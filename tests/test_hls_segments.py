@@ -235,6 +235,37 @@ async def test_variants_key_chooses_which_variants_are_checked(
     assert result.metrics["variants_total"] == len(fetched)
 
 
+@pytest.mark.parametrize(
+    ("choice", "fetched"),
+    [
+        ("all", {"low", "high", "aud-lo", "aud-hi"}),
+        ("lowest", {"low", "aud-lo"}),
+        ("highest", {"high", "aud-hi"}),
+    ],
+)
+async def test_renditions_follow_the_groups_of_the_chosen_variants(
+    clock: FakeClock, origin: Origin, tmp_path: Path, choice: str, fetched: set[str]
+) -> None:
+    for name in ("low", "high", "aud-lo", "aud-hi"):
+        origin.media[name] = LiveMedia(clock)
+    master = (
+        "#EXTM3U\n"
+        '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="lo",NAME="Stereo",URI="aud-lo/index.m3u8"\n'
+        '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="hi",NAME="Surround",URI="aud-hi/index.m3u8"\n'
+        '#EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID="cc",NAME="CC1",INSTREAM-ID="CC1"\n'
+        '#EXT-X-STREAM-INF:BANDWIDTH=800000,AUDIO="lo",CLOSED-CAPTIONS="cc"\nlow/index.m3u8\n'
+        '#EXT-X-STREAM-INF:BANDWIDTH=3000000,AUDIO="hi"\nhigh/index.m3u8\n'
+    )
+    origin.static["/master.m3u8"] = (200, {}, master.encode())
+    result = await run_once(tmp_path, {"url": origin.url("/master.m3u8"), "variants": choice})
+    assert result.status == "up", result.error
+    playlists = origin.requested(lambda path: path.endswith("index.m3u8"))
+    assert {path.split("/")[1] for path in playlists} == fetched
+    assert result.metrics["renditions_total"] == len([name for name in fetched if name.startswith("aud")])
+    labels = {v["variant"]: v.get("kind", "variant") for v in result.details["variants"]}
+    assert all(labels[f"{name}/index.m3u8"] == "audio" for name in fetched if name.startswith("aud"))
+
+
 async def test_tokens_in_variant_and_segment_uris_stay_out_of_results_and_state(
     clock: FakeClock, origin: Origin, tmp_path: Path
 ) -> None:

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -27,17 +27,20 @@ from aiohttp import web
 
 from prober.api.badges import status_badge, uptime_badge
 from prober.api.cache import Cached, ResponseCache
+from prober.api.check_page import ARTIFACT_NAME, CheckPage, artifact_path
 from prober.api.feed import FeedBuilder, dumps
 from prober.api.ingest import DEFAULT_MAX_BODY, IngestHandler
-from prober.api.source import ApiSource, StoreUnavailableError, scheduler_stats
+from prober.api.source import ApiSource, StoreUnavailableError, scheduler_stats, store_of
 from prober.api.statuspage import status_json, summary_json
 from prober.api.summaries import MAX_DAYS
 from prober.api.views import Views
+from prober.store.check_queries import artifact_listed
 
-__all__ = ["API_KEY", "SCHEMA_PATH", "STATIC_DIR", "FeedState", "create_app"]
+__all__ = ["API_KEY", "CHECK_SCHEMA_PATH", "SCHEMA_PATH", "STATIC_DIR", "FeedState", "create_app"]
 
 STATIC_DIR = Path(str(resources.files("prober.api") / "static"))
 SCHEMA_PATH = Path(str(resources.files("prober.api") / "feed.schema.json"))
+CHECK_SCHEMA_PATH = Path(str(resources.files("prober.api") / "check.schema.json"))
 JSON = "application/json"
 _CORS_PREFIXES = ("/api/v1/status", "/api/v1/history", "/api/v1/checks/", "/api/v1/incidents", "/api/v2/", "/badge/")
 _CSP = (
@@ -144,6 +147,8 @@ class _Api:
         self.started = time.monotonic()
         self._warm_up: asyncio.Task[None] | None = None
         self.index = (STATIC_DIR / "index.html").read_bytes()
+        self.check_html = (STATIC_DIR / "check.html").read_bytes()
+        self.check_pages = CheckPage(builder.clock)
 
     async def page(self, request: web.Request) -> web.Response:
         return web.Response(
@@ -152,6 +157,49 @@ class _Api:
             charset="utf-8",
             headers={"Cache-Control": "no-cache", "Content-Security-Policy": _CSP, "Referrer-Policy": "no-referrer"},
         )
+
+    async def check_page(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        known = any(spec.name == name for spec in self.source.config.checks)
+        return web.Response(
+            body=self.check_html if known else _NOT_FOUND_PAGE,
+            status=200 if known else 404,
+            content_type="text/html",
+            charset="utf-8",
+            headers={"Cache-Control": "no-cache", "Content-Security-Policy": _CSP, "Referrer-Policy": "no-referrer"},
+        )
+
+    async def check_data(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+
+        async def make() -> Any:
+            document, _ = await self.feed.get()
+            check = next((item for item in document["checks"] if item["name"] == name), None)
+            if check is None:
+                return 404, {"error": f"there is no check named {name!r}"}
+            store = store_of(self.source)
+            scrub = self.views.builder.scrubber()
+            retention = self.source.config.retention.raw
+            return await asyncio.to_thread(
+                self.check_pages.build, store, document, check, scrub, raw_retention=retention
+            )
+
+        return await self._json(f"check {name}", make)
+
+    async def artifact(self, request: web.Request) -> web.StreamResponse:
+        """A screenshot of a check, only when it is a PNG in the artifacts directory that one of the
+        check's results lists (so no other file of the machine can be asked for)."""
+        name, file = request.match_info["name"], request.match_info["file"]
+        directory = _artifacts_dir(self.source)
+        if not ARTIFACT_NAME.match(file) or directory is None:
+            raise web.HTTPNotFound(text="no such screenshot")
+        store = store_of(self.source)
+        since = self.views.builder.clock() - timedelta(seconds=self.source.config.retention.raw)
+        listed = await asyncio.to_thread(artifact_listed, store, name, file, since)
+        path = artifact_path(directory, file) if listed else None
+        if path is None:
+            raise web.HTTPNotFound(text="no such screenshot")
+        return web.FileResponse(path, headers={"Content-Type": "image/png", "Cache-Control": "public, max-age=3600"})
 
     async def status(self, request: web.Request) -> web.Response:
         _, body = await self.feed.get()
@@ -235,6 +283,9 @@ class _Api:
     async def schema(self, request: web.Request) -> web.FileResponse:
         return web.FileResponse(SCHEMA_PATH, headers={"Content-Type": "application/schema+json"})
 
+    async def check_schema(self, request: web.Request) -> web.FileResponse:
+        return web.FileResponse(CHECK_SCHEMA_PATH, headers={"Content-Type": "application/schema+json"})
+
     async def warm_up(self, app: web.Application) -> None:
         """Compute the per-check numbers and daily bars once in the background, so the first visitor does
         not wait (about 1 s and 5 s of a worker thread for 1,000 checks with 30 days of history)."""
@@ -256,6 +307,22 @@ class _Api:
 
 
 API_KEY = web.AppKey("prober_api", _Api)
+
+
+_NOT_FOUND_PAGE = (
+    b'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>No such check</title>'
+    b'<meta name="viewport" content="width=device-width, initial-scale=1">'
+    b'<link rel="stylesheet" href="../static/style.css"></head><body><main class="wrap">'
+    b'<h1>No such check</h1><p><a href="../">Back to the status page</a></p></main></body></html>'
+)
+
+
+def _artifacts_dir(source: ApiSource) -> Path | None:
+    """Where the source's runner saves screenshots (the daemon's runner), if it has one."""
+    directory = getattr(getattr(source, "runner", None), "artifacts_dir", None)
+    if directory is None:
+        directory = getattr(source, "artifacts_dir", None)
+    return Path(directory) if directory is not None else None
 
 
 def _base_url(request: web.Request) -> str:
@@ -290,8 +357,12 @@ def create_app(
     routes.add_static("/static/", STATIC_DIR, show_index=False, follow_symlinks=False)
     routes.add_get("/api/v1/status", api.status)
     routes.add_get("/api/v1/status.schema.json", api.schema)
+    routes.add_get("/api/v1/checks.schema.json", api.check_schema)
     routes.add_get("/api/v1/history", api.history)
+    routes.add_get("/checks/{name}", api.check_page)
+    routes.add_get("/api/v1/checks/{name}", api.check_data)
     routes.add_get("/api/v1/checks/{name}/results", api.results)
+    routes.add_get("/api/v1/checks/{name}/artifacts/{file}", api.artifact)
     routes.add_get("/api/v1/incidents", api.incidents)
     routes.add_post("/api/v1/ingest", IngestHandler(source, max_body=max_ingest_bytes).handle)
     routes.add_get("/api/v2/summary.json", api.summary)

@@ -25,11 +25,12 @@ from __future__ import annotations
 import fnmatch
 import json
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from prober.announcements import ShownAnnouncement, shown_announcements
 from prober.api.secrets import Scrubber, check_target
 from prober.api.source import ApiSource, store_of
 from prober.api.summaries import CheckSummary, DailyHistory, Marker, SummaryCache, markers_of
@@ -44,6 +45,8 @@ __all__ = [
     "SEVERITY",
     "CheckStatus",
     "FeedBuilder",
+    "announcement_json",
+    "check_reason",
     "check_status",
     "dumps",
     "incident_json",
@@ -84,8 +87,9 @@ def check_status(spec: CheckSpec, states: list[CurrentState], in_maintenance: bo
     return "up"
 
 
-def incident_json(incident: Incident, scrub: Scrubber) -> dict[str, Any]:
-    return {
+def incident_json(incident: Incident, scrub: Scrubber, now: datetime | None = None) -> dict[str, Any]:
+    """An incident for the API; with `now`, also `duration_seconds` (so far, while it is open)."""
+    data = {
         "id": incident["id"],
         "check": incident["check"],
         "locations": list(incident["locations"]),
@@ -94,6 +98,43 @@ def incident_json(incident: Incident, scrub: Scrubber) -> dict[str, Any]:
         "resolved_at": _ts(incident["resolved_at"]),
         "downtime_seconds": incident["downtime_seconds"],
         "open": incident["resolved_at"] is None,
+    }
+    if now is not None:
+        downtime = incident["downtime_seconds"]
+        so_far = max(0.0, (now - incident["started_at"]).total_seconds())
+        data["duration_seconds"] = round(downtime if downtime is not None else so_far, 3)
+    return data
+
+
+def announcement_json(item: ShownAnnouncement, scrub: Scrubber) -> dict[str, Any]:
+    announcement = item.announcement
+    return {
+        "id": item.id,
+        "title": scrub.text(announcement.title),
+        "message": scrub.text(announcement.message),
+        "severity": announcement.severity,
+        "checks": list(announcement.checks),
+        "affected": list(item.affected),
+        "from": _ts(announcement.starts),
+        "until": _ts(announcement.until),
+        "active": item.active,
+    }
+
+
+def check_reason(states: list[CurrentState], scrub: Scrubber) -> dict[str, Any] | None:
+    """Why a check is not up, in one line: the error of its worst location (the one in that state the
+    longest), with that location and since when; None when every shown location is up."""
+    failing = [state for state in states if state["status"] != "up"]
+    if not failing:
+        return None
+    level = max(SEVERITY[state["status"]] for state in failing)
+    state = min((item for item in failing if SEVERITY[item["status"]] == level), key=lambda item: item["last_change"])
+    text = scrub.optional(state["error"]) or f"the latest result was {state['status']}"
+    return {
+        "status": state["status"],
+        "text": text,
+        "location": state["location"],
+        "since": _ts(state["last_change"]),
     }
 
 
@@ -127,6 +168,16 @@ def _maintenance(windows: list[MaintenanceWindow], now: datetime) -> tuple[list[
             }
         )
     return active, listed
+
+
+def _upcoming_by_check(listed: list[dict[str, Any]], layout: _Layout) -> dict[str, dict[str, Any]]:
+    """Per check, the next scheduled (not active) window of the feed's `maintenance` list that covers it."""
+    found: dict[str, dict[str, Any]] = {}
+    for item in sorted((item for item in listed if not item["active"]), key=lambda item: str(item["starts_at"])):
+        shown = {"name": item["name"], "starts_at": item["starts_at"], "ends_at": item["ends_at"]}
+        for name in layout.matching(item["checks"]):
+            found.setdefault(name, shown)
+    return found
 
 
 def _window_for(active: list[_ActiveWindow], check: str) -> _ActiveWindow | None:
@@ -178,6 +229,17 @@ class _Layout:
     config: Config
     items: list[tuple[CheckSpec, str, str | None]]
     groups: dict[str | None, list[str]]
+    matches: dict[tuple[str, ...], frozenset[str]]
+    """Name globs → the configured checks they match (filled as asked: a glob is matched once per config)."""
+
+    def matching(self, patterns: Sequence[str]) -> frozenset[str]:
+        key = tuple(patterns)
+        found = self.matches.get(key)
+        if found is None:
+            found = self.matches[key] = frozenset(
+                name for _, name, _ in self.items if any(fnmatch.fnmatchcase(name, pattern) for pattern in key)
+            )
+        return found
 
     @classmethod
     def of(cls, config: Config) -> _Layout:
@@ -185,7 +247,7 @@ class _Layout:
         groups: dict[str | None, list[str]] = {}
         for _, name, group in items:
             groups.setdefault(group, []).append(name)
-        return cls(config, items, groups)
+        return cls(config, items, groups, {})
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +259,7 @@ class _Fragment:
     marker: Marker
     window: tuple[str, datetime] | None
     incident: tuple[int, tuple[str, ...], str | None] | None
+    scheduled: tuple[str, str] | None
     data: dict[str, Any]
     body: bytes
 
@@ -286,6 +349,7 @@ class FeedBuilder:
         recent = reading.recent
         active, maintenance = _maintenance(config.maintenance, now)
         layout = self._layout(config)
+        upcoming = _upcoming_by_check(maintenance, layout)
 
         checks: list[dict[str, Any]] = []
         encoded: list[bytes] = []
@@ -300,6 +364,8 @@ class FeedBuilder:
             )
             summary = summaries[name]
             marker = markers[name]
+            scheduled = upcoming.get(name) if upcoming else None
+            scheduled_key = None if scheduled is None else (scheduled["name"], scheduled["starts_at"])
             fragment = previous.get(name)
             if (
                 fragment is None
@@ -308,9 +374,11 @@ class FeedBuilder:
                 or fragment.marker != marker
                 or fragment.window != window_key
                 or fragment.incident != incident_key
+                or fragment.scheduled != scheduled_key
             ):
                 data = self._check_json(spec, by_check.get(name, {}), summary, window, incident, scrub)
-                fragment = _Fragment(spec, summary, marker, window_key, incident_key, data, dumps(data))
+                data["scheduled_maintenance"] = scheduled
+                fragment = _Fragment(spec, summary, marker, window_key, incident_key, scheduled_key, data, dumps(data))
             fragments[name] = fragment
             checks.append(fragment.data)
             encoded.append(fragment.body)
@@ -331,9 +399,13 @@ class FeedBuilder:
                 for name, names in layout.groups.items()
             ],
         }
+        shown = shown_announcements(
+            config.announcements, now, [name for _, name, _ in layout.items], matching=layout.matching
+        )
         tail = {
-            "incidents": [incident_json(incident, scrub) for incident in recent],
+            "incidents": [incident_json(incident, scrub, now) for incident in recent],
             "maintenance": maintenance,
+            "announcements": [announcement_json(item, scrub) for item in shown],
         }
         body = b"".join((dumps(head)[:-1], b',"checks":[', b",".join(encoded), b"],", dumps(tail)[1:]))
         return {**head, "checks": checks, **tail}, body
@@ -361,6 +433,7 @@ class FeedBuilder:
             "status": status,
             "last_status": last_status,
             "since": _ts(max(changes)) if changes else None,
+            "reason": check_reason(shown, scrub),
             "maintenance": None if window is None else {"name": window.window.name, "ends_at": _ts(window.ends_at)},
             "locations": [_location_json(location, states.get(location), scrub) for location in configured],
             "uptime": dict(summary.uptime),
@@ -373,6 +446,7 @@ class FeedBuilder:
                 "locations": list(incident["locations"]),
                 "error": scrub.optional(incident["error"]),
             },
+            "page": f"checks/{spec.name}",
         }
 
     def build_history(self, days: int) -> dict[str, Any]:

@@ -6,7 +6,10 @@ status → component status: up → operational, degraded → degraded_performan
 every reporting location is down else partial_outage, maintenance → under_maintenance. Checks without a
 result yet are left out (Statuspage has no "unknown"). Open incidents are `investigating` incidents with
 impact major (critical when every location is down); active and upcoming maintenance windows are
-scheduled maintenances. The page indicator is critical when every component is in major outage, major
+scheduled maintenances. Announcements shown now (the feed's `announcements`) are incidents too: impact
+major for `outage`, maintenance for `maintenance`, none for `info`, with the announcement's message as
+their update and the checks it names as components; a maintenance announcement listed ahead of time is
+a scheduled maintenance. The page indicator is critical when every component is in major outage, major
 when any is in an outage, minor when any is degraded, else none.
 
 Pure functions of a feed document (feed.py); nothing here reads the store or the clock.
@@ -178,8 +181,81 @@ def _incidents(feed: dict[str, Any], components: list[dict[str, Any]], page_id: 
                 "components": [component] if component is not None else [],
             }
         )
+    incidents.extend(_announcement_incidents(feed, by_name, page_id))
     incidents.sort(key=lambda item: item["started_at"], reverse=True)
     return incidents
+
+
+_ANNOUNCEMENT_IMPACT = {"outage": "major", "maintenance": "maintenance", "info": "none"}
+_ANNOUNCEMENT_STATUS = {"outage": "identified", "maintenance": "in_progress", "info": "monitoring"}
+
+
+def _announcement_entry(
+    item: dict[str, Any], by_name: dict[str, dict[str, Any]], page_id: str, status: str, impact: str, at: str
+) -> dict[str, Any]:
+    entry_id = _id("announcement", item["id"])
+    components = [by_name[name] for name in item["affected"] if name in by_name] if item["checks"] else []
+    return {
+        "id": entry_id,
+        "name": item["title"],
+        "status": status,
+        "created_at": at,
+        "updated_at": at,
+        "monitoring_at": None,
+        "resolved_at": None,
+        "impact": impact,
+        "shortlink": "",
+        "started_at": at,
+        "page_id": page_id,
+        "incident_updates": [
+            {
+                "id": _id("announcement-update", item["id"]),
+                "status": status,
+                "body": item["message"] or item["title"],
+                "incident_id": entry_id,
+                "created_at": at,
+                "updated_at": at,
+                "display_at": at,
+                "affected_components": None,
+                "deliver_notifications": False,
+                "custom_tweet": None,
+                "tweet_id": None,
+            }
+        ],
+        "components": components,
+    }
+
+
+def _announcement_incidents(
+    feed: dict[str, Any], by_name: dict[str, dict[str, Any]], page_id: str
+) -> list[dict[str, Any]]:
+    found = []
+    for item in feed.get("announcements", []):
+        if not item["active"]:
+            continue
+        severity = item["severity"]
+        at = item["from"] or feed["generated_at"]
+        found.append(
+            _announcement_entry(
+                item, by_name, page_id, _ANNOUNCEMENT_STATUS[severity], _ANNOUNCEMENT_IMPACT[severity], at
+            )
+        )
+    return found
+
+
+def _announcement_maintenances(
+    feed: dict[str, Any], components: list[dict[str, Any]], page_id: str
+) -> list[dict[str, Any]]:
+    by_name = {item["name"]: item for item in components if not item["group"]}
+    found = []
+    for item in feed.get("announcements", []):
+        if item["active"] or item["severity"] != "maintenance":
+            continue
+        entry = _announcement_entry(item, by_name, page_id, "scheduled", "maintenance", item["from"])
+        entry["scheduled_for"] = item["from"]
+        entry["scheduled_until"] = item["until"]
+        found.append(entry)
+    return found
 
 
 def _maintenances(feed: dict[str, Any], page_id: str) -> list[dict[str, Any]]:
@@ -232,7 +308,8 @@ def summary_json(feed: dict[str, Any], *, url: str = "") -> dict[str, Any]:
         "page": page,
         "components": components,
         "incidents": _incidents(feed, components, page["id"]),
-        "scheduled_maintenances": _maintenances(feed, page["id"]),
+        "scheduled_maintenances": _maintenances(feed, page["id"])
+        + _announcement_maintenances(feed, components, page["id"]),
         "status": _status(components, feed),
     }
 

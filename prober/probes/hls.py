@@ -1,11 +1,15 @@
-"""The `hls` check type: is a live HLS stream really live? Segment freshness, sequences, PDT, downloads.
+"""The `hls` check type: is a live HLS stream really live, and does it show what viewers should see?
 
-One run fetches the playlist (a master or a media playlist), then for a master the chosen variants
-concurrently; each variant playlist is validated (hls_playlist), compared with the state saved by the
-previous run of the same check and location (hls_state: stale_for, sequence_advanced, regressions,
-consistency), and its newest `segments` segments are downloaded and timed (hls_fetch). Every variant
-is judged on its own and the metrics report the worst (hls_metrics), so one stale variant is never
-hidden by others that advance.
+One run fetches the playlist (a master or a media playlist), then for a master the chosen variants and
+their alternate renditions (EXT-X-MEDIA with a URI, I-frame playlists) concurrently; each media playlist is
+validated (hls_playlist, in a worker thread when large), compared with the state saved by the previous
+run of the same check and location (hls_state: stale_for, sequence_advanced, regressions, consistency,
+LL-HLS parts), and its newest `segments` segments are downloaded and timed (hls_fetch; EXT-X-BYTERANGE
+with `Range:`). An LL-HLS playlist that advertises CAN-BLOCK-RELOAD is asked for once more with
+`_HLS_msn=N+1` (timed: `blocking_reload`), which doubles as a second look. With `keys` every EXT-X-KEY
+URI is fetched once per change; with `content` the newest segment is decrypted if need be and decoded
+in a worker thread (hls_content). Every playlist is judged on its own and the metrics report the worst
+(hls_metrics), so one stale rendition is never hidden by others that advance.
 
 On a first run with no saved state, freshness comes from a second look: `prober check` (no persistent
 state), or a playlist without PROGRAM-DATE-TIME, samples the playlist again after one target duration
@@ -23,31 +27,44 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import aiohttp
+from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from pydantic import Field, field_validator
 
 from prober.conditions import MetricSpec
 from prober.config_models import CheckBase
 from prober.probes.base import Observation, ProbeContext, ProbeError
+from prober.probes.hls_content import ContentSettings, UndecodableSegment, compare, decode_segment
+from prober.probes.hls_content import default_expect as content_expect
 from prober.probes.hls_fetch import (
     FetchError,
+    KeyResponse,
     PlaylistResponse,
     SegmentResponse,
+    fetch_key,
     fetch_playlist,
     fetch_segment,
     new_session,
 )
 from prober.probes.hls_metrics import METRICS, VariantReport, summarize
-from prober.probes.hls_playlist import MasterPlaylist, MediaPlaylist, PlaylistError, Variant, parse_playlist
+from prober.probes.hls_playlist import (
+    MasterPlaylist,
+    MediaPlaylist,
+    PlaylistError,
+    Segment,
+    Variant,
+    parse_playlist,
+)
 from prober.probes.hls_state import FRESH_FACTOR, Tracking, is_fresh, pdt_staleness, track, usable_state
 from prober.probes.registry import Export, SecretKind, register, standard_exports, url_target
 from prober.redact import redact_url
 
-__all__ = ["Clock", "HlsCheck", "HlsProbe", "SystemClock", "clock"]
+__all__ = ["Clock", "HlsCheck", "HlsProbe", "SystemClock", "clock", "parse_off_loop"]
 
 _STATE_VERSION = 1
 _FORGET_AFTER = 86400.0
@@ -77,8 +94,11 @@ class HlsCheck(CheckBase):
     type: Literal["hls"]
     url: str
     variants: Literal["all", "first", "highest", "lowest"] = "all"
+    renditions: Literal["all", "none"] = "all"
     segments: int = Field(1, ge=0, le=20, description="newest segments downloaded per variant")
     live: bool = True
+    keys: bool = False
+    content: ContentSettings | None = Field(None, description="true, false or a block of content thresholds")
     headers: dict[str, str] = Field(default_factory=dict)
     verify_tls: bool = True
 
@@ -88,6 +108,24 @@ class HlsCheck(CheckBase):
         if not value.startswith(("http://", "https://")):
             raise ValueError(f"expected an http:// or https:// URL of a playlist, got {value!r}")
         return value
+
+    @field_validator("content", mode="before")
+    @classmethod
+    def _content(cls, value: Any) -> Any:
+        if value is True:
+            return {}
+        if value is False or value is None:
+            return None
+        if not isinstance(value, Mapping | ContentSettings):
+            raise ValueError(
+                f"expected true, false or a block of thresholds such as {{frozen_for: 20s}}, got {value!r}"
+            )
+        return value
+
+    @property
+    def content_settings(self) -> ContentSettings | None:
+        """The content-check thresholds, or None when content is off (`content: false`, or `segments: 0`)."""
+        return None if self.segments <= 0 else self.content
 
 
 class _VariantFailed(Exception):
@@ -111,6 +149,8 @@ class _Look:
     response: PlaylistResponse
     playlist: MediaPlaylist
     seen: float
+    took: float = 0.0
+    """Seconds the look took: download and parse (a huge playlist parses for a while)."""
 
 
 def _choose(variants: tuple[Variant, ...], how: str) -> list[Variant]:
@@ -123,6 +163,53 @@ def _choose(variants: tuple[Variant, ...], how: str) -> list[Variant]:
     return [pick(rated, key=lambda v: v.bandwidth or 0)]
 
 
+_PARSE_INLINE = 64 * 1024
+"""Playlists larger than this are parsed in a worker thread, so a huge one never holds the event loop."""
+_PART_FACTOR = 3.0
+"""LL-HLS: a new part must appear within 3 x PART-TARGET (RFC 8216bis 6.2.5.2 holds requests that long)."""
+
+
+async def parse_off_loop(body: bytes) -> MasterPlaylist | MediaPlaylist:
+    """Parse a playlist; a large one in a worker thread (CPU in proportion to what the target sends)."""
+    if len(body) <= _PARSE_INLINE:
+        return parse_playlist(body)
+    return await asyncio.to_thread(parse_playlist, body)
+
+
+def _with_query(url: str, name: str, value: str) -> str:
+    """`url` with one more query parameter (the LL-HLS delivery directives)."""
+    parts = urlsplit(url)
+    query = f"{parts.query}&{name}={value}" if parts.query else f"{name}={value}"
+    return urlunsplit(parts._replace(query=query))
+
+
+def _merge(earlier: Tracking, later: Tracking) -> Tracking:
+    """Two looks in one run: the later one continues from the earlier one's state."""
+    advanced = earlier.advanced if earlier.advanced is None else bool(earlier.advanced or later.advanced)
+    return Tracking(
+        later.stale_for,
+        advanced,
+        earlier.regressed or later.regressed,
+        earlier.inconsistencies + later.inconsistencies,
+        earlier.notes + later.notes,
+        later.state,
+        later.part_stale_for if later.part_stale_for is not None else earlier.part_stale_for,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """One playlist to judge: a variant, a rendition, or the single media playlist of a media URL."""
+
+    key: str
+    url: str
+    label: str
+    kind: str = "variant"
+    bandwidth: int | None = None
+    resolution: str | None = None
+    prefixed: bool = True
+
+
 @dataclass(slots=True)
 class _Run:
     """One run of one hls check: the session, the budgets and the previous state."""
@@ -131,6 +218,8 @@ class _Run:
     ctx: ProbeContext
     session: aiohttp.ClientSession
     previous: Mapping[str, Any]
+    keys: dict[str, KeyResponse] = field(default_factory=dict)
+    """Keys fetched in this run, by URL (one fetch per key even when several variants share it)."""
 
     @property
     def reserve(self) -> float:
@@ -140,55 +229,98 @@ class _Run:
     def budget(self) -> float:
         return max(0.05, self.ctx.remaining() - self.reserve)
 
-    async def playlist(self, url: str, label: str) -> tuple[PlaylistResponse, MasterPlaylist | MediaPlaylist]:
+    async def playlist(
+        self, url: str, label: str, *, budget: float | None = None
+    ) -> tuple[PlaylistResponse, MasterPlaylist | MediaPlaylist]:
         shown = redact_url(url)
         try:
-            response = await fetch_playlist(self.session, url, budget=self.budget())
+            response = await fetch_playlist(self.session, url, budget=budget or self.budget())
         except FetchError as exc:
             raise _VariantFailed(f"cannot fetch {label} {shown}: {exc}", None) from None
         if response.status != 200:
             raise _VariantFailed(f"{label} {shown} returned HTTP {response.status}", response.status)
         try:
-            parsed = parse_playlist(response.body)
+            parsed = await parse_off_loop(response.body)
         except PlaylistError as exc:
             raise _VariantFailed(f"{label} {shown} is not a valid HLS playlist: {exc}", response.status) from None
         return response, parsed
 
-    async def media(self, url: str, label: str) -> tuple[PlaylistResponse, MediaPlaylist]:
-        response, parsed = await self.playlist(url, label)
+    async def media(
+        self, url: str, label: str, *, budget: float | None = None
+    ) -> tuple[PlaylistResponse, MediaPlaylist]:
+        response, parsed = await self.playlist(url, label, budget=budget)
         if not isinstance(parsed, MediaPlaylist):
             raise _VariantFailed(f"{label} {redact_url(url)} is a master playlist where a media playlist belongs", 200)
         return response, parsed
 
-    async def look(self, url: str, label: str) -> _Look:
-        response, playlist = await self.media(url, label)
-        return _Look(response, playlist, clock.now())
+    async def look(self, url: str, label: str, *, budget: float | None = None) -> _Look:
+        started = time.perf_counter()
+        response, playlist = await self.media(url, label, budget=budget)
+        return _Look(response, playlist, clock.now(), time.perf_counter() - started)
 
-    async def variant(
-        self, key: str, url: str, label: str, bandwidth: int | None, first: _Look | None
-    ) -> VariantReport:
-        report = VariantReport(name=key, bandwidth=bandwidth)
+    async def variant(self, target: _Target, first: _Look | None) -> VariantReport:
+        report = VariantReport(name=target.key, bandwidth=target.bandwidth, kind=target.kind, prefixed=target.prefixed)
+        url, label = target.url, target.label
+        previous = self.previous.get(target.key)
         try:
             look = first if first is not None else await self.look(url, label)
             report.playlist_status = look.response.status
-            previous = self.previous.get(key)
             pdt_stale = pdt_staleness(look.playlist, look.seen)
-            sample = (
-                not usable_state(previous)
-                and self.check.live
-                and not look.playlist.endlist
-                and (not self.ctx.persistent_state or pdt_stale is None)
-            )
+            first_run = not usable_state(previous)
             tracking = track(previous, look.playlist, look.seen, first_stale=pdt_stale)
-            report.segments, report.durations = await self.download(look.playlist, look.response.url)
+            live = self.check.live and not look.playlist.endlist
+            seen_advance = bool(tracking.advanced)
+            if live and look.playlist.can_block_reload:
+                blocked = await self.blocking_reload(url, label, look)
+                if blocked is not None:
+                    report.blocking_reload = blocked.response.elapsed
+                    later = track(tracking.state, blocked.playlist, blocked.seen)
+                    seen_advance = seen_advance or bool(later.advanced)
+                    tracking = _merge(tracking, later)
+                    if first_run and later.advanced:
+                        tracking.notes.append(
+                            f"first run: the blocking reload saw a new segment appear after "
+                            f"{blocked.response.elapsed:.1f}s; freshness from that"
+                        )
+                    look = blocked
+            if not look.playlist.segments and self.check.segments > 0 and live:
+                raise _VariantFailed(
+                    f"{label} {redact_url(url)} lists no segments (EXT-X-TARGETDURATION but no EXTINF): "
+                    "players have nothing to play",
+                    look.response.status,
+                )
+            settings = self.check.content_settings if target.kind in ("variant", "audio", "video") else None
+            report.segments, report.durations, wanted = await self.download(
+                look.playlist, look.response.url, keep=settings is not None
+            )
+            if self.check.keys:
+                await self.check_keys(report, look, previous)
+            if settings is not None and wanted:
+                await self.content(report, look, wanted[0], settings, previous, target.resolution)
+            # A first run looks again unless the blocking reload already saw a new segment appear.
+            sample = first_run and live and not seen_advance and (not self.ctx.persistent_state or pdt_stale is None)
             if sample:
-                tracking, look = await self.resample(url, label, look, pdt_stale)
+                tracking, look = await self.resample(url, label, look, tracking)
         except _VariantFailed as failure:
             report.error = str(failure)
             report.playlist_status = failure.status
             return report
         self.describe(report, look, tracking)
         return report
+
+    async def blocking_reload(self, url: str, label: str, look: _Look) -> _Look | None:
+        """LL-HLS: ask for the playlist holding the next segment (`_HLS_msn=N+1`) and time the answer."""
+        target = look.playlist.target_duration
+        # A new segment is due within 1.5 x the target duration; at most half the run's time is spent
+        # waiting for it, so the segments can still be downloaded when the server holds on too long.
+        budget = min(0.5 * self.budget(), FRESH_FACTOR * target + 0.5)
+        if budget < 0.25 * target:
+            return None
+        directive = _with_query(url, "_HLS_msn", str(look.playlist.end_sequence))
+        try:
+            return await self.look(directive, label, budget=budget)
+        except _VariantFailed:
+            return None  # the blocking request is a measure of its own; the plain playlist was read
 
     def describe(self, report: VariantReport, look: _Look, tracking: Tracking) -> None:
         playlist, age = look.playlist, look.response.age
@@ -204,8 +336,11 @@ class _Run:
         report.advanced = tracking.advanced
         report.regressed = tracking.regressed
         report.inconsistencies = list(dict.fromkeys(tracking.inconsistencies))
-        report.notes = tracking.notes
-        report.state = tracking.state
+        report.notes = [*report.notes, *tracking.notes]
+        report.state = {**tracking.state, **(report.state or {})}
+        if playlist.part_target is not None and tracking.part_stale_for is not None:
+            report.part_stale_for = tracking.part_stale_for
+            report.part_fresh = tracking.part_stale_for <= _PART_FACTOR * playlist.part_target
         newest = playlist.newest
         if newest is not None and newest.pdt is not None:
             report.pdt_drift = look.seen - (newest.pdt + newest.duration)
@@ -220,34 +355,184 @@ class _Run:
             )
         if self.check.segments > 0 and not report.segments:
             report.notes.append("no segment to download: the playlist lists none, or only EXT-X-GAP segments")
+        ignored = [seg.uri for seg in report.segments if seg.ignored_range]
+        if ignored:
+            report.notes.append(
+                f"the server ignored the Range header for {ignored[0]} (EXT-X-BYTERANGE) and sent the whole file; "
+                "only the range was read, but players on this origin download far more than they need"
+            )
 
-    async def download(self, playlist: MediaPlaylist, base: str) -> tuple[list[SegmentResponse], list[float]]:
+    async def download(
+        self, playlist: MediaPlaylist, base: str, *, keep: bool = False
+    ) -> tuple[list[SegmentResponse], list[float], list[Segment]]:
         """Download the newest `segments` non-GAP segments, newest first; GAP segments are skipped."""
         if self.check.segments <= 0:
-            return [], []
-        wanted = [segment for segment in playlist.segments if not segment.gap][-self.check.segments :]
-        wanted.reverse()
-        responses = [
-            await fetch_segment(self.session, _shown(segment.uri), urljoin(base, segment.uri), budget=self.budget())
-            for segment in wanted
-        ]
-        return responses, [segment.duration for segment in wanted]
+            return [], [], []
+        wanted: list[Segment] = []
+        for segment in reversed(playlist.segments):
+            if len(wanted) >= self.check.segments:
+                break
+            if not segment.gap:
+                wanted.append(segment)
+        responses = []
+        for index, segment in enumerate(wanted):
+            byterange = (segment.byterange.length, segment.byterange.offset) if segment.byterange else None
+            responses.append(
+                await fetch_segment(
+                    self.session,
+                    _shown(segment.uri),
+                    urljoin(base, segment.uri),
+                    budget=self.budget(),
+                    byterange=byterange,
+                    keep=keep and index == 0,
+                )
+            )
+        return responses, [segment.duration for segment in wanted], wanted
 
-    async def resample(self, url: str, label: str, first: _Look, pdt_stale: float | None) -> tuple[Tracking, _Look]:
+    async def key(self, url: str) -> KeyResponse:
+        known = self.keys.get(url)
+        if known is None:
+            known = self.keys[url] = await fetch_key(self.session, url, budget=self.budget())
+        return known
+
+    async def check_keys(self, report: VariantReport, look: _Look, previous: Any) -> None:
+        """`keys: true`: every EXT-X-KEY URI listed, fetched once per change (the result is kept in the state)."""
+        saved = previous.get("keys") if isinstance(previous, Mapping) else None
+        saved = saved if isinstance(saved, Mapping) else {}
+        results: dict[str, list[Any]] = {}
+        for key in dict.fromkeys(seg.key for seg in look.playlist.segments if seg.key is not None and seg.key.uri):
+            assert key is not None and key.uri is not None
+            url = urljoin(look.response.url, key.uri)
+            if not url.startswith(("http://", "https://")):
+                continue  # skd://, data: … are the DRM system's business
+            shown = _shown(key.uri)
+            before = saved.get(shown)
+            if isinstance(before, list) and len(before) == 3 and before[2] == key.method:
+                status, size = before[0], before[1]
+            else:
+                answer = await self.key(url)
+                status, size = answer.status, answer.size
+                if answer.error is not None:
+                    report.failures.append(
+                        f"cannot fetch the decryption key {shown}: {answer.error}; players cannot decrypt the segments"
+                    )
+            results[shown] = [status, size, key.method]
+            report.key_statuses.append(status)
+            if status is not None and status != 200:
+                report.failures.append(
+                    f"the decryption key {shown} returned HTTP {status}: players cannot decrypt the segments"
+                )
+            elif status == 200 and key.method == "AES-128" and size != 16:
+                report.failures.append(
+                    f"the decryption key {shown} is {size} bytes, not the 16 AES-128 needs: players cannot "
+                    "decrypt the segments"
+                )
+        # Keep only keys that answered: a failing key is asked for again on the next run.
+        report.state = {**(report.state or {}), "keys": {k: v for k, v in results.items() if v[0] == 200}}
+
+    async def content(
+        self,
+        report: VariantReport,
+        look: _Look,
+        segment: Segment,
+        settings: ContentSettings,
+        previous: Any,
+        resolution: str | None,
+    ) -> None:
+        """Decode the newest downloaded segment (in a worker thread) and judge what it shows."""
+        newest = report.segments[0] if report.segments else None
+        if newest is None or not newest.ok or not newest.body:
+            return
+        data = newest.body
+        base = look.response.url
+        if segment.key is not None:
+            data_or_none = await self.decrypt(report, segment, data, base)
+            if data_or_none is None:
+                return
+            data = data_or_none
+        if segment.init is not None:
+            init_range = segment.init.byterange
+            init = await fetch_segment(
+                self.session,
+                _shown(segment.init.uri),
+                urljoin(base, segment.init.uri),
+                budget=self.budget(),
+                byterange=(init_range.length, init_range.offset) if init_range else None,
+                keep=True,
+            )
+            if not init.ok or not init.body:
+                report.failures.append(
+                    f"the initialization section {init.uri} (EXT-X-MAP) could not be downloaded: "
+                    f"{init.error or f'HTTP {init.status}'}"
+                )
+                return
+            data = init.body + data
+        try:
+            decoded = await asyncio.to_thread(decode_segment, data, max_frames=settings.max_frames)
+        except UndecodableSegment as exc:
+            report.failures.append(f"segment {newest.uri} could not be decoded: {exc}")
+            return
+        old = previous.get("content") if isinstance(previous, Mapping) else None
+        findings = compare(
+            decoded,
+            old if isinstance(old, Mapping) else None,
+            settings=settings,
+            now=clock.now(),
+            sequence=segment.sequence,
+            discontinuity=segment.discontinuity,
+            extinf=segment.duration,
+            between=_between(look.playlist, old, segment),
+            resolution=resolution,
+        )
+        report.content = findings.metrics
+        report.notes.extend(findings.notes)
+        report.state = {**(report.state or {}), "content": findings.state}
+
+    async def decrypt(self, report: VariantReport, segment: Segment, data: bytes, base: str) -> bytes | None:
+        key = segment.key
+        assert key is not None
+        if key.method != "AES-128" or key.uri is None:
+            report.notes.append(f"content not checked: segments are encrypted with {key.method}")
+            return None
+        answer = await self.key(urljoin(base, key.uri))
+        if answer.status != 200 or answer.size != 16:
+            if not self.check.keys:
+                report.failures.append(
+                    f"the decryption key {_shown(key.uri)} "
+                    + (f"returned HTTP {answer.status}" if answer.status else f"could not be fetched: {answer.error}")
+                    + ": players cannot decrypt the segments"
+                )
+            return None
+        iv = key.iv or segment.sequence.to_bytes(16, "big")
+        try:
+            decryptor = Cipher(algorithms.AES(answer.body), modes.CBC(iv)).decryptor()
+            plain = decryptor.update(data) + decryptor.finalize()
+            unpadder = padding.PKCS7(128).unpadder()
+            return unpadder.update(plain) + unpadder.finalize()
+        except ValueError:
+            report.failures.append(
+                f"segment {_shown(segment.uri)} does not decrypt with its AES-128 key {_shown(key.uri)}: "
+                "players cannot play it"
+            )
+            return None
+
+    async def resample(self, url: str, label: str, first: _Look, earlier: Tracking) -> tuple[Tracking, _Look]:
         """First run: look again after one target duration, then just past 1.5, until a segment appears.
 
         Without time for a useful second look (less than a quarter of the target duration left), the
-        newest PROGRAM-DATE-TIME decides, as on a daemon's first run.
+        newest PROGRAM-DATE-TIME decides, as on a daemon's first run. When nothing appeared, a
+        PROGRAM-DATE-TIME older than the time spent looking says how stale the stream really is.
         """
         target = first.playlist.target_duration
-        limit = clock.now() + max(0.0, self.ctx.remaining() - self.reserve - 2 * first.response.elapsed)
+        took = max(first.response.elapsed, first.took)
+        limit = clock.now() + max(0.0, self.ctx.remaining() - self.reserve - 2 * took)
         if limit - first.seen < 0.25 * target:
-            tracking = track(None, first.playlist, first.seen, first_stale=pdt_stale)
-            basis = "the newest PROGRAM-DATE-TIME" if pdt_stale is not None else "nothing (freshness unknown)"
-            tracking.notes.append(f"first run: no time left within the timeout to look twice; freshness from {basis}")
-            return tracking, first
-        earlier = track(None, first.playlist, first.seen)
-        reasons, regressed, latest, look = list(earlier.inconsistencies), False, earlier, first
+            basis = "the newest PROGRAM-DATE-TIME" if earlier.stale_for is not None else "nothing (freshness unknown)"
+            earlier.notes.append(f"first run: no time left within the timeout to look twice; freshness from {basis}")
+            return earlier, first
+        reasons, regressed, latest, look = list(earlier.inconsistencies), earlier.regressed, earlier, first
+        start = track(None, first.playlist, first.seen)
+        latest = Tracking(None, None, False, [], [], start.state)
         for moment in (first.seen + target, first.seen + (FRESH_FACTOR + 0.1) * target):
             moment = min(moment, limit)
             delay = moment - clock.now()
@@ -262,10 +547,79 @@ class _Run:
         looked = look.seen - first.seen
         seen = "a new segment appeared" if latest.advanced else "no new segment appeared"
         note = f"first run: looked at the playlist again after {looked:.1f}s to judge freshness; {seen}"
-        if not latest.advanced and looked <= FRESH_FACTOR * target:
+        stale = latest.stale_for
+        by_pdt = pdt_staleness(look.playlist, look.seen)
+        if not latest.advanced and by_pdt is not None and stale is not None and by_pdt > stale:
+            stale = by_pdt
+            note += f"; the newest PROGRAM-DATE-TIME says it ended {by_pdt:.1f}s ago"
+        elif not latest.advanced and looked <= FRESH_FACTOR * target:
             note += " (the timeout did not allow waiting 1.5 x the target duration, so staleness is a lower bound)"
-        notes = [*latest.notes, note]
-        return Tracking(latest.stale_for, None, regressed, reasons, notes, latest.state), look
+        notes = [*earlier.notes, *latest.notes, note]
+        state = dict(latest.state)
+        if stale is not None and not latest.advanced:
+            state["last_change"] = look.seen - stale
+        return Tracking(stale, None, regressed, reasons, notes, state, latest.part_stale_for), look
+
+
+def _between(playlist: MediaPlaylist, old: Any, segment: Segment) -> float | None:
+    """EXTINF total of the segments between the previous run's decoded segment and `segment`, if all listed."""
+    if not isinstance(old, Mapping) or not isinstance(old.get("sequence"), int):
+        return None
+    before = int(old["sequence"])
+    if segment.sequence <= before:
+        return 0.0
+    first = before + 1 - playlist.media_sequence
+    last = segment.sequence - playlist.media_sequence
+    if first < 0 or last > len(playlist.segments):
+        return None
+    middle = playlist.segments[first:last]
+    if any(item.discontinuity_before for item in (*middle, segment)):
+        return None
+    return sum(item.duration for item in middle)
+
+
+def _fresh_iframes(reports: list[VariantReport]) -> None:
+    """I-frame playlists gain entries as their variant's segments complete: judged by the variants' pace."""
+    pace = max(
+        (r.playlist.target_duration for r in reports if r.kind == "variant" and r.playlist is not None), default=0
+    )
+    for report in reports:
+        if report.kind == "iframe" and report.playlist is not None and report.stale_for is not None:
+            report.fresh = is_fresh(report.stale_for, max(pace, report.playlist.target_duration))
+
+
+def _targets(check: HlsCheck, master: MasterPlaylist, base: str) -> list[_Target]:
+    chosen = _choose(master.variants, check.variants)
+    targets = [
+        _Target(_shown(v.uri), urljoin(base, v.uri), "variant", "variant", v.bandwidth, v.resolution) for v in chosen
+    ]
+    if check.renditions == "none":
+        return targets
+    groups = {group for variant in chosen for group in variant.groups}
+    iframes = [r for r in master.renditions if r.kind == "iframe"]
+    iframe_variants = _choose(tuple(Variant(r.uri, r.bandwidth, r.resolution) for r in iframes), check.variants)
+    picked = {v.uri for v in iframe_variants}
+    for rendition in master.renditions:
+        if rendition.kind == "iframe":
+            if rendition.uri not in picked:
+                continue
+        elif check.variants != "all" and rendition.group not in groups:
+            continue
+        words = {"iframe": "I-frame playlist", "subtitles": "subtitles rendition"}
+        label = words.get(rendition.kind, f"{rendition.kind} rendition")
+        if rendition.name:
+            label += f" {rendition.name!r}"
+        targets.append(
+            _Target(
+                _shown(rendition.uri),
+                urljoin(base, rendition.uri),
+                label,
+                rendition.kind,
+                rendition.bandwidth,
+                rendition.resolution,
+            )
+        )
+    return targets
 
 
 @register("hls")
@@ -281,6 +635,10 @@ class HlsProbe:
             "playlist_status": "probe_hls_playlist_status_code",
             "segment_status": "probe_hls_segment_status_code",
             "stale_for": "probe_hls_stale_seconds",
+            "part_stale_for": "probe_hls_part_stale_seconds",
+            "frozen_for": "probe_hls_frozen_seconds",
+            "key_status": "probe_hls_key_status_code",
+            "audio_level": "probe_hls_audio_level_dbfs",
         },
     )
     headline: ClassVar[tuple[str, ...]] = ("stale_for",)
@@ -289,11 +647,18 @@ class HlsProbe:
 
     def default_expect(self, check: HlsCheck) -> Mapping[str, Any]:
         expect: dict[str, Any] = {"playlist_status": 200}
+        if check.live:
+            expect.update(endlist=False)
         if check.segments > 0:
             expect.update(segment_status=200, segment_bytes="> 0")
         if check.live:
-            expect.update(fresh=True, endlist=False)
-        expect.update(variants_failed=0, sequence_regressed=False, consistent=True)
+            expect.update(fresh=True, part_fresh="!= false")
+        expect.update(variants_failed=0, renditions_failed=0, sequence_regressed=False, consistent=True)
+        if check.keys:
+            expect.update(key_status=200)
+        settings = check.content_settings
+        if settings is not None:
+            expect.update(content_expect(settings))
         return expect
 
     async def run(self, check: HlsCheck, ctx: ProbeContext) -> Observation:
@@ -302,34 +667,47 @@ class HlsProbe:
         previous = previous if isinstance(previous, dict) else {}
         async with new_session(verify_tls=check.verify_tls, headers=check.headers) as session:
             run = _Run(check, ctx, session, previous)
+            started = time.perf_counter()
             try:
                 top, parsed = await run.playlist(check.url, "the playlist")
             except _VariantFailed as failure:
                 metrics = {"playlist_status": failure.status, "variants_total": 1, "variants_failed": 1}
                 raise ProbeError(str(failure), metrics=metrics) from None
             if isinstance(parsed, MasterPlaylist):
-                chosen = _choose(parsed.variants, check.variants)
-                jobs = [
-                    run.variant(_shown(v.uri), urljoin(top.url, v.uri), "variant", v.bandwidth, None) for v in chosen
-                ]
+                jobs = [run.variant(target, None) for target in _targets(check, parsed, top.url)]
                 master_status: int | None = top.status
                 broken: tuple[str, ...] = parsed.broken
             else:
-                first = _Look(top, parsed, clock.now())
-                jobs = [run.variant(_shown(check.url), check.url, "the playlist", None, first)]
+                first = _Look(top, parsed, clock.now(), time.perf_counter() - started)
+                alone = _Target(_shown(check.url), check.url, "the playlist", prefixed=False)
+                jobs = [run.variant(alone, first)]
                 master_status, broken = None, ()
             outcomes = await asyncio.gather(*jobs, return_exceptions=True)
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome  # a bug, not a finding: the runner reports it; every sibling has finished
         reports = [outcome for outcome in outcomes if isinstance(outcome, VariantReport)]
+        _fresh_iframes(reports)
         metrics, details = summarize(
-            reports, master_status=master_status, broken=broken, segments_wanted=check.segments
+            reports,
+            master_status=master_status,
+            broken=broken,
+            segments_wanted=check.segments,
+            content_wanted=check.content_settings is not None,
         )
-        if reports and all(report.error for report in reports):
-            reason = reports[0].error or "every variant failed"
-            message = reason if len(reports) == 1 else f"all {len(reports)} variants failed; {reason}"
+        variants = [report for report in reports if report.kind == "variant"]
+        if variants and all(report.failed for report in variants):
+            reason = variants[0].error or (variants[0].prefix + variants[0].failures[0])
+            message = reason if len(variants) == 1 else f"all {len(variants)} variants failed; {reason}"
             raise ProbeError(message, metrics=metrics, details=details)
+        if check.live and variants and all(r.playlist is not None and r.playlist.endlist for r in variants):
+            await self._save(ctx, previous, reports)
+            ended = "the playlist has" if len(variants) == 1 else f"all {len(variants)} variants have"
+            raise ProbeError(
+                f"{ended} EXT-X-ENDLIST: the live stream has ended (for a VOD or event stream set live: false)",
+                metrics=metrics,
+                details=details,
+            )
         await self._save(ctx, previous, reports)
         return Observation(metrics=metrics, details=details)
 

@@ -2,7 +2,11 @@
 
 A playlist body is read in chunks and no further than 4 MiB; a body that does not start like a playlist
 (`#EXTM3U`) stops being read after its first chunk, so a 10 MB garbage or HTML response costs a few KiB.
-A segment is read to the end and thrown away chunk by chunk (counted, never kept). Every request has its
+A segment is read to the end and thrown away chunk by chunk (counted; kept only when the content check
+asks for the newest one, up to `KEEP_LIMIT`). A segment with EXT-X-BYTERANGE is asked for with `Range:`;
+206, or 200 with exactly the range, is success, and a server that ignores Range (200 with the whole file)
+is read only for the range's length (from its offset when the bytes are kept for the content check) and
+flagged (`ignored_range`). Every request has its
 own budget (the time the run has left), so a hanging server becomes a sentence for that one playlist or
 segment instead of a timeout of the whole run. gzip is undone by aiohttp; the final URL after redirects
 is returned so relative URIs resolve against it.
@@ -25,8 +29,10 @@ __all__ = [
     "PLAYLIST_LIMIT",
     "SEGMENT_LIMIT",
     "FetchError",
+    "KeyResponse",
     "PlaylistResponse",
     "SegmentResponse",
+    "fetch_key",
     "fetch_playlist",
     "fetch_segment",
     "new_session",
@@ -34,6 +40,9 @@ __all__ = [
 
 PLAYLIST_LIMIT = 4 * 1024 * 1024
 SEGMENT_LIMIT = 64 * 1024 * 1024
+KEEP_LIMIT = 32 * 1024 * 1024
+"""A segment kept for the content check is at most this large (the rest is counted, not kept)."""
+_KEY_LIMIT = 4096
 _NOT_A_PLAYLIST_LIMIT = 8 * 1024
 _CHUNK = 64 * 1024
 USER_AGENT = "prober-hls/0.1"
@@ -62,6 +71,25 @@ class SegmentResponse:
     """None when no complete answer came (network error, timeout while downloading)."""
     size: int
     elapsed: float
+    error: str | None
+    ranged: bool = False
+    """Asked for with a Range header (EXT-X-BYTERANGE)."""
+    ignored_range: bool = False
+    """The server answered a Range request with 200 and more than the range (the whole file)."""
+    body: bytes | None = None
+    """The bytes, when asked to keep them (the content check's newest segment)."""
+
+    @property
+    def ok(self) -> bool:
+        """The segment arrived: 200, or 206 to a Range request."""
+        return self.error is None and (self.status == 200 or (self.ranged and self.status == 206))
+
+
+@dataclass(frozen=True, slots=True)
+class KeyResponse:
+    status: int | None
+    size: int
+    body: bytes
     error: str | None
 
 
@@ -138,19 +166,74 @@ async def fetch_playlist(session: aiohttp.ClientSession, url: str, *, budget: fl
         raise FetchError(_reason(exc, budget)) from None
 
 
-async def fetch_segment(session: aiohttp.ClientSession, uri: str, url: str, *, budget: float) -> SegmentResponse:
-    """GET a segment within `budget` seconds, counting its bytes; failures are returned, not raised."""
+async def fetch_segment(
+    session: aiohttp.ClientSession,
+    uri: str,
+    url: str,
+    *,
+    budget: float,
+    byterange: tuple[int, int] | None = None,
+    keep: bool = False,
+) -> SegmentResponse:
+    """GET a segment within `budget` seconds, counting its bytes; failures are returned, not raised.
+
+    `byterange` is (length, offset): only those bytes are asked for and read. `keep` returns the bytes.
+    """
     started = time.perf_counter()
     status: int | None = None
     size = 0
+    ignored = False
+    kept = bytearray()
+    headers = None
+    if byterange is not None:
+        length, offset = byterange
+        headers = {"Range": f"bytes={offset}-{offset + length - 1}"}
+    try:
+        async with asyncio.timeout(budget), session.get(url, headers=headers) as response:
+            status = response.status
+            wanted: int | None = None
+            skip = 0
+            if byterange is not None and status == 200:
+                whole = response.content_length
+                length, offset = byterange
+                if whole is None or whole != length:
+                    # The whole resource came: read no more than the range's length. Only the content check,
+                    # which needs the right bytes, reads up to the range's offset first.
+                    ignored = True
+                    skip, wanted = (offset if keep else 0), length
+            elif byterange is not None and status == 206:
+                wanted = byterange[0]
+            if status in (200, 206):
+                async for chunk in response.content.iter_chunked(_CHUNK):
+                    if skip:
+                        dropped = min(skip, len(chunk))
+                        chunk, skip = chunk[dropped:], skip - dropped
+                        if not chunk:
+                            continue
+                    if wanted is not None and size + len(chunk) >= wanted:
+                        chunk = chunk[: wanted - size]
+                    size += len(chunk)
+                    if keep and len(kept) < KEEP_LIMIT:
+                        kept += chunk[: KEEP_LIMIT - len(kept)]
+                    if size >= SEGMENT_LIMIT or (wanted is not None and size >= wanted):
+                        break
+        body = bytes(kept) if keep else None
+        return SegmentResponse(
+            uri, status, size, time.perf_counter() - started, None, byterange is not None, ignored, body
+        )
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        return SegmentResponse(
+            uri, None, size, time.perf_counter() - started, _reason(exc, budget), byterange is not None, ignored
+        )
+
+
+async def fetch_key(session: aiohttp.ClientSession, url: str, *, budget: float) -> KeyResponse:
+    """GET a decryption key (EXT-X-KEY URI) within `budget` seconds; failures are returned, not raised."""
     try:
         async with asyncio.timeout(budget), session.get(url) as response:
-            status = response.status
-            if status == 200:
-                async for chunk in response.content.iter_chunked(_CHUNK):
-                    size += len(chunk)
-                    if size >= SEGMENT_LIMIT:
-                        break
-        return SegmentResponse(uri, status, size, time.perf_counter() - started, None)
+            body = b""
+            if response.status == 200:
+                body = await response.content.read(_KEY_LIMIT + 1)
+            return KeyResponse(response.status, len(body), body[:_KEY_LIMIT], None)
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-        return SegmentResponse(uri, None, size, time.perf_counter() - started, _reason(exc, budget))
+        return KeyResponse(None, 0, b"", _reason(exc, budget))

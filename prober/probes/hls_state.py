@@ -42,6 +42,8 @@ class Tracking:
     inconsistencies: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
+    part_stale_for: float | None = None
+    """LL-HLS: seconds since a new part (or segment) last appeared; None on a first look or without parts."""
 
 
 def is_fresh(stale_for: float | None, target_duration: float) -> bool | None:
@@ -75,7 +77,13 @@ def usable_state(previous: Any) -> bool:
 def _compare_segments(previous: Mapping[str, Any], playlist: MediaPlaylist) -> list[str]:
     reasons: list[str] = []
     known: Mapping[str, Any] = previous["segments"]
-    for segment in playlist.segments:
+    numbers = [int(key) for key in known if key.isdigit()]
+    if not numbers:
+        return reasons
+    # Only the sequence numbers the previous look kept can be compared: slice them out of a long playlist.
+    start = max(0, min(numbers) - playlist.media_sequence)
+    stop = max(0, max(numbers) - playlist.media_sequence + 1)
+    for segment in playlist.segments[start:stop]:
         before = known.get(str(segment.sequence))
         if not isinstance(before, list | tuple) or len(before) != 3:
             continue
@@ -104,9 +112,19 @@ def _compare_segments(previous: Mapping[str, Any], playlist: MediaPlaylist) -> l
     return reasons
 
 
-def _new_state(playlist: MediaPlaylist, now: float, last_change: float) -> dict[str, Any]:
+def _part_position(playlist: MediaPlaylist) -> list[int]:
+    """Where the LL-HLS stream is: [segments so far, parts of the segment in progress]; grows with every part."""
+    return [playlist.end_sequence, playlist.parts_in_progress]
+
+
+def _new_state(
+    playlist: MediaPlaylist, now: float, last_change: float, part_change: float | None = None
+) -> dict[str, Any]:
     newest = playlist.newest
-    return {
+    extra: dict[str, Any] = {}
+    if playlist.low_latency:
+        extra = {"part_position": _part_position(playlist), "part_change": now if part_change is None else part_change}
+    return extra | {
         "media_sequence": playlist.media_sequence,
         "discontinuity_sequence": playlist.discontinuity_sequence,
         "target_duration": playlist.target_duration,
@@ -179,11 +197,19 @@ def track(
                 f"{format_pdt(newest.pdt)}, before the previous look's newest at {format_pdt(old_newest)}"
             )
     last_change = now if (advanced or regressed) else float(previous["last_change"])
+    part_stale: float | None = None
+    part_change: float | None = None
+    old_position, old_part_change = previous.get("part_position"), previous.get("part_change")
+    if playlist.low_latency and isinstance(old_position, list) and isinstance(old_part_change, int | float):
+        moved = _part_position(playlist) > old_position or regressed
+        part_change = now if moved else float(old_part_change)
+        part_stale = max(0.0, now - part_change)
     return Tracking(
         stale_for=max(0.0, now - last_change),
         advanced=advanced,
         regressed=regressed,
         inconsistencies=reasons,
         notes=notes,
-        state=_new_state(playlist, now, last_change),
+        state=_new_state(playlist, now, last_change, part_change),
+        part_stale_for=part_stale,
     )

@@ -8,6 +8,10 @@ process runs the check through the Runner with persistent state, as the daemon d
 and four media playlists are fetched, validated and compared with the previous run, and the newest
 segment of each variant is downloaded. We count this process's CPU time (time.process_time) per check,
 for `segments: 1` and, to show the download's share, `segments: 0`. Machines here are shared and noisy.
+
+It also times parsing a 4 MB, 300,000-segment playlist (CPU seconds of `parse_playlist`, which the probe runs
+in a worker thread for bodies over 64 KiB) and, as the peer when it is installed, the `m3u8` library's
+`m3u8.parse` on the same text (prober's parser before it had its own).
 """
 
 from __future__ import annotations
@@ -83,7 +87,28 @@ async def measure(url: str, segments: int, runs: int) -> tuple[float, float, str
     return (time.process_time() - cpu) / runs, (time.perf_counter() - wall) / runs, ",".join(sorted(statuses))
 
 
+def bench_parse() -> None:
+    from prober.probes.hls_playlist import parse_playlist
+
+    head = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:1\n"
+    body = (head + "".join(f"#EXTINF:2,\n{n % 1000}\n" for n in range(300_000))).encode()
+    started = time.process_time()
+    parse_playlist(body)
+    ours = time.process_time() - started
+    line = f"parse a {len(body) / 1e6:.1f} MB, 300,000-segment playlist: prober {ours:.2f} s CPU"
+    try:
+        import m3u8
+    except ImportError:
+        print(line + " (m3u8 not installed: no peer figure)")
+        return
+    started = time.process_time()
+    m3u8.parse(body.decode())
+    theirs = time.process_time() - started
+    print(line + f", m3u8.parse {theirs:.2f} s CPU, ratio {ours / theirs:.2f}")
+
+
 async def bench(runs: int) -> None:
+    bench_parse()
     port = free_port()
     server = subprocess.Popen([sys.executable, __file__, "--serve", str(port)])
     try:

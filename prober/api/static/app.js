@@ -1,9 +1,11 @@
 // The prober status page: renders api/v1/status (feed version 1) and api/v1/history (daily uptime bars).
 // Every text from the feed goes in through textContent, never innerHTML, so a check name or an error
-// message cannot inject markup. Refreshes every 30 seconds.
+// message cannot inject markup. Refreshes every 30 seconds. Helpers are in common.js (window.proberUI).
 "use strict";
 
 (function () {
+  const U = window.proberUI;
+  const el = U.el;
   const REFRESH_MS = 30000;
   const OPEN_ALL_BELOW = 60; // with fewer checks every group starts open; else only groups with trouble
   const STATUS_TEXT = {
@@ -15,89 +17,23 @@
   };
   const openGroups = new Map(); // group name → open, kept across refreshes once the visitor toggles
 
-  function el(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-
-  function ago(iso) {
-    if (!iso) return "never";
-    const seconds = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
-    if (seconds < 60) return Math.round(seconds) + "s ago";
-    if (seconds < 3600) return Math.round(seconds / 60) + " min ago";
-    if (seconds < 86400) return Math.round(seconds / 3600) + " h ago";
-    return Math.round(seconds / 86400) + " d ago";
-  }
-
-  function duration(seconds) {
-    if (seconds === null || seconds === undefined) return "";
-    if (seconds < 1) return Math.round(seconds * 1000) + " ms";
-    if (seconds < 60) return seconds.toFixed(1) + " s";
-    if (seconds < 3600) return Math.round(seconds / 60) + " min";
-    if (seconds < 86400) return (seconds / 3600).toFixed(1) + " h";
-    return (seconds / 86400).toFixed(1) + " d";
-  }
-
-  function percent(value) {
-    if (value === null || value === undefined) return "–";
-    if (value >= 100) return "100%";
-    return (Math.floor(value * 100) / 100).toFixed(2) + "%";
-  }
-
-  function when(iso) {
-    return iso ? new Date(iso).toLocaleString() : "";
-  }
-
-  function pill(status) {
-    return el("span", "pill pill-" + status, status);
-  }
-
-  function barClass(value) {
-    if (value === null || value === undefined) return "bar";
-    if (value >= 99.9) return "bar bar-high";
-    if (value >= 99) return "bar bar-mid";
-    if (value >= 95) return "bar bar-low";
-    return "bar bar-bad";
-  }
-
-  function renderBars(days, values) {
-    const wrap = el("div", "bars-wrap");
-    const bars = el("div", "bars");
-    bars.setAttribute("role", "img");
-    const known = (values || []).filter((v) => v !== null);
-    bars.setAttribute("aria-label", days.length + "-day uptime bars" + (known.length ? "" : ", no data"));
-    days.forEach((day, index) => {
-      const value = values ? values[index] : null;
-      const bar = el("div", barClass(value));
-      bar.title = day + ": " + (value === null || value === undefined ? "no data" : percent(value));
-      bars.appendChild(bar);
-    });
-    wrap.appendChild(bars);
-    const legend = el("div", "bars-legend");
-    legend.appendChild(el("span", "", days.length + " days ago"));
-    legend.appendChild(el("span", "", "today"));
-    wrap.appendChild(legend);
-    return wrap;
-  }
-
-  function renderCheck(check, history) {
+  function renderCheck(check, history, now) {
     const row = el("div", "check");
     row.id = "check-" + check.name;
     row.dataset.status = check.status;
     const info = el("div", "check-info");
     const head = el("div", "check-head");
-    const name = el("span", "check-name", check.name);
+    const name = el("a", "check-name", check.name);
+    name.href = check.page || "checks/" + encodeURIComponent(check.name);
     name.appendChild(el("span", "check-type", check.type));
     head.appendChild(name);
-    head.appendChild(pill(check.status));
+    head.appendChild(U.pill(check.status));
     info.appendChild(head);
 
     const meta = el("div", "check-meta");
-    meta.appendChild(el("span", "", "90d " + percent(check.uptime["90d"])));
-    meta.appendChild(el("span", "", "24h " + percent(check.uptime["24h"])));
-    if (check.latency.p95 !== null) meta.appendChild(el("span", "", "p95 " + duration(check.latency.p95)));
+    meta.appendChild(el("span", "", "90d " + U.percent(check.uptime["90d"])));
+    meta.appendChild(el("span", "", "24h " + U.percent(check.uptime["24h"])));
+    if (check.latency.p95 !== null) meta.appendChild(el("span", "", "p95 " + U.duration(check.latency.p95)));
     if (check.description) meta.appendChild(el("span", "", check.description));
     info.appendChild(meta);
 
@@ -105,23 +41,20 @@
       const locations = el("div", "locations");
       check.locations.forEach((loc) => {
         const item = el("span", "loc loc-" + loc.status, loc.location);
-        item.title = loc.status + (loc.started_at ? ", " + ago(loc.started_at) : "");
+        item.title = loc.status + (loc.started_at ? ", " + U.ago(loc.started_at, now) : "");
         locations.appendChild(item);
       });
       info.appendChild(locations);
     }
-    const failing = check.locations.find((loc) => loc.error && loc.status === "down");
-    if (failing && check.status !== "up") {
-      const text = (check.locations.length > 1 ? failing.location + ": " : "") + failing.error;
-      const error = el("div", "check-error", text);
-      error.title = text;
-      info.appendChild(error);
-    }
+    if (check.reason) info.appendChild(U.reasonLine(check, now));
     if (check.maintenance) {
-      info.appendChild(el("div", "check-meta", "Maintenance " + check.maintenance.name + " until " + when(check.maintenance.ends_at)));
+      info.appendChild(el("div", "check-meta check-maintenance", "Maintenance " + check.maintenance.name + " until " + U.utcTime(check.maintenance.ends_at, now)));
+    } else if (check.scheduled_maintenance) {
+      const window = check.scheduled_maintenance;
+      info.appendChild(el("div", "check-meta check-scheduled", "Maintenance " + window.name + " scheduled: " + U.utcRange(window.starts_at, window.ends_at, now)));
     }
     row.appendChild(info);
-    row.appendChild(renderBars(history.days, history.checks[check.name]));
+    row.appendChild(U.renderBars(history.days, history.checks[check.name]));
     return row;
   }
 
@@ -140,26 +73,37 @@
       const summary = el("summary");
       const label = group.name === null ? (feed.groups.length > 1 ? "Other checks" : "Checks") : group.name;
       summary.appendChild(el("span", "name", label + " (" + group.checks.length + ")"));
-      summary.appendChild(pill(group.status));
+      summary.appendChild(U.pill(group.status));
       details.appendChild(summary);
       group.checks.forEach((name) => {
         const check = byName.get(name);
-        if (check) details.appendChild(renderCheck(check, history));
+        if (check) details.appendChild(renderCheck(check, history, feed.generated_at));
       });
       fragment.appendChild(details);
     });
     container.replaceChildren(fragment);
   }
 
-  function incidentItem(incident, resolved) {
+  function incidentItem(incident, resolved, now) {
     const item = el("li", resolved ? "resolved" : "");
-    item.appendChild(el("div", "incident-title", incident.check + (resolved ? " was down" : " is down")));
-    const where = incident.locations && incident.locations.length ? " from " + incident.locations.join(", ") : "";
-    let detail = "Since " + when(incident.started_at) + where;
-    if (resolved) detail = when(incident.started_at) + where + " · resolved after " + duration(incident.downtime_seconds);
+    item.dataset.incident = String(incident.id);
+    const title = el("div", "incident-title");
+    const link = el("a", "", incident.check);
+    link.href = "checks/" + encodeURIComponent(incident.check);
+    title.appendChild(link);
+    title.appendChild(document.createTextNode(resolved ? " was down" : " is down"));
+    item.appendChild(title);
+    const where = incident.locations && incident.locations.length ? " · down from " + incident.locations.join(", ") : "";
+    let detail;
+    if (resolved) {
+      detail = U.dateTime(incident.started_at) + where + " · resolved after " + U.duration(incident.downtime_seconds);
+    } else {
+      const sofar = incident.duration_seconds !== undefined ? incident.duration_seconds : U.secondsSince(incident.started_at, now);
+      detail = "Since " + U.dateTime(incident.started_at) + " · " + U.span(sofar) + " so far" + where;
+    }
     item.appendChild(el("div", "incident-detail", detail));
     if (incident.error) {
-      const error = el("div", "incident-error", incident.error);
+      const error = el("div", "incident-error", (resolved ? "" : "First error: ") + incident.error);
       error.title = incident.error;
       item.appendChild(error);
     }
@@ -167,27 +111,36 @@
   }
 
   function renderIncidents(feed) {
+    const now = feed.generated_at;
     const open = feed.incidents.filter((incident) => incident.open);
     const past = feed.incidents.filter((incident) => !incident.open);
     const openSection = document.getElementById("open-incidents");
     const openList = document.getElementById("open-incident-list");
-    openList.replaceChildren(...open.map((incident) => incidentItem(incident, false)));
+    openList.replaceChildren(...open.map((incident) => incidentItem(incident, false, now)));
     openSection.hidden = open.length === 0;
     const pastSection = document.getElementById("past-incidents");
-    document.getElementById("past-incident-list").replaceChildren(...past.map((incident) => incidentItem(incident, true)));
+    document.getElementById("past-incident-list").replaceChildren(...past.map((incident) => incidentItem(incident, true, now)));
     pastSection.hidden = past.length === 0;
 
     const windows = feed.maintenance || [];
     const list = document.getElementById("maintenance-list");
     list.replaceChildren(
       ...windows.map((window) => {
-        const item = el("li", "maintenance");
-        item.appendChild(el("div", "incident-title", window.name + (window.active ? " (in progress)" : " (scheduled)")));
-        item.appendChild(el("div", "incident-detail", when(window.starts_at) + " – " + when(window.ends_at)));
+        const item = el("li", "maintenance" + (window.active ? "" : " upcoming"));
+        item.appendChild(el("div", "incident-title", window.name + (window.active ? " (in progress)" : "")));
+        const when = window.active
+          ? "in progress until " + U.utcTime(window.ends_at, now)
+          : "scheduled: " + U.utcRange(window.starts_at, window.ends_at, now);
+        const covers = window.checks.length === 1 && window.checks[0] === "*" ? "" : " · " + window.checks.join(", ");
+        item.appendChild(el("div", "incident-detail", when + covers));
         return item;
       })
     );
     document.getElementById("maintenance").hidden = windows.length === 0;
+
+    const announcements = feed.announcements || [];
+    document.getElementById("announcement-list").replaceChildren(...announcements.map((item) => U.announcementItem(item, now)));
+    document.getElementById("announcements").hidden = announcements.length === 0;
   }
 
   function render(feed, history) {
@@ -200,7 +153,7 @@
     if (feed.status === "down") text = counts.down + " of " + counts.total + " checks are down";
     if (feed.status === "degraded") text = counts.degraded + " of " + counts.total + " checks are degraded";
     document.getElementById("banner-text").textContent = text;
-    document.getElementById("updated").textContent = "Updated " + new Date(feed.generated_at).toLocaleTimeString();
+    document.getElementById("updated").textContent = "Updated " + U.dateTime(feed.generated_at);
     renderIncidents(feed);
     renderGroups(feed, history);
     document.body.dataset.ready = "true";
