@@ -20,6 +20,7 @@ from rich.text import Text
 
 from prober.config import Config, ConfigError, load_config
 from prober.durations import format_duration
+from prober.probes import PROBES
 from prober.results import Result
 from prober.runner import Runner
 
@@ -71,12 +72,17 @@ def validate(paths: tuple[str, ...]) -> None:
 
 
 def _metric_summary(result: Result) -> str:
+    """The headline metrics the check's probe declares (`status=200 latency=38ms`)."""
+    probe = PROBES.get(result.type)
+    if probe is None:
+        return ""
     shown = []
-    for key in ("status", "latency", "days_remaining", "stale_for", "open_latency", "load"):
+    for key in probe.headline:
         value = result.metrics.get(key)
         if value is None:
             continue
-        if key in ("latency", "stale_for", "open_latency", "load") and isinstance(value, int | float):
+        spec = probe.metrics.get(key)
+        if spec is not None and spec.unit == "s" and isinstance(value, int | float) and not isinstance(value, bool):
             shown.append(f"{key}={format_duration(float(value))}")
         elif isinstance(value, float):
             shown.append(f"{key}={value:.1f}")

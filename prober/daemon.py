@@ -32,7 +32,7 @@ from prober.health import Runtime
 from prober.lock import DatabaseLock
 from prober.maintenance import active_window
 from prober.notify import DeliveryAttempt, Message, Notifier, format_message
-from prober.redact import redact_url
+from prober.redact import LOG_SECRETS, config_secrets, redact_url
 from prober.results import Result, format_timestamp
 from prober.runner import Runner
 from prober.scheduler import Scheduler
@@ -283,6 +283,7 @@ class Daemon:
     def _use_config(self, config: Config) -> None:
         self.config = config
         self._specs_by_name = {spec.name: spec for spec in config.checks}
+        LOG_SECRETS.add_secrets(config_secrets(config))  # also checks run only by agents, and ingest tokens
         # Thousands of long-lived check objects make full GC passes stall the loop for 100+ ms; freezing them
         # keeps start lag low (measured in tests/bench/bench_scheduler.py).
         gc.collect()

@@ -1,7 +1,8 @@
 """Logging set-up for the daemon: readable text by default, one JSON object per line with `--log-format json`.
 
 Log records may carry structured fields through `extra={"fields": {...}}`; they become keys of the JSON
-object (and `key=value` pairs in text). Nothing here redacts: callers pass already-redacted values.
+object (and `key=value` pairs in text). Every handler carries `prober.redact.LOG_SECRETS`, the filter
+that masks the secrets of every check and notifier URL this process knows, whichever library logged them.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-__all__ = ["LogFormat", "RepeatedError", "setup_logging"]
+from prober.redact import LOG_SECRETS
+
+__all__ = ["LogFormat", "RepeatedError", "install_log_redaction", "setup_logging"]
 
 LogFormat = Literal["text", "json"]
 
@@ -51,6 +54,7 @@ def setup_logging(fmt: LogFormat = "text", level: str = "info") -> None:
     """Configure the root logger once for the process (stderr, so stdout stays for command output)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.addFilter(LOG_SECRETS)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -94,3 +98,11 @@ class RepeatedError:
         self.total = 0
         self._unlogged = 0
         self._last_logged = -1e18
+
+
+def install_log_redaction() -> None:
+    """Attach the secrets filter to every root handler and to Python's last-resort handler (which prints
+    warnings when logging was never set up, as in `prober check`). Idempotent."""
+    for handler in [*logging.getLogger().handlers, logging.lastResort]:
+        if handler is not None and LOG_SECRETS not in handler.filters:
+            handler.addFilter(LOG_SECRETS)

@@ -38,7 +38,7 @@ import apprise
 
 from prober.alerts import FLAP_WINDOW, Transition
 from prober.durations import format_duration
-from prober.redact import RedactingFilter, redact_url, scrub
+from prober.redact import LOG_SECRETS, redact_url, scrub
 from prober.supervise import Supervisor
 
 __all__ = [
@@ -56,7 +56,7 @@ __all__ = [
 
 log = logging.getLogger("prober.notify")
 
-LOG_REDACTION = RedactingFilter()
+LOG_REDACTION = LOG_SECRETS
 """Scrubs every notifier URL this process has used from the `apprise` logger's records (Apprise logs
 request URLs, tokens in the path included, at DEBUG level). Add it to other loggers or handlers too."""
 logging.getLogger("apprise").addFilter(LOG_REDACTION)
@@ -175,7 +175,8 @@ def format_message(transition: Transition) -> Message:
         window = format_duration(FLAP_WINDOW.total_seconds())
         lines.append(f"Flapping: this is incident {t.recent_incidents} in the last {window}.")
     lines.append(f"Incident {t.incident_id}.")
-    return Message(t.kind, title, "\n".join(lines), t.check, t.incident_id)
+    # Scrubbed of every secret this process knows (check secrets, notifier URLs), whatever wrote the error.
+    return Message(t.kind, LOG_SECRETS.text(title), LOG_SECRETS.text("\n".join(lines)), t.check, t.incident_id)
 
 
 def build_test_message(now: datetime) -> Message:

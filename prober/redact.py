@@ -12,8 +12,15 @@ page being checked.
 `secrets_in_url` lists the raw substrings that `redact_url` masks, so `scrub` can clean them out of
 free text (an exception message that quotes the URL).
 
-`RedactingFilter` is a logging filter that scrubs the secrets of registered URLs out of every record
-it sees (libraries such as Apprise log request URLs at DEBUG level with the token in the path).
+`RedactingFilter` is a logging filter that scrubs the secrets of registered URLs, and registered plain
+secret values, out of every record it sees (libraries such as Apprise log request URLs at DEBUG level
+with the token in the path). `LOG_SECRETS` is the process's one instance: the runner registers every
+check's secrets in it before the check runs, the notifier its URLs; `prober.logs` attaches it to the
+handlers, and the notifier scrubs its message text with it.
+
+`check_secrets` lists the secret values of one check definition, from the fields its probe declares in
+`secrets` (see `prober.probes.registry`); `Scrubber` masks a fixed set of secret values in text and in
+JSON-like values (the runner scrubs every Result with its check's secrets before the Result leaves).
 
 It must never raise on odd input, never shorten or otherwise change what it does not mask, and never
 log: it is called from the logging paths themselves.
@@ -24,10 +31,23 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 from urllib.parse import unquote
 
-__all__ = ["MASK", "RedactingFilter", "looks_secret", "redact_url", "scrub", "secrets_in_url"]
+__all__ = [
+    "LOG_SECRETS",
+    "MASK",
+    "MIN_SECRET",
+    "RedactingFilter",
+    "Scrubber",
+    "check_secrets",
+    "config_secrets",
+    "looks_secret",
+    "redact_url",
+    "scrub",
+    "secrets_in_url",
+]
 
 MASK = "****"
 WEB_SCHEMES = frozenset({"http", "https", "ws", "wss"})
@@ -36,6 +56,10 @@ _SECRET_NAME_PARTS = ("token", "secret", "passw", "pwd", "apikey", "api_key", "a
 _SECRET_NAME_WORDS = frozenset({"key", "sig", "pass", "pw", "code", "session", "access_key", "private"})
 _URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*)://(?P<rest>.*)$", re.S)
 _TOKENISH = re.compile(r"^[A-Za-z0-9_\-=+.~%]+$")
+_SECRET_HEADER = re.compile(r"auth|token|secret|passw|key|cookie|session|signature|credential", re.I)
+_WORDS = re.compile(r"[\s&=,;:\"'{}\[\]]+")
+MIN_SECRET = 6
+"""Shorter values are not masked in free text: masking `on` or `1234` would mangle every message."""
 
 
 def _is_secret_name(name: str) -> bool:
@@ -185,6 +209,7 @@ class RedactingFilter(logging.Filter):
         super().__init__()
         self._urls: tuple[str, ...] = ()
         self._needles: tuple[str, ...] = ()
+        self._plain: tuple[str, ...] = ()
         self._lock = threading.Lock()
 
     def add(self, url: str) -> None:
@@ -197,19 +222,181 @@ class RedactingFilter(logging.Filter):
             self._urls = (*self._urls, url)
             self._needles = tuple(sorted({*self._needles, *(n for n in needles if len(n) >= 4)}, key=len, reverse=True))
 
+    def add_secrets(self, values: Iterable[str]) -> None:
+        """Register plain secret values (a header token, a form value) that must not appear in a record."""
+        values = [value for value in values if value and len(value) >= MIN_SECRET]
+        for url in (value for value in values if _URL.match(value)):
+            self.add(url)  # shown redacted (`http://admin:****@host/`), not as one `****`
+        new = {value for value in values if not _URL.match(value)} - set(self._plain)
+        if not new:
+            return
+        with self._lock:
+            self._plain = tuple(sorted({*self._plain, *new}, key=len, reverse=True))
+            self._needles = tuple(sorted({*self._needles, *new}, key=len, reverse=True))
+
+    def text(self, value: str) -> str:
+        """`value` with every registered URL and secret masked (for text that is not a log record)."""
+        needles = self._needles
+        if not needles or not any(needle in value for needle in needles):
+            return value
+        value = scrub(value, self._urls)
+        for secret in self._plain:
+            value = value.replace(secret, MASK)
+        return value
+
     def filter(self, record: logging.LogRecord) -> bool:
-        needles, urls = self._needles, self._urls
+        needles = self._needles
         if not needles:
             return True
         try:
             message = record.getMessage()
             if any(needle in message for needle in needles):
-                record.msg = scrub(message, urls)
+                record.msg = self.text(message)
                 record.args = None
             if record.exc_info and not record.exc_text:
                 record.exc_text = logging.Formatter().formatException(record.exc_info)
             if record.exc_text and any(needle in record.exc_text for needle in needles):
-                record.exc_text = scrub(record.exc_text, urls)
+                record.exc_text = self.text(record.exc_text)
+            fields = getattr(record, "fields", None)
+            if isinstance(fields, dict):
+                record.fields = {key: _scrub_json(self.text, item) for key, item in fields.items()}
         except Exception:  # a log line must never fail because of redaction
             record.msg, record.args = MASK, None
         return True
+
+
+def _scrub_json(text: Any, value: Any) -> Any:
+    if isinstance(value, str):
+        return text(value)
+    if isinstance(value, dict):
+        return {text(str(key)): _scrub_json(text, item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub_json(text, item) for item in value]
+    return value
+
+
+LOG_SECRETS = RedactingFilter()
+"""The process's log filter (see the module docstring)."""
+
+
+class Scrubber:
+    """Masks a fixed set of secret strings in text and in JSON-like values. Never raises on odd input."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        unique = {secret for secret in secrets if secret and len(secret) >= MIN_SECRET}
+        self._secrets = tuple(sorted(unique, key=len, reverse=True))
+        self._urls = tuple(secret for secret in self._secrets if _URL.match(secret))
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return self._secrets
+
+    def __bool__(self) -> bool:
+        return bool(self._secrets)
+
+    def text(self, value: str) -> str:
+        for url in self._urls:  # a quoted URL stays readable: `http://admin:****@host/`
+            if url in value:
+                value = value.replace(url, redact_url(url))
+        for secret in self._secrets:
+            if secret in value:
+                value = value.replace(secret, MASK)
+        return value
+
+    def optional(self, value: str | None) -> str | None:
+        return None if value is None else self.text(value)
+
+    def json(self, value: Any) -> Any:
+        """A copy of a JSON-like value with every string (keys too) scrubbed; the value itself if no secrets."""
+        if not self._secrets:
+            return value
+        return _scrub_json(self.text, value)
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():  # keys are names (`token`), not secrets
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
+    elif hasattr(value, "model_dump"):
+        yield from _strings(value.model_dump())
+    elif value is not None and not isinstance(value, bool):
+        yield str(value)
+
+
+def _whole(value: str) -> set[str]:
+    """A secret value, plus its words after the first (`Bearer abc123`: the token alone may be quoted)."""
+    found = {value, unquote(value)}
+    words = value.split()
+    if len(words) > 1:
+        found.update(words[1:])
+    return found
+
+
+def _url_secrets(value: str) -> set[str]:
+    # A path segment of a web URL names the page (`live.m3u8`); only a long random one is taken for a token.
+    found = set(secrets_in_url(value)) | {item for item in secrets_in_url(value, mask_path=True) if len(item) >= 16}
+    found |= {unquote(item) for item in found}
+    if found:
+        found.add(value)
+    return found
+
+
+def _secret_words(text: str) -> set[str]:
+    return {word for word in _WORDS.split(text) if looks_secret(word)}
+
+
+def _at(value: Any, path: str) -> Iterator[Any]:
+    """The values at a dotted field path (`steps.value` walks every step of the list)."""
+    if isinstance(value, list | tuple):
+        for item in value:
+            yield from _at(item, path)
+        return
+    if not path:
+        yield value
+        return
+    head, _, rest = path.partition(".")
+    item = value.get(head) if isinstance(value, dict) else getattr(value, head, None)
+    if item is not None:
+        yield from _at(item, rest)
+
+
+def check_secrets(model: Any, declared: Mapping[str, str]) -> set[str]:
+    """The secret values of one check definition: what is found at each field path its probe declares,
+    read according to its kind (url, headers, value, text; see `prober.probes.registry.SecretKind`)."""
+    found: set[str] = set()
+    for path, kind in declared.items():
+        for value in _at(model, path):
+            if kind == "url":
+                for text in _strings(value):
+                    found |= _url_secrets(text)
+            elif kind == "headers" and isinstance(value, dict):
+                for header, item in value.items():
+                    if _SECRET_HEADER.search(str(header)):
+                        found |= _whole(str(item))
+                    else:
+                        found |= _secret_words(str(item))
+            elif kind == "value":
+                for text in _strings(value):
+                    found |= _whole(text)
+            else:
+                for text in _strings(value):
+                    found |= _secret_words(text)
+    return {item for item in found if len(item) >= MIN_SECRET}
+
+
+def config_secrets(config: Any) -> set[str]:
+    """Every secret of a loaded configuration: each check's (as its probe declares them), the notifier
+    URLs and their secrets, and the ingest tokens. Duck-typed on `prober.config.Config`."""
+    found: set[str] = set()
+    for spec in config.checks:
+        found |= check_secrets(spec.model, spec.probe.secrets)
+    for notifier in config.notifiers.values():
+        for url in notifier.urls:
+            found |= {url, *secrets_in_url(url)}
+    found.update(config.ingest.tokens.values())
+    return {item for item in found if item and len(item) >= MIN_SECRET}

@@ -3,6 +3,11 @@
 Used by `prober check` and by the daemon's scheduler alike, so a result means the same wherever it
 came from. Whatever a probe does (raise, hang, return garbage), this returns a Result: a probe that
 raises is a `down` result with the error, never a crash.
+
+It is also the wall secrets stop at: before a Result leaves, every string in it (error, metrics, details,
+assertion values, artifact names) is scrubbed of the check's secret values (those its probe declares;
+`prober.redact.check_secrets`), whatever library wrote the text. The same values are registered with the
+process's log filter (`prober.redact.LOG_SECRETS`) before the probe runs, so no log line carries them.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 from prober.conditions import judge
 from prober.config import CheckSpec
 from prober.durations import format_duration
+from prober.logs import install_log_redaction
 from prober.probes.base import (
     MemoryStateStore,
     Observation,
@@ -27,7 +33,8 @@ from prober.probes.base import (
     Resources,
     StateStore,
 )
-from prober.results import Result, Status
+from prober.redact import LOG_SECRETS, Scrubber, check_secrets
+from prober.results import Assertion, Result, Status
 
 __all__ = ["Runner"]
 
@@ -57,6 +64,18 @@ def _with_probe_reason(error: str | None, status: Status, observation: Observati
     return f"{error} ({first})"
 
 
+def _scrubbed(scrub: Scrubber, item: Any) -> Any:
+    if not isinstance(item, Assertion) or not scrub:
+        return item
+    return Assertion(
+        metric=item.metric,
+        condition=scrub.text(item.condition),
+        actual=scrub.json(item.actual),
+        ok=item.ok,
+        level=item.level,
+    )
+
+
 @dataclass(slots=True)
 class Runner:
     """Everything runs of checks share in one process: location, state, shared resources, artifacts."""
@@ -66,8 +85,23 @@ class Runner:
     resources: Resources = field(default_factory=Resources)
     artifacts_dir: Path = field(default_factory=lambda: Path("artifacts"))
     persistent_state: bool = False
+    _scrubbers: dict[str, tuple[CheckSpec, Scrubber]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        install_log_redaction()
+
+    def scrubber(self, spec: CheckSpec) -> Scrubber:
+        """The scrubber of one check's secrets (computed once per definition, registered for logs)."""
+        cached = self._scrubbers.get(spec.name)
+        if cached is not None and cached[0] is spec:
+            return cached[1]
+        scrubber = Scrubber(check_secrets(spec.model, getattr(spec.probe, "secrets", {})))
+        LOG_SECRETS.add_secrets(scrubber.secrets)
+        self._scrubbers[spec.name] = (spec, scrubber)
+        return scrubber
 
     async def run(self, spec: CheckSpec) -> Result:
+        scrub = self.scrubber(spec)
         started_at = datetime.now(UTC)
         started = time.perf_counter()
         attempts = spec.model.retries + 1
@@ -90,11 +124,11 @@ class Runner:
             started_at=started_at,
             duration_ms=(time.perf_counter() - started) * 1000,
             status=status,
-            error=error,
-            metrics=observation.metrics,
-            assertions=assertions,
-            artifacts=observation.artifacts,
-            details=details,
+            error=scrub.optional(error),
+            metrics=scrub.json(observation.metrics),
+            assertions=[_scrubbed(scrub, item) for item in assertions],
+            artifacts=[scrub.text(str(path)) for path in observation.artifacts],
+            details=scrub.json(details),
         )
 
     async def _attempt(self, spec: CheckSpec) -> tuple[Status, str | None, Observation, list[Any]]:

@@ -117,3 +117,45 @@ def test_redacting_filter_scrubs_registered_secrets_from_messages_arguments_and_
     assert "JHMHI8qBe7bk2ZwO5U711o3dV_js" not in caplog.text
     assert "discord://4174216298/****" in caplog.text
     assert "nothing secret here: 42" in caplog.text
+
+
+# ---- check secrets by declared kind, and the Scrubber ------------------------------------------------
+
+from prober.redact import MASK, Scrubber, check_secrets  # noqa: E402
+
+
+def test_each_secret_kind_finds_its_values_and_leaves_plain_words() -> None:
+    model = {
+        "url": "https://admin:Pw9xxxxx@api.example.com/live.m3u8?token=Tok9yyyyy&page=2",
+        "headers": {"Authorization": "Bearer AbC123def456", "Accept": "application/json", "X-Trace": "q1W2e3R4t5"},
+        "auth": {"token": "short1", "nested": ["Whole value here"]},
+        "send": '{"type": "subscribe", "token": "SendTok55abcXYZ"}',
+        "steps": [{"value": "hunter22"}, {"value": None}],
+    }
+    found = check_secrets(
+        model, {"url": "url", "headers": "headers", "auth": "value", "send": "text", "steps.value": "value"}
+    )
+    assert {"Pw9xxxxx", "Tok9yyyyy", "Bearer AbC123def456", "AbC123def456", "q1W2e3R4t5"} <= found
+    assert {"short1", "Whole value here", "SendTok55abcXYZ", "hunter22"} <= found
+    assert not {"application/json", "subscribe", "live.m3u8", "page", "type", "token"} & found
+
+
+def test_a_missing_or_empty_declared_field_finds_nothing() -> None:
+    assert check_secrets({"url": "https://api.example.com/health"}, {"url": "url", "headers": "headers"}) == set()
+
+
+def test_the_scrubber_keeps_a_quoted_url_readable_and_masks_its_parts_elsewhere() -> None:
+    url = "http://admin:Pw9xxxxx@127.0.0.1:99999/health?token=Tok9yyyyy"
+    scrub = Scrubber(check_secrets({"url": url}, {"url": "url"}))
+    text = scrub.text(f"could not open {url}; the password Pw9xxxxx was refused")
+    assert text == (
+        "could not open http://admin:****@127.0.0.1:99999/health?token=****; the password **** was refused"
+    )
+    masked = f"http://admin:{MASK}@127.0.0.1:99999/health?token={MASK}"
+    assert scrub.json({"k": [url, 1, None]}) == {"k": [masked, 1, None]}
+
+
+def test_a_scrubber_without_secrets_returns_values_unchanged() -> None:
+    scrub = Scrubber(["", "abc"])  # empty and too short: nothing to mask
+    value = {"a": "abc def"}
+    assert not scrub and scrub.json(value) is value and scrub.text("abc") == "abc"

@@ -5,9 +5,11 @@ Names follow blackbox_exporter where it has one, so its dashboards and alert rul
 `probe_success`, `probe_duration_seconds`, `probe_http_status_code`, `probe_http_duration_seconds{phase}`,
 `probe_http_redirects`, `probe_ssl_earliest_cert_expiry` (unix time: the tls check's `not_after`, or the
 http check's start + `cert_days_remaining`), `probe_tls_version_info{version}`. Every other numeric or
-boolean metric a probe declares becomes `probe_<type>_<metric>` with its unit as suffix (`_seconds`,
-`_bytes`, `_days`); websocket's prefix is `ws` (`probe_ws_open_latency_seconds`), and hls `stale_for` is
-`probe_hls_stale_seconds`. Ours besides: `probe_status` (0 up, 1 degraded, 2 down), `probe_last_run_timestamp_seconds`,
+boolean metric becomes `probe_<type>_<metric>` with its unit as suffix (`_seconds`, `_bytes`, `_days`);
+websocket's prefix is `ws` (`probe_ws_open_latency_seconds`), and hls `stale_for` is
+`probe_hls_stale_seconds`. Each probe declares these names next to its metrics (`exports`, see
+`prober.probes.registry`); this module only reads the declarations, it knows no check type.
+Ours besides: `probe_status` (0 up, 1 degraded, 2 down), `probe_last_run_timestamp_seconds`,
 `probe_consecutive_down`, `probe_maintenance`; `prober_incident_open{check}`, `prober_schedule_lag_seconds`
 (per check, latest), `prober_scheduler_*`, `prober_store_*`, `prober_notifications_failed_total{check,outcome}`.
 Probe series carry the labels check, type and location.
@@ -33,6 +35,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from prober.agent import PushStats
 from prober.health import Runtime
 from prober.probes import PROBES
+from prober.probes.registry import Export, standard_name
 from prober.scheduler import SchedulerStats
 from prober.store import CurrentState, WriterStats
 
@@ -41,35 +44,18 @@ __all__ = ["STATUS_VALUES", "MetricsSnapshot", "ProbeCollector", "failed_counts"
 LABELS = ["check", "type", "location"]
 STATUS_VALUES = {"up": 0, "degraded": 1, "down": 2}
 FAILED_OUTCOMES = ("failed", "abandoned", "dropped")
-_TYPE_PREFIX = {"websocket": "ws"}
-_RENAMES = {
-    ("http", "status"): "probe_http_status_code",
-    ("browser", "status"): "probe_browser_status_code",
-    ("hls", "playlist_status"): "probe_hls_playlist_status_code",
-    ("hls", "segment_status"): "probe_hls_segment_status_code",
-    ("hls", "stale_for"): "probe_hls_stale_seconds",
-    ("hls", "part_stale_for"): "probe_hls_part_stale_seconds",
-    ("hls", "frozen_for"): "probe_hls_frozen_seconds",
-    ("hls", "key_status"): "probe_hls_key_status_code",
-    ("hls", "audio_level"): "probe_hls_audio_level_dbfs",
-}
-_UNIT_SUFFIX = {"s": "_seconds", "bytes": "_bytes", "days": "_days"}
-_HTTP_PHASES = (("resolve", "dns"), ("connect", "connect"), ("tls", "tls"), ("transfer", "transfer"))
 _SAFE = re.compile(r"[^a-zA-Z0-9_]")
-_EXTRA_LABELS = {"probe_http_duration_seconds": ("phase",), "probe_tls_version_info": ("version",)}
 
 
 def family_name(check_type: str, metric: str, unit: str) -> str:
-    """The exported name of a probe metric: `probe_<type>_<metric><unit suffix>` or a blackbox name."""
-    renamed = _RENAMES.get((check_type, metric))
-    if renamed is not None:
-        return renamed
-    suffix = _UNIT_SUFFIX.get(unit, "")
-    base = f"probe_{_TYPE_PREFIX.get(check_type, check_type)}_{metric}"
-    base = _SAFE.sub("_", base)
-    if not suffix or suffix.lstrip("_") in metric.split("_") or base.endswith(suffix):
-        return base  # `days_remaining` is already in days, `segment_bytes` in bytes
-    return base + suffix
+    """The exported name of a probe metric, as its probe declares it (`exports`), or the standard
+    `probe_<type>_<metric><unit suffix>` for a metric no probe declares."""
+    probe = PROBES.get(check_type)
+    declared = probe.exports.get(metric, ()) if probe is not None else ()
+    gauges = [export for export in declared if export.kind == "gauge" and not export.labels]
+    if gauges:
+        return gauges[0].name
+    return _SAFE.sub("_", standard_name(check_type, metric, unit))
 
 
 def _number(value: Any) -> float | None:
@@ -78,6 +64,22 @@ def _number(value: Any) -> float | None:
     if isinstance(value, int | float) and math.isfinite(value):
         return float(value)
     return None
+
+
+def _exported_value(export: Export, raw: Any, metrics: dict[str, Any], started_at: datetime) -> float | None:
+    """The sample value of one declared export, or None when the metric's value does not fit it."""
+    if export.kind == "timestamp":
+        return _parse_time(raw)
+    if export.kind == "info":
+        return 1.0 if isinstance(raw, str) and raw else None
+    value = _number(raw)
+    if value is None:
+        return None
+    if export.kind == "days_until":
+        return started_at.timestamp() + value * 86400
+    if export.minus:
+        return max(0.0, value - sum(_number(metrics.get(name)) or 0.0 for name in export.minus))
+    return value
 
 
 def _parse_time(value: Any) -> float | None:
@@ -115,22 +117,32 @@ class _Families:
     def __init__(self) -> None:
         self.items: dict[str, GaugeMetricFamily] = {}
 
-    def add(self, name: str, doc: str, labels: list[str], value: float, extra: list[str] | None = None) -> None:
+    def add(
+        self,
+        name: str,
+        doc: str,
+        labels: list[str],
+        value: float,
+        extra: list[str] | None = None,
+        extra_names: tuple[str, ...] = (),
+    ) -> None:
         family = self.items.get(name)
         if family is None:
-            names = [*LABELS, *(_EXTRA_LABELS.get(name, ()))]
+            names = [*LABELS, *extra_names]
             family = self.items[name] = GaugeMetricFamily(name, doc, labels=names)
         family.add_metric([*labels, *(extra or [])], value)
 
 
-def _probe_metric_docs() -> dict[tuple[str, str], tuple[str, str]]:
-    """(type, metric) → (exported name, help) for every numeric-or-flag metric a probe declares."""
-    docs: dict[tuple[str, str], tuple[str, str]] = {}
+def _probe_exports() -> dict[tuple[str, str], list[tuple[Export, str]]]:
+    """(type, metric) -> [(export, help)] for every metric a probe declares an export for."""
+    found: dict[tuple[str, str], list[tuple[Export, str]]] = {}
     for type_name, probe in PROBES.items():
-        for spec in probe.metrics.values():
-            if spec.kind in ("value", "flag"):
-                docs[(type_name, spec.name)] = (family_name(type_name, spec.name, spec.unit), spec.description)
-    return docs
+        for metric, exports in probe.exports.items():
+            spec = probe.metrics.get(metric)
+            doc = spec.description if spec is not None else metric
+            if exports:
+                found[(type_name, metric)] = [(export, doc) for export in exports]
+    return found
 
 
 class ProbeCollector(Collector):
@@ -138,7 +150,7 @@ class ProbeCollector(Collector):
 
     def __init__(self, snapshot: MetricsSnapshot) -> None:
         self.snapshot = snapshot
-        self._docs = _probe_metric_docs()
+        self._exports = _probe_exports()
 
     def describe(self) -> Iterable[Metric]:
         return []
@@ -170,35 +182,14 @@ class ProbeCollector(Collector):
                      1.0 if state["check"] in snap.maintenance else 0.0)  # fmt: skip
         metrics = state["metrics"]
         for metric, raw in metrics.items():
-            known = self._docs.get((check_type, metric))
-            value = _number(raw)
-            if known is None or value is None:
-                continue
-            families.add(known[0], known[1], labels, value)
-        expiry = _parse_time(metrics.get("not_after")) if check_type == "tls" else None
-        if expiry is None:
-            days = _number(metrics.get("cert_days_remaining"))
-            if days is not None:
-                expiry = state["started_at"].timestamp() + days * 86400
-        if expiry is not None:
-            families.add("probe_ssl_earliest_cert_expiry", "expiry of the certificate (unix time)", labels, expiry)
-        version = metrics.get("tls_version")
-        if isinstance(version, str) and version:
-            families.add("probe_tls_version_info", "the negotiated TLS version", labels, 1.0, [version])
-        if check_type == "http":
-            self._http_phases(families, metrics, labels)
-
-    @staticmethod
-    def _http_phases(families: _Families, metrics: dict[str, Any], labels: list[str]) -> None:
-        doc = "duration of each phase of the HTTP request, as blackbox_exporter names them"
-        for phase, metric in _HTTP_PHASES:
-            value = _number(metrics.get(metric))
-            if value is not None:
-                families.add("probe_http_duration_seconds", doc, labels, value, [phase])
-        ttfb = _number(metrics.get("ttfb"))
-        if ttfb is not None:
-            before = sum(_number(metrics.get(name)) or 0.0 for name in ("dns", "connect", "tls"))
-            families.add("probe_http_duration_seconds", doc, labels, max(0.0, ttfb - before), ["processing"])
+            for export, doc in self._exports.get((check_type, metric), ()):
+                value = _exported_value(export, raw, metrics, state["started_at"])
+                if value is None:
+                    continue
+                extra = [label_value for _, label_value in export.labels]
+                if export.info_label:
+                    extra.append(str(raw))
+                families.add(export.name, doc, labels, value, extra, export.label_names())
 
     def _own(self) -> Iterator[Metric]:
         snap = self.snapshot

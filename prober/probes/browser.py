@@ -21,8 +21,8 @@ from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from prober.conditions import MetricSpec, compile_conditions, judge
 from prober.config_models import CheckBase, StrictModel
-from prober.probes import register
 from prober.probes.base import Observation, ProbeContext, ProbeError
+from prober.probes.registry import Export, SecretKind, register, standard_exports, url_target
 
 __all__ = ["PAGE_TEXT", "BrowserCheck", "BrowserProbe", "Step", "Viewport", "wanted_selectors", "wanted_texts"]
 
@@ -156,6 +156,7 @@ PAGE_TEXT = "page text"
 
 @register("browser")
 class BrowserProbe:
+    type_name: ClassVar[str]
     Config = BrowserCheck
     metrics: ClassVar[Mapping[str, MetricSpec]] = {
         spec.name: spec
@@ -178,6 +179,13 @@ class BrowserProbe:
             MetricSpec("text_contains", "text the page must show", kind="contains", subject=PAGE_TEXT),
         )
     }
+
+    exports: ClassVar[Mapping[str, tuple[Export, ...]]] = standard_exports(
+        "browser", metrics, text=("title",), rename={"status": "probe_browser_status_code"}
+    )
+    headline: ClassVar[tuple[str, ...]] = ("status", "load")
+    secrets: ClassVar[Mapping[str, SecretKind]] = {"url": "url", "headers": "headers", "steps.value": "value"}
+    target = url_target
 
     def default_expect(self, check: BrowserCheck) -> Mapping[str, Any]:
         return {"page_errors": 0}

@@ -38,7 +38,6 @@ from pydantic import Field, field_validator
 
 from prober.conditions import MetricSpec
 from prober.config_models import CheckBase
-from prober.probes import register
 from prober.probes.base import Observation, ProbeContext, ProbeError
 from prober.probes.hls_content import ContentSettings, UndecodableSegment, compare, decode_segment
 from prober.probes.hls_content import default_expect as content_expect
@@ -62,6 +61,7 @@ from prober.probes.hls_playlist import (
     parse_playlist,
 )
 from prober.probes.hls_state import FRESH_FACTOR, Tracking, is_fresh, pdt_staleness, track, usable_state
+from prober.probes.registry import Export, SecretKind, register, standard_exports, url_target
 from prober.redact import redact_url
 
 __all__ = ["Clock", "HlsCheck", "HlsProbe", "SystemClock", "clock", "parse_off_loop"]
@@ -624,8 +624,26 @@ def _targets(check: HlsCheck, master: MasterPlaylist, base: str) -> list[_Target
 
 @register("hls")
 class HlsProbe:
+    type_name: ClassVar[str]
     Config = HlsCheck
     metrics: ClassVar[Mapping[str, MetricSpec]] = METRICS
+
+    exports: ClassVar[Mapping[str, tuple[Export, ...]]] = standard_exports(
+        "hls",
+        metrics,
+        rename={
+            "playlist_status": "probe_hls_playlist_status_code",
+            "segment_status": "probe_hls_segment_status_code",
+            "stale_for": "probe_hls_stale_seconds",
+            "part_stale_for": "probe_hls_part_stale_seconds",
+            "frozen_for": "probe_hls_frozen_seconds",
+            "key_status": "probe_hls_key_status_code",
+            "audio_level": "probe_hls_audio_level_dbfs",
+        },
+    )
+    headline: ClassVar[tuple[str, ...]] = ("stale_for",)
+    secrets: ClassVar[Mapping[str, SecretKind]] = {"url": "url", "headers": "headers"}
+    target = url_target
 
     def default_expect(self, check: HlsCheck) -> Mapping[str, Any]:
         expect: dict[str, Any] = {"playlist_status": 200}

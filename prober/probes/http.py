@@ -22,9 +22,9 @@ from pydantic import Field, field_validator, model_validator
 
 from prober.conditions import MetricSpec
 from prober.config_models import CheckBase
-from prober.probes import register
 from prober.probes.base import Observation, ProbeContext, ProbeError
 from prober.probes.certs import expiry_sentence, leaf_days_remaining
+from prober.probes.registry import Export, SecretKind, register, standard_exports, url_target
 
 __all__ = ["HttpCheck", "HttpProbe"]
 
@@ -222,6 +222,7 @@ def _client_error_sentence(exc: aiohttp.ClientError, check: HttpCheck) -> str:
 class HttpProbe:
     """HTTP(S) request with phase timings, body/JSON/header subjects and, for https, certificate days left."""
 
+    type_name: ClassVar[str]
     Config = HttpCheck
     metrics: ClassVar[Mapping[str, MetricSpec]] = {
         spec.name: spec
@@ -253,6 +254,35 @@ class HttpProbe:
             ),
         )
     }
+
+    exports: ClassVar[Mapping[str, tuple[Export, ...]]] = standard_exports(
+        "http",
+        metrics,
+        rename={"status": "probe_http_status_code"},
+        extra={
+            "dns": (Export("probe_http_duration_seconds", "seconds", labels=(("phase", "resolve"),)),),
+            "connect": (Export("probe_http_duration_seconds", "seconds", labels=(("phase", "connect"),)),),
+            "tls": (Export("probe_http_duration_seconds", "seconds", labels=(("phase", "tls"),)),),
+            "transfer": (Export("probe_http_duration_seconds", "seconds", labels=(("phase", "transfer"),)),),
+            "ttfb": (
+                Export(
+                    "probe_http_duration_seconds",
+                    "seconds",
+                    labels=(("phase", "processing"),),
+                    minus=("dns", "connect", "tls"),
+                ),
+            ),
+            "cert_days_remaining": (Export("probe_ssl_earliest_cert_expiry", "seconds", kind="days_until"),),
+        },
+    )
+    headline: ClassVar[tuple[str, ...]] = ("status", "latency")
+    secrets: ClassVar[Mapping[str, SecretKind]] = {
+        "url": "url",
+        "headers": "headers",
+        "body": "text",
+        "json_body": "text",
+    }
+    target = url_target
 
     def default_expect(self, check: HttpCheck) -> Mapping[str, Any]:
         return {"status": "2xx"}

@@ -34,9 +34,9 @@ from pydantic import Field, field_validator
 from prober.conditions import MetricSpec
 from prober.config_models import CheckBase
 from prober.durations import format_duration
-from prober.probes import register
 from prober.probes.base import Observation, ProbeContext, ProbeError
 from prober.probes.certs import certificate_facts, expiry_sentence, hostname_matches
+from prober.probes.registry import Export, SecretKind, host_port_target, register, standard_exports
 
 __all__ = ["TlsCheck", "TlsProbe"]
 
@@ -239,6 +239,7 @@ def _verify_text(exc: ssl.SSLCertVerificationError) -> str:
 class TlsProbe:
     """Handshake, read the leaf certificate, report its facts and whether chain and name check out."""
 
+    type_name: ClassVar[str]
     Config = TlsCheck
     metrics: ClassVar[Mapping[str, MetricSpec]] = {
         spec.name: spec
@@ -263,6 +264,20 @@ class TlsProbe:
             MetricSpec("handshake", "time of the TLS handshake after the TCP connect", unit="s"),
         )
     }
+
+    exports: ClassVar[Mapping[str, tuple[Export, ...]]] = standard_exports(
+        "tls",
+        metrics,
+        text=("not_after", "not_before", "issuer", "subject", "sans", "tls_version", "cipher"),
+        extra={
+            "not_after": (Export("probe_ssl_earliest_cert_expiry", "seconds", kind="timestamp"),),
+            "tls_version": (Export("probe_tls_version_info", kind="info", info_label="version"),),
+        },
+    )
+    headline: ClassVar[tuple[str, ...]] = ("days_remaining",)
+    secrets: ClassVar[Mapping[str, SecretKind]] = {}
+    """A tls check has no secrets: host, port, server name and CA file are not credentials."""
+    target = host_port_target
 
     def default_expect(self, check: TlsCheck) -> Mapping[str, Any]:
         return {"days_remaining": "> 0", "chain_valid": True, "hostname_match": True}

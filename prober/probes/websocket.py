@@ -29,8 +29,8 @@ from pydantic import Field, ValidationInfo, field_validator
 from prober.conditions import MetricSpec
 from prober.config_models import CheckBase, Duration
 from prober.durations import format_duration
-from prober.probes import register
 from prober.probes.base import Observation, ProbeContext, ProbeError
+from prober.probes.registry import Export, SecretKind, register, standard_exports, url_target
 from prober.probes.socketio_client import socketio_url
 from prober.probes.websocket_connection import Connection, Outcome, Plan
 from prober.redact import redact_url
@@ -186,6 +186,13 @@ class WebSocketProbe:
     type_name: ClassVar[str]
     Config = WebSocketCheck
     metrics: ClassVar[Mapping[str, MetricSpec]] = {spec.name: spec for spec in _SPECS}
+
+    exports: ClassVar[Mapping[str, tuple[Export, ...]]] = standard_exports(
+        "ws", metrics, text=("subprotocol", "message", "sid", "connect_ack")
+    )
+    headline: ClassVar[tuple[str, ...]] = ("open_latency",)
+    secrets: ClassVar[Mapping[str, SecretKind]] = {"url": "url", "headers": "headers", "auth": "value", "send": "text"}
+    target = url_target
 
     def default_expect(self, check: WebSocketCheck) -> Mapping[str, Any]:
         return {"connected": True, "success_rate": 1}

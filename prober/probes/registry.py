@@ -1,0 +1,164 @@
+"""The registry of check types and the contract every registered probe declares.
+
+A check type is one module whose probe class carries `@register("name")`. Next to its `Config` model and
+its `metrics`, the class declares everything the rest of prober needs to know about it, so nothing else
+keeps a list of types or of their fields:
+
+* `exports`   metric name -> how it appears in `/metrics` (`Export`: Prometheus name, unit, kind); an
+              empty tuple for a metric that is never exported (text such as `issuer`). Read by
+              `prober.api.metrics`.
+* `headline`  the metrics shown in `prober check`'s table when a run has no error. Read by `prober.cli`.
+* `target`    `target(check)`: what the check probes, for display, with credentials masked. Read by the
+              API (feed, status page).
+* `secrets`   field path -> `SecretKind`: where the check definition keeps secrets (`url`, `headers`,
+              `steps.value`). Read by `prober.redact.check_secrets`, which the runner, the log filter,
+              the notifier and the API use to mask them.
+
+`register` is typed: mypy rejects a class that lacks any of it or whose `run` has the wrong signature.
+`tests/test_contract.py` checks the same at run time for every registered type. This module imports no
+probe, so there is no import cycle; `prober.probes` imports the probe modules once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, Protocol, TypeVar
+
+from prober.conditions import MetricSpec
+from prober.probes.base import CheckT, Observation, ProbeContext
+from prober.redact import redact_url
+
+__all__ = [
+    "PROBES",
+    "Export",
+    "ExportKind",
+    "RegisteredProbe",
+    "SecretKind",
+    "get_probe",
+    "host_port_target",
+    "register",
+    "standard_exports",
+    "standard_name",
+    "url_target",
+]
+
+ExportKind = Literal["gauge", "timestamp", "days_until", "info"]
+"""gauge: the number (a bool is 0/1); timestamp: an ISO 8601 time as unix seconds; days_until: a number of
+days from the run's start, as unix seconds; info: a text value carried in the label `info_label`, value 1."""
+
+SecretKind = Literal["url", "headers", "value", "text"]
+"""url: the URL's password, secret query values and secret-looking path parts (and the whole URL);
+headers: the whole value of a header named like a secret (Authorization, Cookie, X-Api-Key), and any
+secret-looking word of the others; value: every string inside, whole (a Socket.IO auth payload, a form
+value); text: the secret-looking words inside (a request body, a message sent)."""
+
+UNIT_SUFFIX = {"s": "seconds", "bytes": "bytes", "days": "days"}
+"""MetricSpec unit -> Prometheus unit (the name's suffix)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Export:
+    """One Prometheus series family fed by one probe metric."""
+
+    name: str
+    unit: str = ""
+    """The Prometheus unit (`seconds`, `bytes`, `days`) or empty for counts, codes and 0/1 flags."""
+    kind: ExportKind = "gauge"
+    labels: tuple[tuple[str, str], ...] = ()
+    """Fixed extra labels (`(("phase", "connect"),)`): several metrics share one family."""
+    info_label: str | None = None
+    """For kind info: the label that carries the value (`version`)."""
+    minus: tuple[str, ...] = ()
+    """Metrics subtracted from the value (clamped at 0): http `processing` = ttfb - dns - connect - tls."""
+
+    def label_names(self) -> tuple[str, ...]:
+        names = tuple(name for name, _ in self.labels)
+        return (*names, self.info_label) if self.info_label else names
+
+
+class RegisteredProbe(Protocol[CheckT]):
+    """What `register` accepts: the `Probe` protocol of `prober.probes.base` plus the declarations above."""
+
+    type_name: ClassVar[str]
+    Config: type[CheckT]
+    metrics: ClassVar[Mapping[str, MetricSpec]]
+    exports: ClassVar[Mapping[str, tuple[Export, ...]]]
+    headline: ClassVar[tuple[str, ...]]
+    secrets: ClassVar[Mapping[str, SecretKind]]
+
+    def default_expect(self, check: CheckT) -> Mapping[str, Any]: ...
+
+    def target(self, check: CheckT) -> str: ...
+
+    async def run(self, check: CheckT, ctx: ProbeContext) -> Observation: ...
+
+
+PROBES: dict[str, RegisteredProbe[Any]] = {}
+
+ProbeClass = TypeVar("ProbeClass", bound=type[RegisteredProbe[Any]])
+
+
+def register(type_name: str) -> Callable[[ProbeClass], ProbeClass]:
+    """Class decorator: instantiate the probe once and file it under its type name (the class is returned
+    unchanged, with `type_name` set)."""
+
+    def decorate(cls: ProbeClass) -> ProbeClass:
+        if type_name in PROBES:
+            raise RuntimeError(f"check type {type_name!r} is registered twice")
+        cls.type_name = type_name
+        PROBES[type_name] = cls()
+        return cls
+
+    return decorate
+
+
+def get_probe(type_name: str) -> RegisteredProbe[Any]:
+    try:
+        return PROBES[type_name]
+    except KeyError:
+        raise KeyError(f"unknown check type {type_name!r}; valid types: {', '.join(sorted(PROBES))}") from None
+
+
+def standard_name(prefix: str, metric: str, unit: str) -> str:
+    """`probe_<prefix>_<metric>` plus the unit as suffix, unless the name already says it
+    (`days_remaining` is in days, `segment_bytes` in bytes)."""
+    base = "probe_" + "".join(c if c.isalnum() or c == "_" else "_" for c in f"{prefix}_{metric}")
+    suffix = UNIT_SUFFIX.get(unit, "")
+    if not suffix or suffix in metric.split("_") or base.endswith("_" + suffix):
+        return base
+    return f"{base}_{suffix}"
+
+
+def standard_exports(
+    prefix: str,
+    metrics: Mapping[str, MetricSpec],
+    *,
+    text: Iterable[str] = (),
+    rename: Mapping[str, str] | None = None,
+    extra: Mapping[str, tuple[Export, ...]] | None = None,
+) -> dict[str, tuple[Export, ...]]:
+    """The usual exports of a probe: every value or flag metric as a gauge named by `standard_name`
+    (or `rename[metric]`), except the `text` metrics, which are not exported; `extra` adds families."""
+    renamed = rename or {}
+    skipped = set(text)
+    exports: dict[str, tuple[Export, ...]] = {}
+    for name, spec in metrics.items():
+        if spec.kind not in ("value", "flag"):
+            continue
+        unit = UNIT_SUFFIX.get(spec.unit, "")
+        own = () if name in skipped else (Export(renamed.get(name) or standard_name(prefix, name, spec.unit), unit),)
+        exports[name] = own + (extra or {}).get(name, ())
+    return exports
+
+
+def url_target(self: object, check: Any) -> str:
+    """`target` of a check that probes `check.url`: the URL with its credentials masked."""
+    return redact_url(str(check.url))
+
+
+def host_port_target(self: object, check: Any) -> str:
+    """`target` of a check that probes `check.host` and `check.port`: `host:port` (`[::1]:443`)."""
+    host = str(check.host)
+    shown = f"[{host}]" if ":" in host else host
+    return f"{shown}:{check.port}"

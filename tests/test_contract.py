@@ -1,0 +1,214 @@
+"""The check-type contract: every registered probe declares its model, metrics, Prometheus exports,
+headline metrics, display target and secret fields, and `register` rejects (for mypy) a probe that does not."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import typing
+from pathlib import Path
+from typing import Any
+
+import pydantic
+import pytest
+
+from prober.api.metrics import family_name
+from prober.config_models import CheckBase
+from prober.probes import PROBES, Export, SecretKind
+from prober.probes.registry import UNIT_SUFFIX, standard_name
+from prober.redact import MASK, check_secrets
+
+PROM_NAME = re.compile(r"^probe_[a-z][a-z0-9_]*$")
+SHARED_FAMILIES = {"probe_ssl_earliest_cert_expiry", "probe_http_duration_seconds", "probe_tls_version_info"}
+SECRET_FIELD = re.compile(r"url|header|auth|token|password|secret|body|send|value|cookie", re.I)
+
+SAMPLES: dict[str, dict[str, Any]] = {
+    "http": {
+        "url": "https://u:PlantedPw42x@h.test/?token=PlantedTok42",
+        "headers": {"Authorization": "Bearer AbCd1234efgh"},
+    },
+    "tls": {"host": "h.test", "port": 8443},
+    "hls": {"url": "https://u:PlantedPw42x@h.test/live.m3u8?token=PlantedTok42"},
+    "websocket": {"protocol": "socketio", "url": "ws://u:PlantedPw42x@h.test/", "auth": {"token": "PlantedTok42"}},
+    "browser": {"url": "https://h.test/", "steps": [{"fill": "#pw", "value": "PlantedPw42x"}]},
+}
+
+
+def sample(type_name: str) -> Any:
+    probe = PROBES[type_name]
+    return probe.Config.model_validate({"name": "sample", "type": type_name, **SAMPLES[type_name]})
+
+
+@pytest.fixture(params=sorted(PROBES))
+def type_name(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def test_every_registered_type_has_a_sample_here() -> None:
+    assert sorted(SAMPLES) == sorted(PROBES), "add a sample check of the new type to SAMPLES"
+
+
+def test_a_probe_declares_its_model_and_metrics(type_name: str) -> None:
+    probe = PROBES[type_name]
+    assert probe.type_name == type_name
+    assert issubclass(probe.Config, CheckBase)
+    assert probe.metrics and all(name == spec.name for name, spec in probe.metrics.items())
+    compiled = probe.default_expect(sample(type_name))
+    assert set(compiled) <= set(probe.metrics)
+
+
+def test_every_value_metric_says_how_it_is_exported(type_name: str) -> None:
+    probe = PROBES[type_name]
+    value_metrics = {name for name, spec in probe.metrics.items() if spec.kind in ("value", "flag")}
+    assert set(probe.exports) == value_metrics, "exports must list every value/flag metric (an empty tuple: text)"
+    assert any(probe.exports.values()), "a type exports at least one metric"
+    for metric, exports in probe.exports.items():
+        for export in exports:
+            assert isinstance(export, Export)
+            assert PROM_NAME.match(export.name), export.name
+            assert export.unit in ("", *UNIT_SUFFIX.values()), export.unit
+            if export.unit and export.name not in SHARED_FAMILIES:
+                assert export.name.endswith("_" + export.unit) or export.unit in metric.split("_"), export.name
+            assert (export.kind == "info") == (export.info_label is not None)
+            assert set(export.minus) <= set(probe.metrics)
+
+
+def test_exported_names_do_not_collide_across_metrics() -> None:
+    owners: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[str, str]] = {}
+    for type_name, probe in PROBES.items():
+        for metric, exports in probe.exports.items():
+            for export in exports:
+                key = (export.name, export.labels)
+                if export.name in SHARED_FAMILIES and key in owners and owners[key][0] != type_name:
+                    continue  # one family for several types (the check label tells them apart)
+                assert key not in owners, f"{export.name} is exported by {owners.get(key)} and {(type_name, metric)}"
+                owners[key] = (type_name, metric)
+
+
+def test_the_headline_names_metrics_of_the_probe(type_name: str) -> None:
+    probe = PROBES[type_name]
+    assert probe.headline and set(probe.headline) <= set(probe.metrics)
+
+
+def test_the_target_is_shown_without_credentials(type_name: str) -> None:
+    shown = PROBES[type_name].target(sample(type_name))
+    assert isinstance(shown, str) and shown
+    assert "PlantedPw42x" not in shown and "PlantedTok42" not in shown
+
+
+def _field_names(model: type[pydantic.BaseModel], prefix: str = "") -> set[str]:
+    names: set[str] = set()
+    for name, info in model.model_fields.items():
+        if name in CheckBase.model_fields:
+            continue
+        names.add(prefix + name)
+        for arg in [info.annotation, *typing.get_args(info.annotation)]:
+            if isinstance(arg, type) and issubclass(arg, pydantic.BaseModel):
+                names |= _field_names(arg, f"{prefix}{name}.")
+    return names
+
+
+def test_secret_fields_exist_and_no_secret_looking_field_is_left_out(type_name: str) -> None:
+    probe = PROBES[type_name]
+    fields = _field_names(probe.Config)
+    assert set(probe.secrets) <= fields, f"declared secret fields that {probe.Config.__name__} has not"
+    for kind in probe.secrets.values():
+        assert kind in typing.get_args(SecretKind)
+    undeclared = {name for name in fields if SECRET_FIELD.search(name.rsplit(".", 1)[-1])} - set(probe.secrets)
+    allowed = {"verify_tls", "subprotocols", "max_body"}  # flags and sizes, not secrets
+    assert undeclared <= allowed, f"fields that may carry a secret are not declared in secrets: {undeclared}"
+
+
+def test_planted_secrets_are_found_from_the_declarations(type_name: str) -> None:
+    found = check_secrets(sample(type_name), PROBES[type_name].secrets)
+    planted = {"PlantedPw42x", "PlantedTok42", "AbCd1234efgh"} & {
+        word for value in SAMPLES[type_name].values() for word in re.split(r"[^A-Za-z0-9]+", str(value))
+    }
+    assert planted <= found
+    assert MASK not in found
+
+
+def test_standard_names_carry_their_unit_once() -> None:
+    assert standard_name("hls", "window", "s") == "probe_hls_window_seconds"
+    assert standard_name("hls", "segment_bytes", "bytes") == "probe_hls_segment_bytes"
+    assert family_name("websocket", "ping_rtt", "s") == "probe_ws_ping_rtt_seconds"
+    assert family_name("newtype", "latency", "s") == "probe_newtype_latency_seconds"
+
+
+BAD_PROBES = {
+    "no metrics": "    exports = {}\n    headline = ('x',)\n    secrets = {}\n"
+    "    def default_expect(self, check: HttpCheck) -> Mapping[str, Any]: return {}\n",
+    "wrong run": "    metrics = {}\n    exports = {}\n    headline = ('x',)\n    secrets = {}\n"
+    "    def default_expect(self, check: HttpCheck) -> Mapping[str, Any]: return {}\n"
+    "    def target(self, check: HttpCheck) -> str: return ''\n"
+    "    async def run(self, check: HttpCheck) -> Observation: return Observation()\n",
+}
+GOOD_BODY = (
+    "    metrics: ClassVar[Mapping[str, MetricSpec]] = {}\n"
+    "    exports: ClassVar[Mapping[str, tuple[Export, ...]]] = {}\n"
+    "    headline: ClassVar[tuple[str, ...]] = ('x',)\n"
+    "    secrets: ClassVar[Mapping[str, SecretKind]] = {}\n"
+    "    def default_expect(self, check: HttpCheck) -> Mapping[str, Any]: return {}\n"
+    "    def target(self, check: HttpCheck) -> str: return ''\n"
+    "    async def run(self, check: HttpCheck, ctx: ProbeContext) -> Observation: return Observation()\n"
+)
+HEADER = (
+    "from collections.abc import Mapping\nfrom typing import Any, ClassVar\n"
+    "from prober.conditions import MetricSpec\nfrom prober.probes.base import Observation, ProbeContext\n"
+    "from prober.probes.http import HttpCheck\n"
+    "from prober.probes.registry import Export, SecretKind, register\n\n"
+    "@register('bad')\nclass Bad:\n    type_name: ClassVar[str]\n    Config = HttpCheck\n"
+)
+
+
+def _mypy(tmp_path: Path, body: str) -> subprocess.CompletedProcess[str]:
+    source = tmp_path / "bad_probe.py"
+    source.write_text(HEADER + body)
+    return subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--cache-dir", str(tmp_path / "c"), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).parent.parent,
+    )
+
+
+@pytest.mark.slow
+def test_mypy_rejects_a_probe_that_breaks_the_contract_and_accepts_one_that_keeps_it(tmp_path: Path) -> None:
+    good = _mypy(tmp_path, GOOD_BODY)
+    assert good.returncode == 0, good.stdout
+    for what, body in BAD_PROBES.items():
+        bad = _mypy(tmp_path, body)
+        assert bad.returncode == 1, what
+        assert 'Value of type variable "ProbeClass"' in bad.stdout, (what, bad.stdout)
+
+
+def test_the_feed_schema_names_exactly_the_registered_types() -> None:
+    schema = json.loads((Path(__file__).parent.parent / "prober/api/feed.schema.json").read_text())
+    described = schema["$defs"]["check"]["properties"]["type"]["description"]
+    assert sorted(word.strip() for word in described.split(",")) == sorted(PROBES)
+
+
+def test_the_readme_lists_every_registered_type() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    for type_name in PROBES:
+        assert f"### `{type_name}`" in readme, f"README has no section for the {type_name} check type"
+
+
+def test_the_cli_table_shows_the_headline_metrics_in_their_unit(type_name: str) -> None:
+    from datetime import UTC, datetime
+
+    from prober.cli import _metric_summary
+    from prober.durations import format_duration
+    from prober.results import Result
+
+    probe = PROBES[type_name]
+    metrics = {name: 0.0417 if probe.metrics[name].unit == "s" else 7 for name in probe.headline}
+    metrics["not_a_headline"] = 99
+    result = Result(type_name, type_name, "default", datetime.now(UTC), 1.0, "up", metrics=metrics)
+    summary = _metric_summary(result)
+    for name in probe.headline:
+        assert f"{name}={format_duration(0.0417) if probe.metrics[name].unit == 's' else 7}" in summary
+    assert "not_a_headline" not in summary
