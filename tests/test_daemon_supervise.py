@@ -168,8 +168,8 @@ async def test_a_loop_held_for_300ms_shows_in_the_event_loop_lag_histogram(tmp_p
         over = ("prober_event_loop_lag_seconds_bucket", (("le", "0.25"),))
         total = ("prober_event_loop_lag_seconds_bucket", (("le", "+Inf"),))
         slow_before = before[total] - before[over]
-        time.sleep(0.3)  # hold the loop, as a catastrophic regex would
-        await asyncio.sleep(0.5)
+        time.sleep(0.45)  # hold the loop, as a catastrophic regex would (the probe sleeps 0.1 s: lag >= 0.35 s)
+        await asyncio.sleep(1.2)  # past the API's 1 s response cache
         after = await _metrics(port)
         assert after[total] - after[over] == slow_before + 1, "exactly one wake-up came more than 250 ms late"
         assert after[("prober_event_loop_lag_seconds_count", ())] > before[("prober_event_loop_lag_seconds_count", ())]
