@@ -64,17 +64,20 @@ class AlertPolicy(StrictModel):
 class CheckBase(StrictModel):
     """Keys every check has, whatever its type."""
 
-    name: str
-    type: str
-    group: str | None = None
-    description: str | None = None
-    schedule: ScheduleField = Field(default_factory=lambda: parse_schedule("every 1m"))
-    timeout: Duration = 10.0
-    retries: int = Field(0, ge=0, le=10)
-    locations: list[str] = Field(default_factory=lambda: ["default"])
-    alert: AlertPolicy = Field(default_factory=AlertPolicy)
-    expect: dict[str, Any] = Field(default_factory=dict)
-    warn: dict[str, Any] = Field(default_factory=dict)
+    name: str = Field(description="unique across all files: lowercase letters, digits, '_', '.', '-'")
+    type: str = Field(description="the check type (a section below)")
+    group: str | None = Field(None, description="heading the check is listed under on the status page")
+    description: str | None = Field(None, description="free text shown on the check's page")
+    schedule: ScheduleField = Field(
+        default_factory=lambda: parse_schedule("every 1m"),
+        description="'every <duration>' (spread by name) or a cron expression (5 fields, or 6 with seconds; H allowed)",
+    )
+    timeout: Duration = Field(10.0, description="the whole run, retries included; at most 1h")
+    retries: int = Field(0, ge=0, le=10, description="extra attempts inside one run before it counts as down")
+    locations: list[str] = Field(default_factory=lambda: ["default"], description="where the check runs")
+    alert: AlertPolicy = Field(default_factory=AlertPolicy, description="when incidents open and who is told")
+    expect: dict[str, Any] = Field(default_factory=dict, description="metric -> condition; a failure is down")
+    warn: dict[str, Any] = Field(default_factory=dict, description="metric -> condition; a failure is degraded")
 
     @field_validator("name")
     @classmethod
@@ -108,10 +111,10 @@ class NotifierConfig(StrictModel):
 
 
 class MaintenanceWindow(StrictModel):
-    name: str
-    schedule: ScheduleField
-    duration: Duration
-    checks: list[str] = Field(default_factory=lambda: ["*"])
+    name: str = Field(description="shown on the status page")
+    schedule: ScheduleField = Field(description="when a window starts (cron)")
+    duration: Duration = Field(description="how long each window lasts; at most 30d")
+    checks: list[str] = Field(default_factory=lambda: ["*"], description="name globs of the checks it covers")
 
     @field_validator("duration")
     @classmethod
@@ -124,8 +127,8 @@ class MaintenanceWindow(StrictModel):
 
 
 class RetentionConfig(StrictModel):
-    raw: Duration = 14 * 86400.0
-    rollup: Duration = 400 * 86400.0
+    raw: Duration = Field(14 * 86400.0, description="how long raw results (and screenshots) are kept")
+    rollup: Duration = Field(400 * 86400.0, description="how long hourly and daily rollups and incidents are kept")
 
 
 class StatusPageConfig(StrictModel):
