@@ -59,6 +59,7 @@ from prober.redact import redact_url
 from prober.results import Result, format_timestamp
 from prober.store import Store, StoreError
 from prober.store.schema import open_read_connection
+from prober.supervise import Supervisor
 
 __all__ = [
     "INGEST_PATH",
@@ -329,7 +330,9 @@ class Pusher:
         location: str,
         settings: PushSettings | None = None,
         outbox_path: Path | None = None,
+        supervisor: Supervisor | None = None,
     ) -> None:
+        """`supervisor`: runs the push loop supervised (restarted with backoff if it ever raises)."""
         if not token:
             raise ValueError("an agent needs the ingest token of its location (--token-file)")
         self.store = store
@@ -345,6 +348,7 @@ class Pusher:
         self._stopping = asyncio.Event()
         self._batch_limit = self.settings.batch_size
         self._failures = 0
+        self._supervisor = supervisor
 
     @property
     def outbox(self) -> Outbox:
@@ -357,7 +361,10 @@ class Pusher:
             Outbox, self.store.path, hub=self.endpoint, location=self.location, path=self._outbox_path
         )
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.settings.request_timeout))
-        self._task = asyncio.create_task(self._run(), name="prober-push")
+        if self._supervisor is not None:
+            self._task = self._supervisor.spawn("push", self._run)
+        else:
+            self._task = asyncio.create_task(self._run(), name="prober-push")
         log.info(
             "pushing results to the hub; alerts are the hub's job, this agent sends no notifications",
             extra={

@@ -2,7 +2,10 @@
 
 The daemon owns the lifecycle (start, reload, graceful stop) and the order of effects for every result:
 first the store commits it, then the alert state machine sees it, then the notifier is handed any
-transition. It never measures (probes do), never decides incidents (alerts.py does) and never writes
+transition. A transition and the messages it sends are committed together (the store's notification
+outbox), so a crash loses no page: what was not delivered is sent after the restart. One daemon per
+database (an OS file lock, prober/lock.py). Every background task runs supervised (prober/supervise.py).
+It never measures (probes do), never decides incidents (alerts.py does) and never writes
 SQL (the store does). With `push_url` it is an agent (SPEC.md §6): results are committed as usual, a
 pusher (agent.py) sends them to the hub, and alerting is left to the hub: an agent never notifies.
 """
@@ -25,14 +28,17 @@ from prober.agent import Pusher, PushSettings
 from prober.alerts import CheckAlertState, Transition, due_repeats, forget_locations, observe
 from prober.artifacts import prune_artifacts
 from prober.config import CheckSpec, Config, ConfigError, collect_files, load_config
+from prober.health import Runtime
+from prober.lock import DatabaseLock
 from prober.maintenance import active_window
-from prober.notify import DeliveryAttempt, Notifier
-from prober.redact import LOG_SECRETS, config_secrets
-from prober.results import Result
+from prober.notify import DeliveryAttempt, Message, Notifier, format_message
+from prober.redact import LOG_SECRETS, config_secrets, redact_url
+from prober.results import Result, format_timestamp
 from prober.runner import Runner
 from prober.scheduler import Scheduler
-from prober.store import Store
-from prober.store.lock import DatabaseLock, lock_database
+from prober.store import IncidentChange, OutboxEntry, Store, StoreError
+from prober.store.outbox import url_key
+from prober.supervise import Supervisor
 
 __all__ = ["Daemon", "DaemonOptions"]
 
@@ -52,7 +58,9 @@ class DaemonOptions:
     tick_interval: float = 5.0
     prune_interval: float = 3600.0
     notify_base_delay: float = 2.0
-    notify_attempts: int = 5
+    notify_attempts: int | None = None
+    """None: retry until delivered or 24 h old (notify_give_up_after)."""
+    notify_give_up_after: float = 86400.0
     shard: tuple[int, int] | None = None
     push_url: str | None = None
     token: str | None = field(default=None, repr=False)  # never in a log line or a traceback
@@ -66,14 +74,13 @@ class Daemon:
     store: Store | None = None
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _alert_states: dict[str, CheckAlertState] = field(default_factory=dict)
-    _incident_ids: dict[str, int] = field(default_factory=dict)
-    """Alert-engine incident id (`check@time`) -> the store's incident row id."""
+    supervisor: Supervisor = field(default_factory=Supervisor)
+    runtime: Runtime = field(default_factory=Runtime)
     _alert_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _specs_by_name: dict[str, CheckSpec] = field(default_factory=dict)
     _file_stamp: tuple[tuple[str, float, int], ...] = ()
     pusher: Pusher | None = None
-    _db_lock: DatabaseLock | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------------
 
@@ -82,26 +89,32 @@ class Daemon:
         self._use_config(load_config(self.options.paths))
         self._file_stamp = self._stamp()
         options = self.options
-        self._db_lock = db_lock = lock_database(options.db)  # before opening the store: one daemon per database
+        self._lock = DatabaseLock(options.db)
+        self._lock.acquire()  # before the file is touched: a second prober stops here (DatabaseInUseError)
         try:
             self.store = store = Store(options.db)
-            await store.start()
         except BaseException:
-            db_lock.release()
+            self._lock.release()
             raise
+        await store.start()
+        self.runtime.task_restarts = self.supervisor.restarts
         artifacts = options.artifacts or options.db.resolve().parent / "artifacts"
         self.runner = Runner(
             location=options.location, state_store=store, artifacts_dir=artifacts, persistent_state=True
         )
         self.notifier = Notifier(
-            record=self._record_notification, base_delay=options.notify_base_delay, max_attempts=options.notify_attempts
+            record=self._record_notification,
+            base_delay=options.notify_base_delay,
+            max_attempts=options.notify_attempts,
+            give_up_after=options.notify_give_up_after,
+            supervisor=self.supervisor,
         )
         try:
             # First, so a busy port stops the start before any check runs.
             api_runner = await self._start_api()
         except BaseException:
             await store.close()
-            db_lock.release()
+            self._lock.release()
             raise
         if options.push_url:  # an agent: the pusher sends results on; the hub alerts, so no alert state here
             self.pusher = Pusher(
@@ -110,17 +123,20 @@ class Daemon:
                 token=options.token or "",
                 location=options.location,
                 settings=options.push_settings,
+                supervisor=self.supervisor,
             )
             await self.pusher.start()
         else:
             self._restore_alerts()
+            await self._resend_outbox()
         self.scheduler = Scheduler(self._my_checks(), self._run_check, max_concurrency=options.max_concurrency)
         await self.scheduler.start()
         self._install_signals()
         self._tasks = [
-            asyncio.create_task(self._watch_files(), name="prober-watch"),
-            asyncio.create_task(self._tick(), name="prober-tick"),
-            asyncio.create_task(self._prune_loop(), name="prober-prune"),
+            self.supervisor.spawn("watch", self._watch_files),
+            self.supervisor.spawn("tick", self._tick),
+            self.supervisor.spawn("prune", self._prune_loop),
+            self.supervisor.spawn("loop-lag", self.runtime.loop_lag.run),
         ]
         log.info(
             "prober started",
@@ -148,7 +164,7 @@ class Daemon:
             await self.notifier.aclose(timeout=min(5.0, options.stop_grace))
             await self.runner.resources.aclose()
             await store.close()
-            db_lock.release()
+            self._lock.release()
             self._remove_signals()
             log.info("stopped")
 
@@ -196,16 +212,18 @@ class Daemon:
 
     async def _run_check(self, spec: CheckSpec, scheduled_at: datetime) -> None:
         result = await self.runner.run(spec)
-        await self.accept(result)
+        await self.accept(result, park=True)
 
-    async def accept(self, result: Result) -> bool:
+    async def accept(self, result: Result, *, park: bool = False) -> bool:
         """One result from any location: commit it, then let alerts see it. Used for ingest too.
 
         Returns False for a result already stored (an agent retrying a push); alerts never see it twice.
         An agent (push_url set) only commits: the pusher sends the result on, and the hub alerts.
+        `park` (the daemon's own runs): while the database refuses writes the result waits in memory and the
+        alerts see it at once; ingest does not park, so a failing hub answers 503 and the agent keeps it.
         """
         assert self.store is not None
-        if not await self.store.write(result):
+        if not await self.store.write(result, park=park):
             return False
         if self.pusher is None:
             await self._observe(result)
@@ -223,10 +241,41 @@ class Daemon:
                 log.warning(
                     "could not read the saved alert state; starting it afresh", extra={"fields": {"check": check}}
                 )
-        open_rows = {str(row["check"]): int(row["id"]) for row in self.store.incidents(limit=100_000, open_only=True)}
-        for check, state in self._alert_states.items():
-            if state.incident is not None and check in open_rows:
-                self._incident_ids[state.incident.id] = open_rows[check]
+
+    def _configured_urls(self) -> list[str]:
+        return [url for notifier in self.config.notifiers.values() for url in notifier.urls if url.strip()]
+
+    async def _resend_outbox(self) -> None:
+        """Queue every message a previous run committed but did not finish delivering, oldest first per URL.
+        A message whose URL is no longer configured is recorded as abandoned and removed."""
+        assert self.store is not None
+        rows = await self.store.pending_notifications()
+        if not rows:
+            return
+        urls = await asyncio.to_thread(lambda: {url_key(url): url for url in self._configured_urls()})
+        gone: list[int] = []
+        for row in rows:
+            url = urls.get(row.url_key)
+            message = Message(row.kind, row.title, row.body, row.check, row.incident_key)  # type: ignore[arg-type]
+            if url is None:
+                gone.append(row.id)
+                log.error(
+                    "abandoned a notification from before the restart: its notifier URL is no longer configured",
+                    extra={"fields": {"title": row.title, "url": row.url, "check": row.check}},
+                )
+                await self.store.record_delivery(
+                    None, row.incident_key, _attempt_row(row.check, row.kind, row.url, row.attempts, "abandoned",
+                    "abandoned: the notifier URL is no longer configured", datetime.now(UTC)), finished=True
+                )  # fmt: skip
+                continue
+            created = datetime.fromisoformat(row.created_at.replace("Z", "+00:00"))
+            self.notifier.enqueue(message, url, outbox_id=row.id, created_at=created)
+        if gone:
+            await self.store.forget_notifications(gone)
+        log.info(
+            "sending notifications left undelivered before the restart",
+            extra={"fields": {"pending": len(rows) - len(gone), "abandoned": len(gone)}},
+        )
 
     def _spec(self, check: str) -> CheckSpec | None:
         return self._specs_by_name.get(check)
@@ -253,18 +302,39 @@ class Daemon:
             await self._apply(spec, state, transitions)
 
     async def _apply(self, spec: CheckSpec, state: CheckAlertState, transitions: list[Transition]) -> None:
+        """Commit the new alert state, its incident changes and its messages in one transaction, then hand
+        the messages (with their outbox ids) to the notifier."""
         assert self.store is not None
         self._alert_states[spec.name] = state
-        await self.store.save_alert_state(spec.name, state.to_json())
+        changes = [
+            IncidentChange(t.kind, t.incident_id, t.locations, t.error, t.started_at, t.ended_at or t.at)
+            for t in transitions
+        ]
+        queued: list[tuple[Message, str]] = []
         for transition in transitions:
-            if transition.kind == "opened":
-                self._incident_ids[transition.incident_id] = await self.store.open_incident(
-                    spec.name, list(transition.locations), transition.error, transition.started_at
-                )
-            elif transition.kind == "resolved":
-                row = self._incident_ids.pop(transition.incident_id, None)
-                if row is not None:
-                    await self.store.resolve_incident(row, transition.ended_at or transition.at)
+            if transition.notify:
+                message = format_message(transition)
+                urls = [url for name in spec.model.alert.notify for url in self.config.notifiers[name].urls]
+                queued.extend((message, url) for url in dict.fromkeys(urls) if url.strip())
+        entries = [
+            OutboxEntry(url, redact_url(url), m.kind, m.check, m.incident_id, m.title, m.body) for m, url in queued
+        ]
+        ids: list[int | None]
+        try:
+            now = datetime.now(UTC)
+            ids = list(await self.store.apply_transition(spec.name, state.to_json(), changes, entries, now))
+        except StoreError as exc:
+            if not transitions:
+                return  # the writer logs failing writes (once a minute); the state is kept in memory
+            # The page matters more than the record: send from memory (lost if prober dies before delivery).
+            log.error(
+                "could not commit an incident change; its notifications are sent from memory",
+                extra={"fields": {"check": spec.name, "error": str(exc)}},
+            )
+            ids = [None] * len(queued)
+        for (message, url), outbox_id in zip(queued, ids, strict=True):
+            self.notifier.enqueue(message, url, outbox_id=outbox_id)
+        for transition in transitions:
             log.info(
                 f"incident {transition.kind}",
                 extra={
@@ -276,25 +346,15 @@ class Daemon:
                     }
                 },
             )
-            if transition.notify:
-                urls = [url for name in spec.model.alert.notify for url in self.config.notifiers[name].urls]
-                if urls:
-                    self.notifier.submit(transition, urls)
 
     async def _record_notification(self, attempt: DeliveryAttempt) -> None:
-        """Store every delivery attempt (the notifier itself logs them, redacted)."""
+        """Store every delivery attempt (the notifier itself logs them, redacted); the final one also removes
+        the message from the outbox, in the same transaction."""
         assert self.store is not None
-        await self.store.record_notification(
-            self._incident_ids.get(attempt.incident_id or "") if attempt.incident_id else None,
-            attempt.check,
-            attempt.kind,
-            attempt.url,
-            attempt.attempt,
-            attempt.ok,
-            attempt.error,
-            attempt.at,
-            outcome=attempt.outcome,
+        row = _attempt_row(
+            attempt.check, attempt.kind, attempt.url, attempt.attempt, attempt.outcome, attempt.error, attempt.at
         )
+        await self.store.record_delivery(attempt.outbox_id, attempt.incident_id, row, finished=attempt.final)
 
     async def _tick(self) -> None:
         """Repeat reminders for long incidents; runs on its own so probing never waits for it."""
@@ -374,6 +434,21 @@ class Daemon:
         await self._forget_removed_locations()
         log.info("definitions reloaded", extra={"fields": {"reason": reason, "checks": len(self._my_checks())}})
         return True
+
+
+def _attempt_row(
+    check: str | None, kind: str, url: str, attempt: int, outcome: str, error: str | None, at: datetime
+) -> dict[str, Any]:
+    return {
+        "check": check,
+        "kind": kind,
+        "url": url,
+        "attempt": attempt,
+        "ok": int(outcome == "delivered"),
+        "outcome": outcome,
+        "error": error,
+        "at": format_timestamp(at.astimezone(UTC)),
+    }
 
 
 def _shard_of(name: str, count: int) -> int:

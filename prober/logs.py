@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from prober.redact import LOG_SECRETS
 
-__all__ = ["LogFormat", "install_log_redaction", "setup_logging"]
+__all__ = ["LogFormat", "RepeatedError", "install_log_redaction", "setup_logging"]
 
 LogFormat = Literal["text", "json"]
 
@@ -60,6 +60,44 @@ def setup_logging(fmt: LogFormat = "text", level: str = "info") -> None:
     root.setLevel(level.upper())
     for noisy in ("aiohttp.access", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class RepeatedError:
+    """Logs an error that keeps happening once per `interval` seconds with a count, not once per occurrence.
+
+    `failed(text)` logs the first occurrence at once, then at most one line per interval saying how many
+    times it happened meanwhile; `recovered(text)` logs one line once it stops (only after a failure).
+    """
+
+    def __init__(self, logger: logging.Logger, interval: float = 60.0) -> None:
+        import time
+
+        self._logger = logger
+        self._clock = time.monotonic
+        self.interval = interval
+        self.failing = False
+        self.total = 0
+        self._unlogged = 0
+        self._last_logged = -1e18
+
+    def failed(self, text: str) -> None:
+        self.total += 1
+        self._unlogged += 1
+        now = self._clock()
+        if not self.failing or now - self._last_logged >= self.interval:
+            extra = "" if not self.failing else f" ({self._unlogged} times in the last {now - self._last_logged:.0f} s)"
+            self._logger.error(f"{text}{extra}", extra={"fields": {"occurrences": self.total}})
+            self._last_logged = now
+            self._unlogged = 0
+        self.failing = True
+
+    def recovered(self, text: str) -> None:
+        if self.failing:
+            self._logger.warning(text, extra={"fields": {"occurrences": self.total}})
+        self.failing = False
+        self.total = 0
+        self._unlogged = 0
+        self._last_logged = -1e18
 
 
 def install_log_redaction() -> None:

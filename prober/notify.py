@@ -4,9 +4,16 @@
 gets its own lane: a FIFO queue, one Apprise object (so success is known per URL) and one worker task.
 Lanes run independently, so a slow or dead receiver delays only its own messages, and messages to one
 URL arrive in the order they were submitted (a "resolved" never overtakes its "down"). A failed
-delivery is retried with exponential backoff (base_delay, 2×, 4×, … capped at max_delay) up to
-max_attempts; every attempt is reported to the injected async `record` callback as a DeliveryAttempt
-and logged, with the URL redacted.
+delivery is retried with exponential backoff (base_delay, 2×, 4×, … capped at max_delay) until it gets
+through, until `give_up_after` (24 h) has passed since the message was created (then it is `abandoned`,
+with a log line), or, when `max_attempts` is set, until that many attempts failed. Every attempt is
+reported to the injected async `record` callback as a DeliveryAttempt and logged, with the URL redacted.
+
+Messages may carry the id of their row in the store's notification outbox (`enqueue`): the daemon
+commits them with their transition and the record of the final attempt deletes the row, so what a crash
+interrupts is sent again on the next start. At shutdown such messages are kept (not abandoned): they
+are still in the outbox. Lanes run supervised: a bug in a lane is logged, the lane restarts with backoff
+and the message it was sending is tried again.
 
 Apprise notification types: opened → failure, resolved → success, repeat → warning, test → info.
 
@@ -32,6 +39,7 @@ import apprise
 from prober.alerts import FLAP_WINDOW, Transition
 from prober.durations import format_duration
 from prober.redact import LOG_SECRETS, redact_url, scrub
+from prober.supervise import Supervisor
 
 __all__ = [
     "LOG_REDACTION",
@@ -101,6 +109,8 @@ class DeliveryAttempt:
     at: datetime
     duration: float
     next_retry_in: float | None = None
+    outbox_id: int | None = None
+    """The message's outbox row, when it has one."""
 
     @property
     def ok(self) -> bool:
@@ -187,6 +197,8 @@ class _Job:
     message: Message
     url: str
     attempts: int = 0
+    outbox_id: int | None = None
+    created_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -203,9 +215,10 @@ class _Lane:
 class Notifier:
     """Queues messages per URL and delivers them through Apprise with retries.
 
-    Create it inside the running event loop. `submit` must be called from the loop's thread; it never
-    waits. `aclose(timeout)` lets queued deliveries finish for up to `timeout` seconds, then stops and
-    records whatever was not delivered as `abandoned`.
+    Create it inside the running event loop. `submit`, `submit_message` and `enqueue` must be called from
+    the loop's thread; they never wait. `aclose(timeout)` lets queued deliveries finish for up to `timeout`
+    seconds, then stops; undelivered messages without an outbox row are recorded as `abandoned`, those
+    with one stay in the outbox for the next start.
     """
 
     def __init__(
@@ -214,20 +227,24 @@ class Notifier:
         record: RecordCallback | None = None,
         base_delay: float = 2.0,
         max_delay: float = 60.0,
-        max_attempts: int = 5,
+        max_attempts: int | None = None,
+        give_up_after: float = 86400.0,
         attempt_timeout: float = 20.0,
         max_pending: int = 500,
         clock: Callable[[], datetime] = _utcnow,
+        supervisor: Supervisor | None = None,
     ) -> None:
-        if max_attempts < 1:
+        if max_attempts is not None and max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         self._record_cb = record
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.max_attempts = max_attempts
+        self.give_up_after = give_up_after
         self.attempt_timeout = attempt_timeout
         self.max_pending = max_pending
         self._clock = clock
+        self.supervisor = supervisor or Supervisor()
         self._lanes: dict[str, _Lane] = {}
         self._side_tasks: set[asyncio.Task[None]] = set()
         self._closing = False
@@ -239,7 +256,7 @@ class Notifier:
 
     def backoff(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number `attempt` (1-based)."""
-        return float(min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+        return float(min(self.max_delay, self.base_delay * 2 ** min(attempt - 1, 40)))
 
     def submit(self, transition: Transition, urls: Iterable[str]) -> None:
         """Queue the transition's message for every URL (each once). Returns at once.
@@ -253,25 +270,33 @@ class Notifier:
 
     def submit_message(self, message: Message, urls: Iterable[str]) -> None:
         """Queue a ready-made message for every URL (each once). Returns at once."""
+        for url in dict.fromkeys(urls):
+            self.enqueue(message, url)
+
+    def enqueue(
+        self, message: Message, url: str, *, outbox_id: int | None = None, created_at: datetime | None = None
+    ) -> None:
+        """Queue one message for one URL, behind what is already queued for it. `outbox_id`: its row in the
+        store's outbox (the record of its final attempt deletes it); `created_at`: when it was first queued,
+        which starts the give_up_after clock (default now)."""
         if self._closing:
             log.warning("Notifier is shut down; not sending %r", message.title)
             return
-        for url in dict.fromkeys(urls):
-            if not url.strip():
-                log.warning("Skipping an empty notifier URL for %r (is its environment variable empty?)", message.title)
-                continue
-            lane = self._lane(url)
-            if len(lane.queue) >= self.max_pending:
-                dropped = lane.queue.popleft()
-                log.error(
-                    "Dropping the oldest notification %r for %s: more than %d are waiting for this URL",
-                    dropped.message.title,
-                    lane.redacted,
-                    self.max_pending,
-                )
-                self._spawn(self._record(self._closing_record(lane, dropped, "dropped")))
-            lane.queue.append(_Job(message, url))
-            lane.wakeup.set()
+        if not url.strip():
+            log.warning("Skipping an empty notifier URL for %r (is its environment variable empty?)", message.title)
+            return
+        lane = self._lane(url)
+        if len(lane.queue) >= self.max_pending:
+            dropped = lane.queue.popleft()
+            log.error(
+                "Dropping the oldest notification %r for %s: more than %d are waiting for this URL",
+                dropped.message.title,
+                lane.redacted,
+                self.max_pending,
+            )
+            self._spawn(self._record(self._closing_record(lane, dropped, "dropped")))
+        lane.queue.append(_Job(message, url, outbox_id=outbox_id, created_at=created_at or self._clock()))
+        lane.wakeup.set()
 
     async def send_test(self, urls: Iterable[str]) -> dict[str, str | None]:
         """Send the test message once to every URL, concurrently, without retries.
@@ -283,7 +308,9 @@ class Notifier:
         for url in unique:
             LOG_REDACTION.add(url)
         lanes = [_Lane(url, redact_url(url)) for url in unique]
-        errors = await asyncio.gather(*(self._attempt_and_record(lane, _Job(message, lane.url), 1) for lane in lanes))
+        errors = await asyncio.gather(
+            *(self._attempt_and_record(lane, _Job(message, lane.url, created_at=self._clock()), 1) for lane in lanes)
+        )
         report: dict[str, str | None] = {}
         for lane, error in zip(lanes, errors, strict=True):
             key, n = lane.redacted, 1
@@ -295,7 +322,8 @@ class Notifier:
 
     async def aclose(self, timeout: float = 10.0) -> None:
         """Stop accepting messages, let queued ones finish for up to `timeout` seconds, then cancel the
-        rest and record each undelivered message as `abandoned` (recording gets at most one more second).
+        rest. Messages with an outbox row stay there (sent on the next start); the others are recorded as
+        `abandoned` (recording gets at most one more second).
         """
         self._closing = True
         for lane in self._lanes.values():
@@ -313,6 +341,7 @@ class Notifier:
             task.cancel()
         await asyncio.wait(pending, timeout=_ABANDON_RECORD_BUDGET)
         leftovers: list[DeliveryAttempt] = []
+        kept = 0
         for task in pending:
             stuck = workers.get(task)
             if stuck is None:
@@ -320,7 +349,10 @@ class Notifier:
             jobs = ([stuck.current] if stuck.current is not None else []) + list(stuck.queue)
             stuck.current = None
             stuck.queue.clear()
-            leftovers.extend(self._closing_record(stuck, job, "abandoned") for job in jobs)
+            kept += sum(job.outbox_id is not None for job in jobs)
+            leftovers.extend(self._closing_record(stuck, job, "abandoned") for job in jobs if job.outbox_id is None)
+        if kept:
+            log.warning("%d undelivered notification(s) stay in the outbox and are sent on the next start", kept)
         for item in leftovers:
             log.error(
                 "Notification %r to %s was not delivered before shutdown (%d attempt(s) made)",
@@ -347,7 +379,7 @@ class Notifier:
             LOG_REDACTION.add(url)
             lane = self._lanes[url] = _Lane(url, redact_url(url))
         if lane.task is None or lane.task.done():
-            lane.task = asyncio.get_running_loop().create_task(self._run_lane(lane), name=f"notify {lane.redacted}")
+            lane.task = self.supervisor.spawn("notify", lambda: self._run_lane(lane))
         return lane
 
     def _spawn(self, coro: Awaitable[None]) -> None:
@@ -378,14 +410,16 @@ class Notifier:
             url=lane.redacted,
             title=job.message.title,
             attempt=job.attempts,
-            max_attempts=self.max_attempts,
+            max_attempts=self.max_attempts or 0,
             outcome=outcome,
             error=error,
             at=self._clock(),
             duration=0.0,
+            outbox_id=job.outbox_id,
         )
 
     async def _run_lane(self, lane: _Lane) -> None:
+        """The lane's worker (supervised: if it raises, the job it held goes back to the front and it restarts)."""
         while True:
             if not lane.queue:
                 if self._closing:
@@ -396,41 +430,66 @@ class Notifier:
             job = lane.current = lane.queue.popleft()
             try:
                 await self._deliver(lane, job)
-            except Exception:  # a bug here must not silence the lane for good
-                log.exception("Unexpected error while notifying %s; the message is given up", lane.redacted)
-            lane.current = None
+            except Exception:
+                lane.current = None
+                lane.queue.appendleft(job)
+                raise
+            lane.current = None  # not when cancelled: aclose accounts for the job in hand
 
     async def _deliver(self, lane: _Lane, job: _Job) -> None:
         while True:
             job.attempts += 1
             error = await self._attempt_and_record(lane, job, self.max_attempts)
-            if error is None or job.attempts >= self.max_attempts or lane.apprise is False:
+            if error is None or lane.apprise is False:
+                return
+            if self.max_attempts is not None and job.attempts >= self.max_attempts:
+                return
+            if self._age(job) >= self.give_up_after:
                 return
             await asyncio.sleep(self.backoff(job.attempts))
 
-    async def _attempt_and_record(self, lane: _Lane, job: _Job, max_attempts: int) -> str | None:
+    def _age(self, job: _Job) -> float:
+        if job.created_at is None:
+            return 0.0
+        return (self._clock() - job.created_at).total_seconds()
+
+    async def _attempt_and_record(self, lane: _Lane, job: _Job, max_attempts: int | None) -> str | None:
         attempt = max(job.attempts, 1)
         started_at = self._clock()
         began = time.monotonic()
         error = await self._attempt(lane, job.message)
         duration = time.monotonic() - began
         permanent = lane.apprise is False
-        retrying = error is not None and attempt < max_attempts and not permanent
-        outcome: Outcome = "delivered" if error is None else ("retrying" if retrying else "failed")
+        exhausted = max_attempts is not None and attempt >= max_attempts
+        expired = self._age(job) >= self.give_up_after
+        retrying = error is not None and not permanent and not exhausted and not expired
+        outcome: Outcome
+        if error is None:
+            outcome = "delivered"
+        elif retrying:
+            outcome = "retrying"
+        elif expired and not permanent and not exhausted:
+            outcome = "abandoned"
+            error = f"undeliverable for {format_duration(self.give_up_after)}: {error}"
+        else:
+            outcome = "failed"
         delay = self.backoff(attempt) if retrying else None
         title = job.message.title
+        of = f" of {max_attempts}" if max_attempts is not None else ""
         if error is None:
             log.info("Sent %r to %s", title, lane.redacted)
         elif retrying:
             log.warning(
-                "Could not send %r to %s (attempt %d of %d): %s; retrying in %s",
+                "Could not send %r to %s (attempt %d%s): %s; retrying in %s",
                 title,
                 lane.redacted,
                 attempt,
-                max_attempts,
+                of,
                 error,
                 format_duration(delay or 0.0),
             )
+        elif outcome == "abandoned":
+            log.error("Abandoned %r to %s after %d attempt(s): %s", title, lane.redacted, attempt, error)
         else:
             log.error("Gave up sending %r to %s after %d attempt(s): %s", title, lane.redacted, attempt, error)
         await self._record(
@@ -441,12 +500,13 @@ class Notifier:
                 url=lane.redacted,
                 title=title,
                 attempt=attempt,
-                max_attempts=max_attempts,
+                max_attempts=max_attempts or 0,
                 outcome=outcome,
                 error=error,
                 at=started_at,
                 duration=duration,
                 next_retry_in=delay,
+                outbox_id=job.outbox_id,
             )
         )
         return error

@@ -1,5 +1,5 @@
 """The new hls keys as users write them (`content`) and the Prometheus names of the metrics added for
-renditions, LL-HLS, keys and content checks."""
+renditions, LL-HLS, keys and content checks, and the arithmetic of `pts_gap` (the MPEG-TS timestamp wrap)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from hls_origin import load_hls_check
 from prober.api.metrics import family_name
 from prober.config import ConfigError
 from prober.probes import hls
+from prober.probes.hls_content import ContentSettings, Decoded, compare
 from prober.probes.hls_metrics import METRICS
 
 
@@ -65,3 +66,31 @@ def test_content_adds_its_default_expectations(content: Any, expected: dict[str,
     assert {key: defaults[key] for key in expected} == expected
     if not expected:
         assert "has_video" not in defaults
+
+
+WRAP = 2**33 / 90000
+
+
+@pytest.mark.parametrize(
+    ("end_before", "first_after", "gap"),
+    [(WRAP - 1.0, 1.0, 0.0), (10.0, 12.0, 0.0), (10.0, 40.0, 28.0)],
+    ids=["mpegts-wrap", "continuous", "jump"],
+)
+def test_pts_gap_ignores_the_mpegts_timestamp_wrap_but_not_a_jump(
+    end_before: float, first_after: float, gap: float
+) -> None:
+    """Segment 5 ended at `end_before`; segment 6 (2 s) sits between; segment 7 starts at `first_after`."""
+    decoded = Decoded(has_video=True, first_pts=first_after, end_pts=first_after + 2, thumbs=[bytes(64 * 36)])
+    previous = {"sequence": 5, "discontinuity": 0, "end_pts": end_before, "first_pts": end_before - 2}
+    findings = compare(
+        decoded,
+        previous,
+        settings=ContentSettings(),
+        now=1e9,
+        sequence=7,
+        discontinuity=0,
+        extinf=2.0,
+        between=2.0,
+        resolution=None,
+    )
+    assert findings.metrics["pts_gap"] == pytest.approx(gap, abs=0.01)

@@ -277,6 +277,16 @@ class _Api:
     async def healthz(self, request: web.Request) -> web.Response:
         document = await asyncio.to_thread(self.views.health, scheduler_stats(self.source, checks=False))
         document["uptime_seconds"] = round(time.monotonic() - self.started, 3)
+        store = self.source.store
+        health = getattr(store, "write_health", None)
+        if health is not None and health.failing_since is not None:
+            document["status"] = "failing"
+            document["error"] = (
+                f"writes to the database fail since {health.failing_since.isoformat(timespec='seconds')}: "
+                f"{health.last_error}; {health.held} results are held in memory"
+            )
+        if health is not None:
+            document.setdefault("store", {}).update({"held_in_memory": health.held, "dropped": health.dropped})
         status = 200 if document["status"] == "ok" else 503
         return web.json_response(document, status=status, headers={"Cache-Control": "no-store"})
 
@@ -364,7 +374,7 @@ def create_app(
     routes.add_get("/api/v1/checks/{name}/results", api.results)
     routes.add_get("/api/v1/checks/{name}/artifacts/{file}", api.artifact)
     routes.add_get("/api/v1/incidents", api.incidents)
-    routes.add_post("/api/v1/ingest", IngestHandler(source, max_body=max_ingest_bytes).handle)
+    routes.add_post("/api/v1/ingest", IngestHandler(source, max_body=max_ingest_bytes, clock=clock).handle)
     routes.add_get("/api/v2/summary.json", api.summary)
     routes.add_get("/api/v2/status.json", api.statuspage_status)
     routes.add_get("/metrics", api.metrics)

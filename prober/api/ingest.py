@@ -21,14 +21,20 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
+from prober.api.ingest_validate import Rejected, parse_result, reject_constant
 from prober.api.source import ApiSource, store_of
 from prober.results import Result
 
-__all__ = ["DEFAULT_MAX_BODY", "IngestHandler", "location_for_token"]
+__all__ = ["DEFAULT_MAX_BODY", "REJECTED", "IngestHandler", "location_for_token"]
+
+REJECTED: Counter[str] = Counter()
+"""Batches refused by this process, by reason: the source of `prober_ingest_rejected_total{reason}`."""
 
 DEFAULT_MAX_BODY = 8 * 1024 * 1024
 """Bytes of a request body, at most (an agent pushes batches of a few hundred results)."""
@@ -57,9 +63,12 @@ def _bearer(request: web.Request) -> str | None:
 
 
 class IngestHandler:
-    def __init__(self, source: ApiSource, *, max_body: int = DEFAULT_MAX_BODY) -> None:
+    def __init__(
+        self, source: ApiSource, *, max_body: int = DEFAULT_MAX_BODY, clock: Callable[[], datetime] | None = None
+    ) -> None:
         self.source = source
         self.max_body = max_body
+        self.clock = clock or (lambda: datetime.now(UTC))
         self._lock = asyncio.Lock()
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -67,10 +76,12 @@ class IngestHandler:
         presented = _bearer(request)
         location = location_for_token(tokens, presented) if presented is not None else None
         if location is None:
+            REJECTED["unauthorized"] += 1
             reason = "no bearer token" if presented is None else "this token is not accepted here"
             return _error(401, f"{reason}: send Authorization: Bearer <token of your location>",
                           **{"WWW-Authenticate": 'Bearer realm="prober ingest"'})  # fmt: skip
         if request.content_length is not None and request.content_length > self.max_body:
+            REJECTED["too_large"] += 1
             return _error(413, f"the body is {request.content_length} bytes; at most {self.max_body} are accepted")
         body = await self._read(request)
         if isinstance(body, web.Response):
@@ -88,35 +99,39 @@ class IngestHandler:
         async for chunk in request.content.iter_chunked(64 * 1024):
             size += len(chunk)
             if size > self.max_body:
+                REJECTED["too_large"] += 1
                 return _error(413, f"the body is larger than {self.max_body} bytes")
             chunks.append(chunk)
         return b"".join(chunks)
 
-    @staticmethod
-    def _parse(body: bytes, location: str) -> list[Result] | web.Response:
+    def _parse(self, body: bytes, location: str) -> list[Result] | web.Response:
         try:
-            document = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            document = json.loads(body, parse_constant=reject_constant)
+        except (UnicodeDecodeError, ValueError) as exc:
+            REJECTED["malformed"] += 1
             return _error(400, f"the body is not JSON: {exc}")
+        except RecursionError:
+            REJECTED["malformed"] += 1
+            return _error(400, "the body is not acceptable JSON: it is nested too deeply")
         items = document.get("results") if isinstance(document, dict) else None
         if not isinstance(items, list):
+            REJECTED["malformed"] += 1
             return _error(400, 'expected a JSON object {"results": [...]} with a list of results')
+        config = self.source.config
+        defined = {spec.name: (spec.type, frozenset(spec.model.locations)) for spec in config.checks}
+        now = self.clock()
+        keep_raw = timedelta(seconds=config.retention.raw)
         results: list[Result] = []
         for index, item in enumerate(items):
             try:
-                if not isinstance(item, dict):
-                    raise ValueError(f"expected an object, got {type(item).__name__}")
-                result = Result.from_json(item)
-            except (KeyError, TypeError, ValueError) as exc:
-                what = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)
-                return _error(400, f"results[{index}] is not a valid result: {what}")
-            if result.location != location:
-                return _error(
-                    403,
-                    f"results[{index}] is for location {result.location!r}, but this token belongs to "
-                    f"{location!r}; nothing of this batch was stored",
-                )
-            results.append(result)
+                results.append(parse_result(item, location=location, defined=defined, now=now, keep_raw=keep_raw))
+            except Rejected as exc:
+                REJECTED[exc.reason] += 1
+                name = item.get("check") if isinstance(item, dict) else None
+                named = isinstance(name, str) and len(name) < 200
+                label = f"results[{index}]" + (f" (check {name!r})" if named else "")
+                status = 403 if exc.reason == "wrong_location" else 400
+                return _error(status, f"{label} was refused: {exc}; nothing of this batch was stored")
         return results
 
     async def _hand_on(self, results: list[Result]) -> tuple[int, int]:

@@ -29,10 +29,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from prober.agent import PushStats
+from prober.health import Runtime
 from prober.probes import PROBES
 from prober.probes.registry import Export, standard_name
 from prober.scheduler import SchedulerStats
@@ -106,6 +107,8 @@ class MetricsSnapshot:
     store_queued: int = 0
     push: PushStats | None = None
     """An agent's push counters (None on a hub)."""
+    runtime: Runtime | None = None
+    """The daemon's own health: event-loop lag, background-task restarts."""
 
 
 class _Families:
@@ -204,6 +207,7 @@ class ProbeCollector(Collector):
         for (check, outcome), count in sorted(snap.failed_notifications.items()):
             failed.add_metric([check, outcome], float(count))
         yield failed
+        yield _ingest_rejected()
         yield GaugeMetricFamily("prober_checks_configured", "checks in the configuration", value=len(snap.types))
         if snap.store_stats is not None:
             stats = snap.store_stats
@@ -217,6 +221,24 @@ class ProbeCollector(Collector):
             yield from _scheduler_families(snap.scheduler, snap.types, snap.location)
         if snap.push is not None:
             yield from _push_families(snap.push)
+        if snap.runtime is not None:
+            yield from _runtime_families(snap.runtime)
+
+
+def _runtime_families(runtime: Runtime) -> Iterator[Metric]:
+    lag = runtime.loop_lag
+    yield HistogramMetricFamily(
+        "prober_event_loop_lag_seconds",
+        "how much later than asked the event loop woke a timer: how long something held the loop",
+        buckets=lag.cumulative(),
+        sum_value=lag.total,
+    )
+    restarts = CounterMetricFamily(
+        "prober_task_restarts", "background tasks restarted after an unexpected error", labels=["task"]
+    )
+    for task, count in sorted(runtime.task_restarts.items()):
+        restarts.add_metric([task], float(count))
+    yield restarts
 
 
 def _push_families(push: PushStats) -> Iterator[Metric]:
@@ -227,6 +249,17 @@ def _push_families(push: PushStats) -> Iterator[Metric]:
         ("prober_push_failures", "push attempts that failed (the batch is retried)", push.failed_attempts),
     ):
         yield CounterMetricFamily(name, doc, value=value)
+
+
+def _ingest_rejected() -> Metric:
+    from prober.api.ingest import REJECTED
+
+    family = CounterMetricFamily(
+        "prober_ingest_rejected", "ingest batches refused by this hub, by reason", labels=["reason"]
+    )
+    for reason, count in sorted(REJECTED.items()):
+        family.add_metric([reason], float(count))
+    return family
 
 
 def _scheduler_families(stats: SchedulerStats, types: dict[str, str], location: str) -> Iterator[Metric]:

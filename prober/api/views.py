@@ -153,6 +153,7 @@ class Views:
             store_stats=store.stats,
             store_queued=store.queued,
             push=getattr(getattr(self.source, "pusher", None), "stats", None),
+            runtime=getattr(self.source, "runtime", None),
         )
         return render(snapshot, accept)
 

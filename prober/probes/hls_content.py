@@ -44,6 +44,7 @@ THUMB_HEIGHT = 36
 _AUDIO_RATE = 8000
 _AUDIO_SECONDS = 30.0
 _SILENCE_FLOOR = -120.0
+_PTS_WRAP = 2**33 / 90000
 _PIXEL_BUDGET = 150 * 1920 * 1080
 """Decoded pixels per segment at most: 150 1080p frames, fewer frames for larger pictures (a 4K or a hostile
 8K stream costs no more CPU than a 1080p one)."""
@@ -306,5 +307,8 @@ def _pts_gap(
         return round(abs(decoded.first_pts - old_start), 3) if abs(decoded.first_pts - old_start) > 0.001 else 0.0
     if between is None:
         return None  # the segments in between left the window, or one of them starts a discontinuity
-    jump = abs(decoded.first_pts - (old_end + between))
+    delta = decoded.first_pts - (old_end + between)
+    if abs(delta) > _PTS_WRAP / 2:  # MPEG-TS timestamps wrap every 2^33 / 90 kHz (26.5 h): not a gap
+        delta -= math.copysign(_PTS_WRAP, delta)
+    jump = abs(delta)
     return round(jump, 3) if jump > _PTS_TOLERANCE else 0.0

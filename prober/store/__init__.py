@@ -29,6 +29,15 @@ from sqlite_utils import Database
 
 from prober.config_models import RetentionConfig
 from prober.results import STATUSES, Result, format_timestamp
+from prober.store.outbox import (
+    IncidentChange,
+    OutboxEntry,
+    OutboxRow,
+    delivery_op,
+    forget_op,
+    pending_op,
+    transition_op,
+)
 from prober.store.queries import CurrentState, Incident, Notification, Reader, Rollup
 from prober.store.retention import DEFAULT_BATCH
 from prober.store.retention import prune as _prune
@@ -41,14 +50,17 @@ from prober.store.schema import (
     open_read_connection,
     open_write_connection,
 )
-from prober.store.writer import EncodedResult, Writer, WriterStats, encode_result, to_json, utc
+from prober.store.writer import EncodedResult, WriteHealth, Writer, WriterStats, encode_result, to_json, utc
 
 __all__ = [
     "BUCKET_BOUNDS",
     "SCHEMA_VERSION",
     "CurrentState",
     "Incident",
+    "IncidentChange",
     "Notification",
+    "OutboxEntry",
+    "OutboxRow",
     "Rollup",
     "Store",
     "StoreError",
@@ -124,17 +136,23 @@ class Store(Reader):
         return self._writer.stats
 
     @property
+    def write_health(self) -> WriteHealth:
+        """Whether the database takes writes, since when it does not, and results held in memory meanwhile."""
+        return self._writer.health
+
+    @property
     def queued(self) -> int:
         """Write operations waiting for the writer's next transaction."""
         return self._writer.queued
 
     # --- results ---------------------------------------------------------------------------------------
 
-    async def write(self, result: Result) -> bool:
+    async def write(self, result: Result, *, park: bool = False) -> bool:
         """Store one result; return once it is committed. False when its id was already stored (then nothing
         changes). Many concurrent callers share one transaction. If the caller is cancelled after calling,
-        the result may still be committed."""
-        return await self._writer.write_results([self._encode(result)]) == 1
+        the result may still be committed. With `park`, a result the database refuses (disk full, read-only)
+        is held in memory and committed once it takes writes again; it then counts as new."""
+        return await self._writer.write_results([self._encode(result)], park=park) == 1
 
     async def write_many(self, results: Iterable[Result]) -> int:
         """Store results in one transaction (an agent's push); ids already stored are ignored. Return how
@@ -257,6 +275,37 @@ class Store(Reader):
             db.table("notifications").insert(row)
 
         await self._writer.run(op)
+
+    async def apply_transition(
+        self,
+        check: str,
+        state: dict[str, Any] | None,
+        changes: Sequence[IncidentChange],
+        entries: Sequence[OutboxEntry],
+        now: datetime,
+    ) -> list[int]:
+        """One alert step in ONE transaction: the check's alert state, its incident rows (by the engine's
+        incident key) and an outbox row per message and URL. Return the outbox ids, in `entries` order."""
+        return await self._writer.run(transition_op(check, state, changes, entries, now))
+
+    async def record_delivery(
+        self,
+        outbox_id: int | None,
+        incident_key: str | None,
+        row: dict[str, Any],
+        *,
+        finished: bool,
+    ) -> None:
+        """Record a delivery attempt (notifications columns but incident_id, URL already redacted); when the
+        message is finished, its outbox row goes in the same transaction."""
+        await self._writer.run(delivery_op(outbox_id, incident_key, row, finished=finished))
+
+    async def pending_notifications(self) -> list[OutboxRow]:
+        """Outbox rows not yet delivered nor given up, oldest first (read on the write connection)."""
+        return await self._writer.run(pending_op)
+
+    async def forget_notifications(self, ids: Sequence[int]) -> int:
+        return await self._writer.run(forget_op(ids))
 
     # --- retention -------------------------------------------------------------------------------------
 

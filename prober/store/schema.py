@@ -202,7 +202,33 @@ def _v1_initial(db: Database) -> None:
     db.execute("CREATE INDEX rollups_hour ON rollups_hourly (hour)")
 
 
-MIGRATIONS: list[Callable[[Database], None]] = [_v1_initial]
+def _v2_notification_outbox(db: Database) -> None:
+    """The notification outbox (messages committed with their transition, deleted once delivered or given
+    up), and the alert engine's incident key on incidents, so a transition finds its row in the same
+    transaction."""
+    db.execute("ALTER TABLE incidents ADD COLUMN key TEXT")
+    db.execute("CREATE INDEX incidents_key ON incidents (key)")
+    db.execute(
+        """
+        CREATE TABLE notification_outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            url_key TEXT NOT NULL,
+            url TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            "check" TEXT,
+            incident_key TEXT,
+            title TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX notification_outbox_url ON notification_outbox (url_key, id)")
+
+
+MIGRATIONS: list[Callable[[Database], None]] = [_v1_initial, _v2_notification_outbox]
 """Append only. MIGRATIONS[i] takes the schema from version i to version i + 1."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

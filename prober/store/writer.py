@@ -12,7 +12,14 @@ location (only when the result is not older than the one already there: agents p
 hourly rollups (always, once per new result: a duplicate id is ignored and counted nowhere).
 
 When a batch fails, it is rolled back and each operation is retried in a transaction of its own, so one
-bad operation fails only its own caller. This module never reads on behalf of the API; queries.py does,
+bad operation fails only its own caller.
+
+When the database itself refuses writes (disk full, read-only, I/O error, a corrupted file), results written
+with `park=True` (the daemon's own runs) are kept in a bounded memory backlog (MAX_BACKLOG_RESULTS, the
+oldest dropped beyond it) and their callers are answered as if committed, so probing and alerting go on.
+The backlog is committed first, oldest first, as soon as a write succeeds again (retried at least every
+`retry_interval`). `health` says whether writes fail and since when (for /healthz); the error is logged
+once per minute with a count, not once per write. This module never reads on behalf of the API; queries.py does,
 on another connection.
 """
 
@@ -24,6 +31,7 @@ import logging
 import math
 import sqlite3
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,11 +41,21 @@ from typing import Any, TypeVar
 
 from sqlite_utils import Database
 
+from prober.logs import RepeatedError
 from prober.results import Result, format_timestamp
 from prober.store.rollups import UPSERT_ROLLUP_SQL, aggregate, latency_of
 from prober.store.schema import StoreError
 
-__all__ = ["EncodedResult", "Writer", "WriterStats", "encode_result", "to_json", "utc"]
+__all__ = [
+    "EncodedResult",
+    "WriteHealth",
+    "Writer",
+    "WriterStats",
+    "encode_result",
+    "storage_failure",
+    "to_json",
+    "utc",
+]
 
 log = logging.getLogger("prober.store")
 
@@ -47,6 +65,30 @@ MAX_BATCH_OPS = 1000
 """At most this many queued operations share one transaction ..."""
 MAX_BATCH_RESULTS = 5000
 """... and at most about this many results (one `write_many` may exceed it on its own)."""
+MAX_BACKLOG_RESULTS = 20_000
+"""Results kept in memory while the database refuses writes (about 1 KB each)."""
+
+
+def storage_failure(error: BaseException | None) -> bool:
+    """Whether `error` says the database cannot take writes at all (disk full, read-only, I/O error,
+    corruption), rather than that one operation was wrong (a constraint, a bad value)."""
+    if isinstance(error, sqlite3.IntegrityError | sqlite3.ProgrammingError | sqlite3.InterfaceError):
+        return False
+    return isinstance(error, sqlite3.OperationalError | sqlite3.DatabaseError | OSError)
+
+
+@dataclass(slots=True)
+class WriteHealth:
+    """Whether the database takes writes; read by /healthz."""
+
+    failing_since: datetime | None = None
+    last_error: str | None = None
+    failures: int = 0
+    """Failed write transactions since writes began failing."""
+    held: int = 0
+    """Results kept in memory, waiting for the database."""
+    dropped: int = 0
+    """Results dropped because the memory backlog was full (since start)."""
 
 
 def utc(moment: datetime) -> datetime:
@@ -211,6 +253,7 @@ class _Op:
     future: asyncio.Future[Any]
     results: list[EncodedResult] | None = None
     fn: Callable[[Database], Any] | None = None
+    park: bool = False
 
     @property
     def size(self) -> int:
@@ -239,6 +282,10 @@ class Writer:
         self._closing = False
         self._closed = False
         self.stats = WriterStats()
+        self.health = WriteHealth()
+        self.retry_interval = 1.0
+        self._backlog: deque[_Op] = deque()
+        self._errors = RepeatedError(log)
 
     @property
     def queued(self) -> int:
@@ -278,11 +325,12 @@ class Writer:
         self._executor.submit(self._close_connection).result()
         self._executor.shutdown(wait=True)
 
-    async def write_results(self, results: list[EncodedResult]) -> int:
-        """Insert results once committed; return how many were new (not already stored by id)."""
+    async def write_results(self, results: list[EncodedResult], *, park: bool = False) -> int:
+        """Insert results once committed; return how many were new (not already stored by id). With `park`,
+        results the database refuses are kept in memory and committed later (then all count as new)."""
         if not results:
             return 0
-        count: int = await self._submit(results=results)
+        count: int = await self._submit(results=results, park=park)
         return count
 
     async def run(self, fn: Callable[[Database], T]) -> T:
@@ -291,7 +339,11 @@ class Writer:
         return value
 
     async def _submit(
-        self, *, results: list[EncodedResult] | None = None, fn: Callable[[Database], Any] | None = None
+        self,
+        *,
+        results: list[EncodedResult] | None = None,
+        fn: Callable[[Database], Any] | None = None,
+        park: bool = False,
     ) -> Any:
         if self._closing:
             raise StoreError(f"the store for {self._path} is closed; nothing more can be written to it")
@@ -299,7 +351,7 @@ class Writer:
             raise StoreError(f"the store's writer for {self._path} is not running: call `await store.start()` first")
         if self._task.done():
             raise StoreError(f"the store's writer for {self._path} has stopped; nothing more can be written to it")
-        op = _Op(future=asyncio.get_running_loop().create_future(), results=results, fn=fn)
+        op = _Op(future=asyncio.get_running_loop().create_future(), results=results, fn=fn, park=park)
         self._queue.put_nowait(op)
         return await op.future
 
@@ -310,7 +362,15 @@ class Writer:
         batch: list[_Op] = []
         try:
             while not stopping:
-                first = await self._queue.get()
+                if self._backlog:
+                    try:
+                        first = await asyncio.wait_for(self._queue.get(), self.retry_interval)
+                    except TimeoutError:
+                        await self._flush_backlog()
+                        continue
+                    await self._flush_backlog()
+                else:
+                    first = await self._queue.get()
                 batch = []
                 size = 0
                 item = first
@@ -326,7 +386,13 @@ class Writer:
                 if not batch:
                     continue
                 outcomes = await loop.run_in_executor(self._executor, self._commit, batch)
+                self._note_health(outcomes)
                 for op, outcome in zip(batch, outcomes, strict=True):
+                    if not outcome.ok and op.park and op.results is not None and storage_failure(outcome.error):
+                        self._hold(op)
+                        if not op.future.done():
+                            op.future.set_result(len(op.results))
+                        continue
                     if op.future.done():  # the caller was cancelled; the work is done all the same
                         continue
                     if outcome.ok:
@@ -336,6 +402,62 @@ class Writer:
                 batch = []
         finally:
             self._fail_pending(batch)
+
+    def _hold(self, op: _Op) -> None:
+        self._backlog.append(op)
+        self.health.held += op.size
+        while self.health.held > MAX_BACKLOG_RESULTS and len(self._backlog) > 1:
+            dropped = self._backlog.popleft()
+            self.health.held -= dropped.size
+            self.health.dropped += dropped.size
+            log.error(
+                "the database still refuses writes and %d results are held in memory; dropped the oldest %d",
+                MAX_BACKLOG_RESULTS,
+                dropped.size,
+            )
+
+    async def _flush_backlog(self) -> None:
+        """Commit held results, oldest first, while the database takes them."""
+        loop = asyncio.get_running_loop()
+        while self._backlog:
+            chunk: list[_Op] = []
+            size = 0
+            while self._backlog and size < MAX_BATCH_RESULTS:
+                op = self._backlog.popleft()
+                chunk.append(op)
+                size += op.size
+            try:
+                await loop.run_in_executor(self._executor, self._commit_together, chunk)
+            except Exception as exc:
+                self._backlog.extendleft(reversed(chunk))
+                self._note_health([_Outcome(ok=False, error=exc)])
+                return
+            self.health.held -= size
+            log.info("committed %d results held in memory while the database refused writes", size)
+        self._note_health([])
+
+    def _note_health(self, outcomes: list[_Outcome]) -> None:
+        """Track whether the database takes writes: failing while any transaction fails for a storage reason."""
+        failures = [o for o in outcomes if not o.ok and storage_failure(o.error)]
+        health = self.health
+        if failures:
+            if health.failing_since is None:
+                health.failing_since = datetime.now(UTC)
+            health.failures += len(failures)
+            health.last_error = str(failures[0].error)
+            self._errors.failed(
+                f"writes to the database {self._path} fail: {health.last_error}; "
+                f"{health.held} results are held in memory until it takes writes again"
+            )
+        elif health.failing_since is not None and not self._backlog and (not outcomes or any(o.ok for o in outcomes)):
+            lasted = (datetime.now(UTC) - health.failing_since).total_seconds()
+            self._errors.recovered(
+                f"the database {self._path} takes writes again after {lasted:.0f} s and {health.failures} failed "
+                "writes"
+            )
+            health.failing_since = None
+            health.last_error = None
+            health.failures = 0
 
     def _fail_pending(self, batch: list[_Op]) -> None:
         """The task is ending (cancelled with the loop): no caller may wait forever."""
@@ -367,7 +489,7 @@ class Writer:
             outcomes = [_Outcome(ok=False, error=exc)] if alone else [self._commit_alone(op) for op in batch]
         failed = [outcome for outcome in outcomes if not outcome.ok]
         self.stats.failed_ops += len(failed)
-        if failed:
+        if failed and not all(storage_failure(outcome.error) for outcome in failed):  # else: _note_health logs
             log.warning(
                 "%d of %d writes to %s failed and were rolled back: %s",
                 len(failed),

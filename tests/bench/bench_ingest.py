@@ -117,8 +117,9 @@ async def over_http(args: argparse.Namespace, directory: Path) -> dict[str, floa
     checks = directory / "checks.yaml"
     tokens = write_checks(checks, args.agents, args.checks)
     port = free_port()
+    profile = ["-m", "cProfile", "-o", args.profile] if args.profile else []
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "prober", "run", str(checks), "--db", str(directory / "hub.db"),
+        sys.executable, *profile, "-m", "prober", "run", str(checks), "--db", str(directory / "hub.db"),
         "--location", "hub", "--listen", f"127.0.0.1:{port}", "--log-level", "warning",
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
@@ -193,6 +194,7 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=4, help="locations pushing at once")
     parser.add_argument("--batch", type=int, default=500, help="results per request (an agent sends up to 500)")
     parser.add_argument("--checks", type=int, default=1000)
+    parser.add_argument("--profile", metavar="FILE", help="run the hub under cProfile, its main thread's stats to FILE")
     asyncio.run(run(parser.parse_args()))
 
 

@@ -1,0 +1,146 @@
+"""Pages survive a crash: a transition and its notifications commit together, and what was not delivered
+before a `kill -9` is delivered after the restart (at least once; exactly once when nothing is killed).
+
+Real `prober run` processes, real Apprise deliveries to a local webhook receiver that is down at times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from daemon_helpers import Target, query, scalar, start_daemon, stop_daemon, wait_until
+from webhook_receiver import WebhookReceiver
+
+INCIDENT = re.compile(r"Incident (\S+)\.")
+
+
+def _checks(path: Path, stable: Target, flappers: list[Target], hook: str) -> Path:
+    lines = ["notifiers:", f"  hook: {{urls: ['{hook}']}}", "checks:"]
+    for index in range(40):
+        lines.append(
+            f"  - {{name: steady-{index}, type: http, url: '{stable.url}', schedule: every 1s, timeout: 800ms}}"
+        )
+    for index, target in enumerate(flappers):
+        lines.append(
+            f"  - {{name: flap-{index}, type: http, url: '{target.url}', schedule: every 1s, timeout: 800ms,"
+            " alert: {after: 2, recover_after: 1, notify: [hook]}}"
+        )
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _deliveries(receiver: WebhookReceiver) -> list[tuple[str, str]]:
+    """(title, incident id) of every message received, in order."""
+    found = []
+    for body in receiver.received:
+        match = INCIDENT.search(str(body.get("message")))
+        found.append((str(body.get("title")), match.group(1) if match else "?"))
+    return found
+
+
+@pytest.mark.slow
+async def test_twenty_kill_9_lose_no_page_and_duplicate_none_between_kills(tmp_path: Path) -> None:
+    rng = random.Random(20261202)
+    stable = await Target().start()
+    flappers = [await Target().start() for _ in range(10)]
+    port = _free_port()
+    receiver = WebhookReceiver(port=port)
+    await receiver.start()
+    checks = _checks(tmp_path / "checks.yaml", stable, flappers, receiver.url)
+    db = tmp_path / "prober.db"
+    kills: list[float] = []
+    stop_chaos = asyncio.Event()
+
+    async def flap() -> None:
+        while not stop_chaos.is_set():
+            target = rng.choice(flappers)
+            if target._runner is None:
+                await target.start()
+            else:
+                await target.stop()
+            await asyncio.sleep(rng.uniform(0.3, 1.2))
+
+    async def receiver_down_half_the_time() -> None:
+        while not stop_chaos.is_set():
+            await asyncio.sleep(rng.uniform(1.0, 3.0))
+            await receiver.stop()
+            await asyncio.sleep(rng.uniform(1.0, 3.0))
+            await receiver.start()
+
+    chaos = [asyncio.create_task(flap()), asyncio.create_task(receiver_down_half_the_time())]
+    proc = await start_daemon(str(checks), "--db", str(db), "--listen", "off", cwd=tmp_path)
+    try:
+        await wait_until(lambda: scalar(db, "select count(*) from results") >= 50, 30)
+        for _ in range(20):
+            await asyncio.sleep(rng.uniform(1.0, 3.5))
+            proc.send_signal(signal.SIGKILL)
+            await proc.wait()
+            kills.append(time.monotonic())
+            proc = await start_daemon(str(checks), "--db", str(db), "--listen", "off", cwd=tmp_path)
+        stop_chaos.set()
+        await asyncio.gather(*chaos)
+        for target in flappers:  # everything healthy: every open incident resolves
+            if target._runner is None:
+                await target.start()
+        if receiver._runner is None:
+            await receiver.start()
+        await wait_until(lambda: scalar(db, "select count(*) from incidents where resolved_at is null") == 0, 30)
+        # A lane may be sleeping in its backoff (up to 60 s): a graceful restart resumes the outbox at once.
+        code, output = await stop_daemon(proc)
+        assert code == 0, output
+        proc = await start_daemon(str(checks), "--db", str(db), "--listen", "off", cwd=tmp_path)
+        before = scalar(db, "select count(*) from results")
+        await wait_until(lambda: scalar(db, "select count(*) from results") > before + 50, 30)  # it is running
+        await wait_until(lambda: scalar(db, "select count(*) from notification_outbox") == 0, 45)
+        await asyncio.sleep(1.0)
+    finally:
+        stop_chaos.set()
+        for task in chaos:
+            task.cancel()
+        await asyncio.gather(*chaos, return_exceptions=True)
+        code, output = await stop_daemon(proc)
+        await receiver.stop()
+        await stable.stop()
+        for target in flappers:
+            await target.stop()
+    assert code == 0, output
+    assert query(db, "pragma integrity_check") == [("ok",)]
+    incidents = query(db, 'select "check", started_at from incidents')
+    assert len(incidents) >= 5, "the chaos opened too few incidents to mean anything"
+    delivered = _deliveries(receiver)
+    by_incident: dict[str, set[str]] = {}
+    for title, incident in delivered:
+        by_incident.setdefault(incident, set()).add(title.split(":")[0])
+    missing = [incident for incident, kinds in by_incident.items() if kinds != {"DOWN", "RESOLVED"}]
+    assert not missing, f"incidents without both DOWN and RESOLVED: {missing}"
+    assert len(by_incident) == len(incidents), (len(by_incident), len(incidents))
+    # Duplicates only where a kill fell between the first copy and the second.
+    times = receiver.request_times
+    first_seen: dict[tuple[str, str], int] = {}
+    counts = Counter(delivered)
+    for index, item in enumerate(delivered):
+        if item in first_seen:
+            earlier = first_seen[item]
+            assert any(times[earlier] <= kill <= times[index] for kill in kills), (
+                f"{item} was delivered twice with no kill between the two copies"
+            )
+        else:
+            first_seen[item] = index
+    duplicates = sum(count - 1 for count in counts.values())
+    assert duplicates <= len(kills), f"{duplicates} duplicate pages for {len(kills)} kills"
+    print(f"\n{len(incidents)} incidents, {len(delivered)} pages, {duplicates} duplicates over {len(kills)} kills")
