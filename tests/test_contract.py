@@ -212,3 +212,18 @@ def test_the_cli_table_shows_the_headline_metrics_in_their_unit(type_name: str) 
     for name in probe.headline:
         assert f"{name}={format_duration(0.0417) if probe.metrics[name].unit == 's' else 7}" in summary
     assert "not_a_headline" not in summary
+
+
+def test_no_probe_module_imports_the_package_it_is_registered_in() -> None:
+    import ast
+
+    package = Path(__file__).parent.parent / "prober" / "probes"
+    for source in package.glob("*.py"):
+        if source.name == "__init__.py":
+            continue
+        tree = ast.parse(source.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                assert node.module != "prober.probes", f"{source.name} imports from the package __init__"
+                if source.name in ("registry.py", "base.py"):
+                    assert not (node.module or "").startswith("prober.probes.") or node.module == "prober.probes.base"

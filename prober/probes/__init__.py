@@ -6,7 +6,7 @@ is its module (with `@register` on its probe class), one import line below, and 
 
 from __future__ import annotations
 
-from prober.probes import browser, hls, http, tls, websocket  # one name per check type
+from prober.probes import browser, hls, http, tls, websocket  # noqa: F401 - one name per check type
 from prober.probes.base import Observation, Probe, ProbeContext, ProbeError
 from prober.probes.registry import PROBES, Export, RegisteredProbe, SecretKind, get_probe, register
 
@@ -22,5 +22,3 @@ __all__ = [
     "get_probe",
     "register",
 ]
-
-del browser, hls, http, tls, websocket
