@@ -221,7 +221,7 @@ async def test_unresolvable_host_is_down_naming_the_host(tmp_path: Path, monkeyp
     result = await Runner().run(config.checks[0])
 
     assert result.status == "down"
-    assert result.error == "could not resolve host 'nowhere.test': Name or service not known"
+    assert result.error == "cannot resolve host nowhere.test: Name or service not known"
 
 
 async def test_a_trusted_certificate_costs_one_connection_an_untrusted_one_two(tmp_path: Path) -> None:

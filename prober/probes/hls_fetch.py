@@ -24,6 +24,7 @@ from typing import Any
 import aiohttp
 
 from prober.durations import format_duration
+from prober.probes.network import network_sentence
 
 __all__ = [
     "PLAYLIST_LIMIT",
@@ -108,13 +109,8 @@ def _reason(exc: BaseException, budget: float) -> str:
         return f"no complete answer within {format_duration(budget)}"
     if isinstance(exc, aiohttp.TooManyRedirects):
         return "too many redirects"
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        return f"TLS certificate verification failed: {exc.certificate_error}"
     if isinstance(exc, aiohttp.ClientConnectorError):
-        os_error = exc.os_error
-        if isinstance(os_error, ConnectionRefusedError):
-            return f"connection refused by {exc.host}:{exc.port}"
-        return f"cannot connect to {exc.host}:{exc.port}: {os_error.strerror or os_error}"
+        return network_sentence(exc, exc.host, exc.port)
     if isinstance(exc, aiohttp.ClientPayloadError):
         return f"the download was cut short ({exc})"
     if isinstance(exc, aiohttp.ServerDisconnectedError):

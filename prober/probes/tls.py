@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
-import socket
 import ssl
 import time
 from collections.abc import Mapping
@@ -36,6 +35,7 @@ from prober.config_models import CheckBase
 from prober.durations import format_duration
 from prober.probes.base import Observation, ProbeContext, ProbeError
 from prober.probes.certs import certificate_facts, expiry_sentence, hostname_matches
+from prober.probes.network import network_sentence
 from prober.probes.registry import Export, SecretKind, host_port_target, register, standard_exports
 
 __all__ = ["TlsCheck", "TlsProbe"]
@@ -147,19 +147,11 @@ def _where(host: str, port: int) -> str:
 
 
 async def _open(host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, float]:
-    where = _where(host, port)
     started = time.perf_counter()
     try:
         reader, writer = await asyncio.open_connection(host, port)
-    except socket.gaierror as exc:
-        raise ProbeError(f"could not resolve host {host!r}: {exc.strerror or exc}") from None
-    except ConnectionRefusedError:
-        raise ProbeError(f"connection refused by {where}") from None
     except OSError as exc:
-        reason = exc.strerror or str(exc) or type(exc).__name__
-        if "refused" in reason.lower():
-            raise ProbeError(f"connection refused by {where}") from None
-        raise ProbeError(f"could not connect to {where}: {reason}") from None
+        raise ProbeError(network_sentence(exc, host, port)) from None
     return reader, writer, time.perf_counter() - started
 
 

@@ -30,6 +30,7 @@ from prober.conditions import MetricSpec
 from prober.config_models import CheckBase, Duration
 from prober.durations import format_duration
 from prober.probes.base import Observation, ProbeContext, ProbeError
+from prober.probes.network import network_sentence
 from prober.probes.registry import Export, SecretKind, register, standard_exports, url_target
 from prober.probes.socketio_client import socketio_url
 from prober.probes.websocket_connection import Connection, Outcome, Plan
@@ -207,10 +208,10 @@ class WebSocketProbe:
         try:
             addresses = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except socket.gaierror as exc:
-            raise ProbeError(f"cannot resolve {host}: {exc.strerror or exc}", metrics={"connected": False}) from None
+            raise ProbeError(network_sentence(exc, host, port), metrics={"connected": False}) from None
         dns = loop.time() - started
         if not addresses:
-            raise ProbeError(f"cannot resolve {host}: no addresses", metrics={"connected": False})
+            raise ProbeError(f"cannot resolve host {host}: no addresses", metrics={"connected": False})
         plan = self._plan(check, ctx, url, host, port, addresses)
         outcomes = await self._open_all(plan, check.connections, check.batch_size)
         return self._observe(check, url, dns, outcomes)

@@ -35,6 +35,7 @@ from websockets.protocol import State
 from websockets.typing import Subprotocol
 
 from prober.durations import format_duration
+from prober.probes.network import network_sentence
 from prober.probes.socketio_client import EngineOpen, SocketIOError, SocketIOSession
 
 __all__ = ["Address", "Connection", "Outcome", "Plan", "Refused", "describe"]
@@ -157,12 +158,10 @@ def describe(exc: BaseException, plan: Plan, phase: str) -> str:
         return f"the TLS certificate of {plan.host} is not valid: {exc.verify_message or exc}"
     if isinstance(exc, ssl.SSLError):
         return f"the TLS handshake with {where} failed: {exc.reason or exc}"
-    if isinstance(exc, ConnectionRefusedError):
-        return f"connection refused by {where}"
     if isinstance(exc, ConnectionResetError):
         return f"{where} reset the connection {during}"
     if isinstance(exc, OSError):
-        return f"network error with {where} {during}: {exc.strerror or exc}"
+        return network_sentence(exc, plan.host, plan.port)
     return f"{type(exc).__name__} {during}: {exc}"
 
 
