@@ -11,13 +11,13 @@ It must never read the clock or do I/O: the moment is always passed in.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 from collections.abc import Callable, Iterable, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from prober.config_models import Announcement
+from prober.maintenance import name_matches
 
 __all__ = ["UPCOMING", "ShownAnnouncement", "announcement_id", "applies", "shown_announcements"]
 
@@ -43,7 +43,7 @@ def announcement_id(announcement: Announcement) -> str:
 
 def applies(announcement: Announcement, check: str) -> bool:
     """True when the announcement is about this check (it has no globs, or one matches)."""
-    return not announcement.checks or any(fnmatch.fnmatchcase(check, pattern) for pattern in announcement.checks)
+    return not announcement.checks or name_matches(check, announcement.checks)
 
 
 def _is_active(announcement: Announcement, now: datetime) -> bool:

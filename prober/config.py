@@ -7,7 +7,6 @@ It never touches the network and never runs a probe.
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence, Set
@@ -28,6 +27,7 @@ from prober.config_models import (
     StatusPageConfig,
 )
 from prober.config_yaml import YamlProblem, read_yaml
+from prober.maintenance import name_matches
 from prober.probes import PROBES, Probe
 
 __all__ = ["CheckSpec", "Config", "ConfigError", "Problem", "collect_files", "load_config"]
@@ -107,7 +107,7 @@ class Config:
         return [
             spec
             for spec in self.checks
-            if (not patterns or any(fnmatch.fnmatchcase(spec.name, p) for p in patterns))
+            if (not patterns or name_matches(spec.name, patterns))
             and (location is None or location in spec.model.locations)
         ]
 

@@ -11,7 +11,16 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationInfo,
+    field_validator,
+)
 
 from prober.durations import format_duration, parse_duration
 from prober.schedules import Schedule, parse_schedule
@@ -21,6 +30,7 @@ __all__ = [
     "Announcement",
     "CheckBase",
     "Duration",
+    "HttpUrl",
     "IngestConfig",
     "MaintenanceWindow",
     "NotifierConfig",
@@ -37,6 +47,35 @@ MAX_WINDOW = 30 * 86400.0
 MAX_REPEAT = 30 * 86400.0
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+def http_url(value: str) -> str:
+    """The one check for the `url` of http, hls and browser checks: http(s), a host, a valid port.
+
+    A bad port or host would otherwise fail only at run time, in a library's own error text, which may
+    quote the whole URL, password included; here the URL is quoted with its credentials masked.
+    """
+    from urllib.parse import urlsplit
+
+    from prober.redact import redact_url
+
+    shown = redact_url(value)
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"expected an http:// or https:// URL, got {shown!r}")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError as exc:
+        raise ValueError(f"invalid URL {shown!r}: {exc}") from None
+    if not parts.hostname:
+        raise ValueError(f"the URL {shown!r} has no host")
+    if any(ch.isspace() for ch in value):
+        raise ValueError(f"the URL {shown!r} contains white space; encode it as %20")
+    return value
+
+
+HttpUrl = Annotated[str, AfterValidator(http_url)]
+"""An http:// or https:// URL with a host and a valid port (see http_url)."""
 """Seconds, written in YAML as `250ms`, `10s`, `5m`, `2h`, `14d` or a number."""
 
 

@@ -16,12 +16,18 @@ from datetime import datetime, timedelta
 
 from prober.config_models import MaintenanceWindow
 
-__all__ = ["active_window", "occurrence", "window_applies"]
+__all__ = ["active_window", "name_matches", "occurrence", "window_applies"]
+
+
+def name_matches(check_name: str, patterns: Iterable[str]) -> bool:
+    """True when one of the globs matches the check name (case-sensitive): the one rule for `checks:` lists
+    of maintenance windows, announcements and `--name`."""
+    return any(fnmatch.fnmatchcase(check_name, pattern) for pattern in patterns)
 
 
 def window_applies(window: MaintenanceWindow, check_name: str) -> bool:
-    """True when one of the window's `checks` globs matches the check name (case-sensitive)."""
-    return any(fnmatch.fnmatchcase(check_name, pattern) for pattern in window.checks)
+    """True when one of the window's `checks` globs matches the check name."""
+    return name_matches(check_name, window.checks)
 
 
 def occurrence(window: MaintenanceWindow, at: datetime) -> tuple[datetime, datetime] | None:

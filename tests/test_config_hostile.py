@@ -180,3 +180,21 @@ def test_a_bad_regex_names_the_field_and_says_why(tmp_path: Path) -> None:
     look = _problems(tmp_path, CHECK + "    warn: {body_matches: 'foo(?=bar)'}\n")
     assert len(look) == 1 and "look-ahead and look-behind" in look[0] and "field 'warn.body_matches'" in look[0]
     assert _problems(tmp_path, CHECK + "    expect: {body_matches: '(?i)^ok\\s+\\d{3}$'}\n") == []
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://user:s3cr3t-pass@127.0.0.1:99999/", "Port out of range"),
+        ("http://user:s3cr3t-pass@127.0.0.1:port/", "Port could not be cast"),
+        ("http://user:s3cr3t-pass@/health", "has no host"),
+        ("ftp://user:s3cr3t-pass@127.0.0.1/", "expected an http:// or https:// URL"),
+    ],
+)
+def test_a_bad_url_is_a_problem_line_that_masks_its_password(tmp_path: Path, url: str, expected: str) -> None:
+    for check_type in ("http", "hls", "browser"):
+        text = f"checks:\n  - name: a\n    type: {check_type}\n    url: '{url}'\n"
+        problems = _problems(tmp_path, text)
+        assert len(problems) == 1 and expected in problems[0], problems
+        assert "field 'url'" in problems[0]
+        assert "s3cr3t-pass" not in problems[0], problems[0]

@@ -22,7 +22,6 @@ feed at a time (in a worker thread).
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -36,7 +35,7 @@ from prober.api.source import ApiSource, store_of
 from prober.api.summaries import CheckSummary, DailyHistory, Marker, SummaryCache, markers_of
 from prober.config import CheckSpec, Config
 from prober.config_models import MaintenanceWindow
-from prober.maintenance import occurrence
+from prober.maintenance import name_matches, occurrence, window_applies
 from prober.results import format_timestamp
 from prober.store import CurrentState, Incident, Store
 
@@ -182,7 +181,7 @@ def _upcoming_by_check(listed: list[dict[str, Any]], layout: _Layout) -> dict[st
 
 def _window_for(active: list[_ActiveWindow], check: str) -> _ActiveWindow | None:
     for item in active:
-        if any(fnmatch.fnmatchcase(check, pattern) for pattern in item.window.checks):
+        if window_applies(item.window, check):
             return item
     return None
 
@@ -237,7 +236,7 @@ class _Layout:
         found = self.matches.get(key)
         if found is None:
             found = self.matches[key] = frozenset(
-                name for _, name, _ in self.items if any(fnmatch.fnmatchcase(name, pattern) for pattern in key)
+                name for _, name, _ in self.items if name_matches(name, key)
             )
         return found
 

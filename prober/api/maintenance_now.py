@@ -5,12 +5,11 @@ Pure: the moment is passed in; nothing here reads the clock or does I/O.
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Iterable
 from datetime import datetime
 
 from prober.config import Config
-from prober.maintenance import occurrence
+from prober.maintenance import occurrence, window_applies
 
 __all__ = ["checks_in_maintenance"]
 
@@ -24,5 +23,5 @@ def checks_in_maintenance(config: Config, extra: Iterable[str], now: datetime) -
     return {
         name
         for name in names
-        if any(fnmatch.fnmatchcase(name, pattern) for window in active for pattern in window.checks)
+        if any(window_applies(window, name) for window in active)
     }

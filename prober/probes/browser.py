@@ -20,7 +20,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from prober.conditions import MetricSpec, compile_conditions, judge
-from prober.config_models import CheckBase, StrictModel
+from prober.config_models import CheckBase, HttpUrl, StrictModel
 from prober.probes.base import Observation, ProbeContext, ProbeError
 from prober.probes.registry import Export, SecretKind, register, standard_exports, url_target
 
@@ -99,20 +99,13 @@ def _viewport(value: Any) -> Any:
 
 class BrowserCheck(CheckBase):
     type: Literal["browser"]
-    url: str
+    url: HttpUrl
     wait_until: Literal["load", "domcontentloaded", "networkidle"] = "load"
     viewport: Annotated[Viewport, BeforeValidator(_viewport)] = Field(default_factory=Viewport)
     headers: dict[str, str] = Field(default_factory=dict, description="extra HTTP headers on every request")
     steps: list[Step] = Field(default_factory=list)
     screenshot: Literal["on_failure", "always", "never"] = "on_failure"
     block: list[str] = Field(default_factory=list, description="URL globs to abort, e.g. '**/*.doubleclick.net/**'")
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
-        return value
 
     @field_validator("block")
     @classmethod

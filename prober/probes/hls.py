@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from pydantic import Field, field_validator
 
 from prober.conditions import MetricSpec
-from prober.config_models import CheckBase
+from prober.config_models import CheckBase, HttpUrl
 from prober.probes.base import Observation, ProbeContext, ProbeError
 from prober.probes.hls_content import ContentSettings, UndecodableSegment, compare, decode_segment
 from prober.probes.hls_content import default_expect as content_expect
@@ -92,7 +92,7 @@ clock: Clock = SystemClock()
 
 class HlsCheck(CheckBase):
     type: Literal["hls"]
-    url: str
+    url: HttpUrl
     variants: Literal["all", "first", "highest", "lowest"] = "all"
     renditions: Literal["all", "none"] = "all"
     segments: int = Field(1, ge=0, le=20, description="newest segments downloaded per variant")
@@ -101,13 +101,6 @@ class HlsCheck(CheckBase):
     content: ContentSettings | None = Field(None, description="true, false or a block of content thresholds")
     headers: dict[str, str] = Field(default_factory=dict)
     verify_tls: bool = True
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"expected an http:// or https:// URL of a playlist, got {value!r}")
-        return value
 
     @field_validator("content", mode="before")
     @classmethod

@@ -21,7 +21,7 @@ import aiohttp
 from pydantic import Field, field_validator, model_validator
 
 from prober.conditions import MetricSpec
-from prober.config_models import CheckBase
+from prober.config_models import CheckBase, HttpUrl
 from prober.probes.base import Observation, ProbeContext, ProbeError
 from prober.probes.certs import expiry_sentence, leaf_days_remaining
 from prober.probes.registry import Export, SecretKind, register, standard_exports, url_target
@@ -35,7 +35,7 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 class HttpCheck(CheckBase):
     type: Literal["http"]
-    url: str
+    url: HttpUrl
     method: str = "GET"
     headers: dict[str, str] = Field(default_factory=dict)
     body: str | None = None
@@ -44,13 +44,6 @@ class HttpCheck(CheckBase):
     max_redirects: int = Field(10, ge=0, le=50)
     verify_tls: bool = True
     max_body: int = Field(1024 * 1024, ge=0, description="bytes of the body read at most")
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
-        return value
 
     @field_validator("method")
     @classmethod
