@@ -385,7 +385,17 @@ async def test_cert_days_remaining_can_be_expected(https_target: Target, tmp_pat
 async def test_connection_refused_is_down_saying_so(tmp_path: Path) -> None:
     result = await run_check(tmp_path, {"url": f"http://127.0.0.1:{unused_port()}/"})
     assert result.status == "down"
-    assert result.error == "connection refused"
+    assert re.fullmatch(r"connection refused by 127\.0\.0\.1:\d+", result.error or ""), result.error
+
+
+async def test_an_authorization_header_wins_over_credentials_in_the_url(target: Target, tmp_path: Path) -> None:
+    url = target.url("/echo").replace("http://", "http://user:pw@")
+    result = await run_check(tmp_path, {"url": url, "headers": {"authorization": "Bearer abc"}})
+    assert result.status == "up", result.error
+    assert target.requests[-1]["headers"]["Authorization"] == "Bearer abc"
+    plain = await run_check(tmp_path, {"url": url})
+    assert plain.status == "up", plain.error
+    assert target.requests[-1]["headers"]["Authorization"].startswith("Basic ")
 
 
 async def test_a_slow_body_and_a_slow_server_are_down_at_the_timeout(target: Target, tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ import yaml
 from ws_servers import raw_server, refused_port
 
 from prober.alerts import Transition
-from prober.config import load_config
+from prober.config import ConfigError, load_config
 from prober.notify import format_message
 from prober.redact import LOG_SECRETS
 from prober.runner import Runner
@@ -120,7 +120,11 @@ def servers() -> Iterator[dict[str, str]]:
         loop.close()
 
 
-@pytest.mark.parametrize("mode", ["refused", "bad_port", "bad_host", "timeout", "tls_failure"])
+RUNTIME_MODES = ("refused", "timeout", "tls_failure")
+LOAD_MODES = ("bad_port", "bad_host")  # refused by the URL validator before anything runs
+
+
+@pytest.mark.parametrize("mode", RUNTIME_MODES)
 def test_no_failure_of_any_type_lets_a_secret_out(
     mode: str, tmp_path: Path, caplog: pytest.LogCaptureFixture, servers: dict[str, str]
 ) -> None:
@@ -137,10 +141,29 @@ def test_no_failure_of_any_type_lets_a_secret_out(
         assert "****" in error
 
 
+@pytest.mark.parametrize("mode", LOAD_MODES)
+def test_a_url_refused_at_load_is_named_with_its_secrets_masked(
+    mode: str, tmp_path: Path, servers: dict[str, str]
+) -> None:
+    path = tmp_path / "checks.yaml"
+    path.write_text(yaml.safe_dump({"checks": checks_for(mode, servers[mode])}))
+    with pytest.raises(ConfigError) as caught:
+        load_config([path])
+    text = str(caught.value)
+    assert_clean(text, "the validation error")
+    masked = f"http://admin:****@{servers[mode]}/health?token=****"
+    assert f"check 'http-{mode}': field 'url': invalid URL '{masked}'" in text
+
+
 def test_the_healthy_twin_still_shows_what_is_not_secret(tmp_path: Path, servers: dict[str, str]) -> None:
-    results, _ = run_all(tmp_path, checks_for("bad_port", servers["bad_port"]))
-    http = next(result for result in results if result["type"] == "http")
-    assert "http://admin:****@127.0.0.1:99999/health?token=****" in http["error"]
+    checks = checks_for("refused", servers["refused"])
+    bare = {**checks[1], "name": "hls-no-header", "headers": {}}  # the URL's own user:password is then sent
+    results, _ = run_all(tmp_path, [*checks, bare])
+    by_name = {result["check"]: result for result in results}
+    assert by_name["http-refused"]["error"] == f"connection refused by {servers['refused']}"
+    hls = f"cannot fetch the playlist http://{servers['refused']}/live.m3u8?token=****"
+    assert by_name["hls-refused"]["error"].startswith(hls)
+    assert by_name["hls-no-header"]["error"].startswith(hls.replace("http://", "http://admin:****@"))
 
 
 async def test_a_websocket_send_token_echoed_back_is_scrubbed_and_other_text_is_kept(tmp_path: Path) -> None:

@@ -16,7 +16,16 @@ from typing import Any
 import pytest
 import yaml
 from daemon_helpers import scalar, start_daemon, stop_daemon, wait_until
-from test_secrets import FILL_VALUE, HEADER_TOKEN, PASSWORD, SECRETS, checks_for, loopback_servers
+from test_secrets import (
+    FILL_VALUE,
+    HEADER_TOKEN,
+    LOAD_MODES,
+    PASSWORD,
+    RUNTIME_MODES,
+    SECRETS,
+    checks_for,
+    loopback_servers,
+)
 from webhook_receiver import WebhookReceiver
 from ws_servers import refused_port
 
@@ -46,7 +55,7 @@ def browser_check(port: int) -> dict[str, Any]:
 
 def matrix(servers: dict[str, str]) -> list[dict[str, Any]]:
     checks: list[dict[str, Any]] = []
-    for mode in ("refused", "bad_port", "bad_host", "timeout", "tls_failure"):
+    for mode in RUNTIME_MODES:
         checks += checks_for(mode, servers[mode])
     return checks
 
@@ -73,6 +82,22 @@ async def test_prober_check_prints_no_secret_on_stdout_or_stderr(tmp_path: Path)
             assert proc.returncode == 1, err.decode()
             assert_clean(out, f"stdout of check {extra}")
             assert_clean(err, f"stderr of check {extra}")
+
+
+async def test_prober_validate_names_a_refused_url_without_its_secrets(tmp_path: Path) -> None:
+    async with loopback_servers() as servers:
+        checks = [check for mode in LOAD_MODES for check in checks_for(mode, servers[mode])]
+        config = write(tmp_path / "checks.yaml", checks)
+        for command in ("validate", "check"):
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "prober", command, str(config), cwd=tmp_path,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            )  # fmt: skip
+            out, err = await asyncio.wait_for(proc.communicate(), 60)
+            assert proc.returncode == 2, (out + err).decode()
+            assert b"admin:****@" in out + err
+            assert_clean(out, f"stdout of {command}")
+            assert_clean(err, f"stderr of {command}")
 
 
 @pytest.mark.slow

@@ -61,6 +61,7 @@ from prober.probes.hls_playlist import (
     parse_playlist,
 )
 from prober.probes.hls_state import FRESH_FACTOR, Tracking, is_fresh, pdt_staleness, track, usable_state
+from prober.probes.network import request_url
 from prober.probes.registry import Export, SecretKind, register, standard_exports, url_target
 from prober.redact import redact_url
 
@@ -662,7 +663,7 @@ class HlsProbe:
             run = _Run(check, ctx, session, previous)
             started = time.perf_counter()
             try:
-                top, parsed = await run.playlist(check.url, "the playlist")
+                top, parsed = await run.playlist(request_url(check.url, check.headers), "the playlist")
             except _VariantFailed as failure:
                 metrics = {"playlist_status": failure.status, "variants_total": 1, "variants_failed": 1}
                 raise ProbeError(str(failure), metrics=metrics) from None

@@ -24,6 +24,7 @@ from prober.conditions import MetricSpec
 from prober.config_models import CheckBase, HttpUrl
 from prober.probes.base import Observation, ProbeContext, ProbeError
 from prober.probes.certs import expiry_sentence, leaf_days_remaining
+from prober.probes.network import network_sentence, request_url
 from prober.probes.registry import Export, SecretKind, register, standard_exports, url_target
 
 __all__ = ["HttpCheck", "HttpProbe"]
@@ -195,13 +196,8 @@ def _client_error_sentence(exc: aiohttp.ClientError, check: HttpCheck) -> str:
         return f"TLS certificate rejected: {exc.certificate_error}"
     if isinstance(exc, aiohttp.ClientConnectorSSLError):
         return f"TLS handshake failed: {exc.os_error}"
-    if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        return f"DNS lookup failed for {exc.host}"
     if isinstance(exc, aiohttp.ClientConnectorError):
-        error = exc.os_error
-        if isinstance(error, ConnectionRefusedError) or "refused" in str(error).lower():
-            return "connection refused"
-        return f"cannot connect to {exc.host}:{exc.port}: {error.strerror or error}"
+        return network_sentence(exc, exc.host, exc.port)
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return "the server closed the connection without a response"
     if isinstance(exc, aiohttp.ClientPayloadError):
@@ -301,7 +297,7 @@ class HttpProbe:
             elif check.json_body is not None:
                 kwargs["json"] = check.json_body
             timing.start = time.perf_counter()
-            async with session.request(check.method, check.url, **kwargs) as response:
+            async with session.request(check.method, request_url(check.url, check.headers), **kwargs) as response:
                 headers_at = timing.headers_received or time.perf_counter()
                 metrics["status"] = response.status
                 if check.follow_redirects and not check.max_redirects and response.status in _REDIRECTS:

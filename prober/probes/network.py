@@ -21,10 +21,11 @@ from __future__ import annotations
 import errno
 import socket
 import ssl
+from collections.abc import Mapping
 
 from prober.durations import format_duration
 
-__all__ = ["network_sentence", "where"]
+__all__ = ["network_sentence", "request_url", "where"]
 
 _UNREACHABLE = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN, errno.EHOSTDOWN}
 _DNS_ERRORS = {socket.EAI_NONAME, socket.EAI_AGAIN, socket.EAI_FAIL, getattr(socket, "EAI_NODATA", -5)}
@@ -76,3 +77,13 @@ def network_sentence(exc: BaseException, host: str, port: int | None, *, within:
     if isinstance(exc, OSError):
         return f"cannot connect to {target}: {_reason(exc)}"
     return f"cannot connect to {target}: {type(exc).__name__}: {exc}"
+
+
+def request_url(url: str, headers: Mapping[str, str]) -> str:
+    """The URL to send: an explicit Authorization header wins over user:password in the URL (as in curl).
+    aiohttp refuses the pair outright, so a check carrying both could otherwise never run."""
+    if "@" not in url or not any(name.lower() == "authorization" for name in headers):
+        return url
+    scheme, sep, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    return f"{scheme}{sep}{authority.rpartition('@')[2]}{slash}{path}"
