@@ -354,7 +354,13 @@ class Daemon:
         row = _attempt_row(
             attempt.check, attempt.kind, attempt.url, attempt.attempt, attempt.outcome, attempt.error, attempt.at
         )
-        await self.store.record_delivery(attempt.outbox_id, attempt.incident_id, row, finished=attempt.final)
+        try:
+            await self.store.record_delivery(attempt.outbox_id, attempt.incident_id, row, finished=attempt.final)
+        except StoreError as exc:  # the disk is full: one line, no traceback (the writer says why, once a minute)
+            log.error(
+                "could not record a notification attempt",
+                extra={"fields": {"check": attempt.check, "url": redact_url(attempt.url), "error": str(exc)}},
+            )
 
     async def _tick(self) -> None:
         """Repeat reminders for long incidents; runs on its own so probing never waits for it."""

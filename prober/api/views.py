@@ -21,6 +21,7 @@ from prober.api.metrics import MetricsSnapshot, failed_counts, render
 from prober.api.source import ApiSource, store_of
 from prober.api.summaries import MAX_DAYS
 from prober.durations import parse_duration
+from prober.health import database_problem
 from prober.results import Result, format_timestamp
 from prober.scheduler import SchedulerStats
 
@@ -174,6 +175,11 @@ class Views:
             except Exception as exc:  # the database went away: not live
                 document["status"] = "failing"
                 document["error"] = f"cannot read the database: {exc}"
+            path = getattr(store, "path", None)
+            problem = database_problem(path, getattr(store, "file_identity", None)) if path is not None else None
+            if problem is not None and document["status"] == "ok":
+                document["status"] = "failing"
+                document["error"] = problem
         if stats is not None:
             document["scheduler"] = {
                 "in_flight": stats.in_flight,

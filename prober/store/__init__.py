@@ -95,6 +95,11 @@ class Store(Reader):
             raise
         super().__init__(reader)
         self._writer = Writer(db, self.path)
+        self._unsaved_state: dict[tuple[str, str], dict[str, Any]] = {}
+        """Probe states the database refused while it refused writes (one per check+location)."""
+        opened = self.path.stat()
+        self.file_identity: tuple[int, int] = (opened.st_dev, opened.st_ino)
+        """(device, inode) of the file opened, so /healthz notices the file replaced under the daemon."""
 
     # --- lifecycle -------------------------------------------------------------------------------------
 
@@ -171,9 +176,23 @@ class Store(Reader):
     # --- state the probes keep between runs (StateStore) -----------------------------------------------
 
     async def load(self, check: str, location: str) -> dict[str, Any] | None:
-        return self.load_probe_state(check, location)
+        unsaved = self._unsaved_state.get((check, location))
+        return dict(unsaved) if unsaved is not None else self.load_probe_state(check, location)
 
     async def save(self, check: str, location: str, state: dict[str, Any]) -> None:
+        """Keep a probe's state for its next run. While the database refuses writes (disk full) the state is
+        kept in memory instead, so the probe carries on rather than failing on the store's trouble; the next
+        save after recovery writes it. (Lost if prober dies meanwhile: the probe then starts afresh.)"""
+        try:
+            await self._save_state(check, location, state)
+        except StoreError:
+            if self._writer.health.failing_since is None:
+                raise
+            self._unsaved_state[(check, location)] = dict(state)
+        else:
+            self._unsaved_state.pop((check, location), None)
+
+    async def _save_state(self, check: str, location: str, state: dict[str, Any]) -> None:
         row = (check, location, to_json(state), _now())
 
         def op(db: Database) -> None:

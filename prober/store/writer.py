@@ -386,7 +386,6 @@ class Writer:
                 if not batch:
                     continue
                 outcomes = await loop.run_in_executor(self._executor, self._commit, batch)
-                self._note_health(outcomes)
                 for op, outcome in zip(batch, outcomes, strict=True):
                     if not outcome.ok and op.park and op.results is not None and storage_failure(outcome.error):
                         self._hold(op)
@@ -399,6 +398,8 @@ class Writer:
                         op.future.set_result(outcome.value)
                     else:
                         op.future.set_exception(self._as_store_error(outcome.error))
+                # After holding (so the log line counts them), before any caller resumes (they see `health`).
+                self._note_health(outcomes)
                 batch = []
         finally:
             self._fail_pending(batch)
