@@ -52,6 +52,8 @@ class WebhookReceiver:
         self.received: list[dict[str, Any]] = []
         self.requests = 0
         self.request_times: list[float] = []
+        self.received_at: list[float] = []
+        """`time.monotonic()` of each body in `received` (same index; `request_times` counts every request)."""
         self._runner: web.AppRunner | None = None
         self._changed = asyncio.Condition()
 
@@ -106,6 +108,7 @@ class WebhookReceiver:
                 handle.write(json.dumps(body) + "\n")
         async with self._changed:
             self.received.append(body)
+            self.received_at.append(time.monotonic())
             self._changed.notify_all()
         return web.json_response({"ok": True})
 
