@@ -184,7 +184,11 @@ class BrowserProbe:
         return {"page_errors": 0}
 
     async def run(self, check: BrowserCheck, ctx: ProbeContext) -> Observation:
-        from prober.probes.browser_pool import BrowserUnavailable, get_pool
+        from prober.probes.browser_pool import BrowserUnavailable, browser_missing, get_pool
+
+        missing = browser_missing()
+        if missing is not None:  # the slim image: a sentence, not an ImportError's traceback
+            raise ProbeError(missing)
         from prober.probes.browser_run import PageRun, context_options, margin_for
 
         try:

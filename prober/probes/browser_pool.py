@@ -9,6 +9,11 @@ within CLOSE_TIMEOUT is killed, so the next run gets a fresh one instead of a we
 It must never hand out a page of a dead browser, never let a run wait on Chromium without a bound, and
 never import Playwright at module import time (so `prober validate` and other check types do not pay
 for it). It knows nothing about checks, metrics or results.
+
+Where browser checks cannot run (the slim image has neither Playwright nor Chromium), `browser_missing()`
+and the launch give one sentence saying what is missing and how to get it, for the result's error; never
+a traceback. Chromium gets `--disable-dev-shm-usage`: containers give /dev/shm 64 MB by default, and a
+Chromium that keeps its shared memory there crashes its renderers on the first big page.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ __all__ = [
     "RESOURCE_KEY",
     "BrowserPool",
     "BrowserUnavailable",
+    "browser_missing",
     "chromium_executable",
     "get_pool",
     "page_slots",
@@ -45,6 +51,7 @@ CHROMIUM_ARGS = (
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
+    "--disable-dev-shm-usage",
     "--disable-quic",
     "--no-first-run",
     "--disable-background-networking",
@@ -77,6 +84,21 @@ def chromium_executable(env: Mapping[str, str] | None = None) -> str | None:
             )
         return configured
     return DEFAULT_CHROMIUM if Path(DEFAULT_CHROMIUM).exists() else None
+
+
+SLIM_HINT = "the full image has both; elsewhere: pip install playwright and apt-get install chromium"
+
+
+def browser_missing() -> str | None:
+    """Why browser checks cannot run in this installation, or None. Imports Playwright (once) to know."""
+    try:
+        import playwright.async_api  # noqa: F401
+    except ImportError:
+        return (
+            "browser checks need Playwright and Chromium, and this installation has neither Playwright "
+            f"(the slim image leaves them out): {SLIM_HINT}"
+        )
+    return None
 
 
 def page_slots(env: Mapping[str, str] | None = None) -> int:
@@ -246,6 +268,11 @@ class BrowserPool:
         except PlaywrightError as exc:
             # The driver itself may be what died: start from scratch next time.
             await self._stop_playwright()
+            if self.executable is None and "Executable doesn't exist" in str(exc):
+                raise BrowserUnavailable(
+                    f"browser checks need Chromium: not found at {DEFAULT_CHROMIUM}, and Playwright has no "
+                    f"bundled Chromium either; install it there or set PROBER_CHROMIUM ({SLIM_HINT})"
+                ) from None
             hint = "" if self.executable else f"; install Chromium ({DEFAULT_CHROMIUM}) or set PROBER_CHROMIUM"
             raise BrowserUnavailable(f"could not launch Chromium ({where}): {_first_line(exc)}{hint}") from None
         self.launches += 1

@@ -364,6 +364,8 @@ def _subjects(
             subjects["json"] = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             details["json_error"] = str(exc).split(":")[0] if body else "the body is empty"
+        except RecursionError:  # a hostile body: [[[[... nested deeper than the parser goes
+            details["json_error"] = "it is nested too deeply to parse"
     return subjects
 
 

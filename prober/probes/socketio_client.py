@@ -47,7 +47,8 @@ _TYPE_NAMES = ("CONNECT", "DISCONNECT", "EVENT", "ACK", "CONNECT_ERROR", "BINARY
 # Engine.IO v4 packet types, as the first character of a text frame.
 _EIO_OPEN, _EIO_CLOSE, _EIO_PING, _EIO_PONG, _EIO_MESSAGE, _EIO_UPGRADE, _EIO_NOOP = "0123456"
 
-_ACK_ID = re.compile(r"\d+")
+_ACK_ID = re.compile(r"\d{1,15}")
+"""An ack id is a counter; a longer run of digits is not one (and int() refuses 4300+ digits)."""
 
 
 class SocketIOError(Exception):
@@ -128,18 +129,27 @@ def parse_open(frame: str | bytes) -> EngineOpen:
         )
     try:
         data = json.loads(frame[1:])
-    except ValueError:
+    except (ValueError, RecursionError):
         data = None
     if not isinstance(data, dict) or not isinstance(data.get("sid"), str):
         raise SocketIOError(f"the Engine.IO open packet has no session id: {_preview(frame)}")
     max_payload = data.get("maxPayload")
+    upgrades = data.get("upgrades") or []
     return EngineOpen(
         sid=data["sid"],
-        ping_interval=float(data.get("pingInterval", 25000)) / 1000,
-        ping_timeout=float(data.get("pingTimeout", 20000)) / 1000,
+        ping_interval=_milliseconds(data, "pingInterval", 25000, frame) / 1000,
+        ping_timeout=_milliseconds(data, "pingTimeout", 20000, frame) / 1000,
         max_payload=max_payload if isinstance(max_payload, int) else None,
-        upgrades=[str(u) for u in data.get("upgrades") or []],
+        upgrades=[str(u) for u in upgrades] if isinstance(upgrades, list) else [],
     )
+
+
+def _milliseconds(data: dict[str, Any], key: str, default: int, frame: str) -> float:
+    """A finite, non-negative number of milliseconds from the open packet, or a sentence saying it is not."""
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e12:
+        raise SocketIOError(f"the Engine.IO open packet has an invalid {key} ({value!r:.40}): {_preview(frame)}")
+    return float(value)
 
 
 def parse_packet(text: str) -> SocketIOPacket:
@@ -165,7 +175,7 @@ def parse_packet(text: str) -> SocketIOPacket:
     if rest:
         try:
             data = json.loads(rest)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise SocketIOError(f"the {_TYPE_NAMES[kind]} packet's payload is not JSON: {_preview(text)}") from None
     return SocketIOPacket(kind, namespace, ack_id, data, rest)
 

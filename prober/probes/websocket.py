@@ -110,7 +110,7 @@ class WebSocketCheck(CheckBase):
         if isinstance(value, str):
             try:
                 event = json.loads(value)
-            except ValueError:
+            except (ValueError, RecursionError):
                 event = None
         if not isinstance(event, list) or not event or not isinstance(event[0], str):
             raise ValueError(

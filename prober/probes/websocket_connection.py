@@ -30,7 +30,7 @@ from websockets.exceptions import (
     InvalidStatus,
     NegotiationError,
 )
-from websockets.frames import Close
+from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import State
 from websockets.typing import Subprotocol
 
@@ -129,6 +129,41 @@ def _close_sentence(rcvd: Close | None, sent: Close | None, rcvd_then_sent: bool
     if rcvd is not None:
         return f"the server closed the connection {during} (code {rcvd})"
     return f"the connection was lost without a close frame (code 1006) {during}"
+
+
+READ_CHUNK = 16 * 1024
+"""Bytes read from the socket per event-loop turn (asyncio's default is 256 KiB). websockets parses a whole
+read at once and answers every ping in it; 256 KiB of 3-byte pings held the loop for a second or more."""
+PING_BURST = 100
+PING_RATE = 50.0
+"""A server may send PING_BURST pings at once and PING_RATE a second on average; beyond that it floods."""
+
+
+class _GuardedConnection(ClientConnection):
+    """A client connection that a hostile server cannot use to hold the event loop: small reads, and a
+    ping flood (pings answered automatically, with no backpressure) ends the connection with a sentence."""
+
+    flooded: str | None = None
+    _pings = 0
+    _opened_at = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._opened_at = time.monotonic()
+        if hasattr(transport, "max_size"):  # selector socket transports; TLS reads stay asyncio's size
+            transport.max_size = READ_CHUNK  # type: ignore[attr-defined]
+
+    def process_event(self, event: Any) -> None:
+        super().process_event(event)
+        if isinstance(event, Frame) and event.opcode is Opcode.PING and self.flooded is None:
+            self._pings += 1
+            elapsed = time.monotonic() - self._opened_at
+            if self._pings > PING_BURST and self._pings > PING_RATE * elapsed:
+                self.flooded = (
+                    f"the server flooded the connection with WebSocket pings ({self._pings} in "
+                    f"{format_duration(elapsed)}); the probe gave up on it"
+                )
+                self.transport.abort()
 
 
 def describe(exc: BaseException, plan: Plan, phase: str) -> str:
@@ -252,8 +287,9 @@ class Connection:
 
     def _fail(self, sentence: str) -> None:
         self.outcome.ok = False
+        flooded = getattr(self.ws, "flooded", None)
         if self.outcome.error is None:
-            self.outcome.error = sentence
+            self.outcome.error = flooded or sentence
 
     async def _open(self) -> None:
         plan, out = self.plan, self.outcome
@@ -277,6 +313,7 @@ class Connection:
                     ping_interval=None,
                     close_timeout=plan.close_timeout,
                     max_size=plan.max_message,
+                    create_connection=_GuardedConnection,
                 )
             except BaseException:
                 sock.close()
@@ -341,7 +378,7 @@ class Connection:
             return
         try:
             out.message_data, out.message_is_json = json.loads(text), True
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: [[[[... nested deeper than the parser goes
             out.message_data, out.message_is_json = None, False
 
     async def _drain_raw(self) -> None:
