@@ -151,7 +151,7 @@ class _GuardedConnection(ClientConnection):
         super().connection_made(transport)
         self._opened_at = time.monotonic()
         if hasattr(transport, "max_size"):  # selector socket transports; TLS reads stay asyncio's size
-            transport.max_size = READ_CHUNK  # type: ignore[attr-defined]
+            transport.max_size = READ_CHUNK
 
     def process_event(self, event: Any) -> None:
         super().process_event(event)
