@@ -236,7 +236,8 @@ def _compile_one(
         try:
             pattern = compile_user_regex(raw)
         except ValueError as exc:
-            raise ConditionError(f"{field_name}: invalid regular expression {raw!r}: {exc}") from None
+            shown = repr(raw) if len(raw) <= 120 else repr(raw[:100]) + f"... ({len(raw)} characters)"
+            raise ConditionError(f"{field_name}: invalid regular expression {shown}: {exc}") from None
         return [CompiledCondition(spec.name, spec, level, Condition(raw, bool), pattern=pattern)]
     try:
         condition = parse_condition(raw)

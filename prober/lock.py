@@ -26,7 +26,11 @@ class DatabaseInUseError(StoreError):
 
 
 def lock_path(db: Path) -> Path:
-    return db.with_name(db.name + ".lock")
+    """`<db>.lock` beside the real file: symlinks are resolved, so `--db link.db` (a symlink to prober.db,
+    or a path through a symlinked directory) takes the same lock as `--db prober.db`. (Hard links are two
+    names for one file that nothing can map back to one lock; do not hard-link a database.)"""
+    real = db.resolve()
+    return real.with_name(real.name + ".lock")
 
 
 class DatabaseLock:

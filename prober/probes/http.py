@@ -44,7 +44,7 @@ class HttpCheck(CheckBase):
     follow_redirects: bool = True
     max_redirects: int = Field(10, ge=0, le=50)
     verify_tls: bool = True
-    max_body: int = Field(1024 * 1024, ge=0, description="bytes of the body read at most")
+    max_body: int = Field(1024 * 1024, ge=0, le=64 * 1024 * 1024, description="bytes of the body read at most")
 
     @field_validator("method")
     @classmethod

@@ -65,7 +65,7 @@ class WebSocketCheck(CheckBase):
     ping: bool = Field(True, description="send a WebSocket ping (after the first message) and wait for the pong")
     verify_tls: bool = True
     ca_file: str | None = None
-    max_message: int = Field(1 << 20, ge=1, description="largest message accepted, in bytes")
+    max_message: int = Field(1 << 20, ge=1, le=64 << 20, description="largest message accepted, in bytes")
 
     @field_validator("url")
     @classmethod
