@@ -15,8 +15,10 @@ import base64
 import contextlib
 import functools
 import hashlib
+import json
 import os
 import resource
+import socket
 import struct
 import subprocess
 import sys
@@ -152,9 +154,18 @@ async def _background(coroutine: Awaitable[None]) -> asyncio.Task[None]:
 
 async def serve_kind(kind: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     """One connection of the server `kind`."""
-    if kind.startswith("http-") or kind == "ok-http":
+    if kind == "http-echo-401":  # a debug error page that shows what the client sent
+        _, headers = await _request(reader)
+        shown = f"denied: authorization={headers.get('authorization')} x-token={headers.get('x-token')}".encode()
+        writer.write(_http("401 Unauthorized", {"Content-Length": str(len(shown))}, shown))
+    elif kind == "http-hang":
         await _request(reader)
-    if kind == "ok-http":
+        await asyncio.sleep(3600)
+    elif kind.startswith("http-") or kind == "ok-http":
+        await _request(reader)
+    if kind in ("http-echo-401", "http-hang"):
+        pass
+    elif kind == "ok-http":
         writer.write(_http("200 OK", {"Content-Length": "11", "Content-Type": "application/json"}, b'{"a": "ok"}'))
     elif kind == "http-endless-header":
         writer.write(b"HTTP/1.1 200 OK\r\nX-Long: ")
@@ -294,6 +305,13 @@ def hostile(kind: str) -> Any:
         process.wait()
 
 
+def socket_port() -> int:
+    """A loopback port that was just free: connecting to it is refused."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
 # --- running a check against one ---------------------------------------------------------------------------
 
 
@@ -422,6 +440,71 @@ def test_max_body_and_max_message_are_bounded(tmp_path: Path) -> None:
     assert "check 'a': field 'max_body': Input should be less than or equal to 67108864" in text
     assert "check 'b': field 'max_message': Input should be less than or equal to 67108864" in text
     assert "check 'c'" not in text
+
+
+# --- secrets against hostile targets --------------------------------------------------------------------------
+
+SECRET = "s3cr@t-Passw0rd"
+ENCODED = "s3cr%40t-Passw0rd"
+
+
+@pytest.mark.parametrize("mode", ["refused", "bad-host", "timeout", "tls-stall"])
+async def test_a_percent_encoded_url_password_is_masked_in_every_failure_mode(
+    tmp_path: Path, mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    refused = socket_port()
+    with hostile("http-hang" if mode == "timeout" else "tls-stall") as port:
+        url = {
+            "refused": f"http://admin:{ENCODED}@{HOST}:{refused}/?token={ENCODED}",
+            "bad-host": f"http://admin:{ENCODED}@no-such-host.invalid/?token={ENCODED}",
+            "timeout": f"http://admin:{ENCODED}@{HOST}:{port}/?token={ENCODED}",
+            "tls-stall": f"https://admin:{ENCODED}@{HOST}:{port}/?token={ENCODED}",
+        }[mode]
+        run = await run_against(tmp_path, {"type": "http", "url": url})
+    assert run.result.status == "down"
+    everything = json.dumps(run.result.to_json()) + caplog.text
+    assert SECRET not in everything and ENCODED not in everything and "s3cr" not in everything, everything
+
+
+async def test_a_token_echoed_by_the_target_is_masked_in_the_result(tmp_path: Path) -> None:
+    token = "tok-9f8e7d6c5b4a"
+    with hostile("http-echo-401") as port:
+        http = await run_against(
+            tmp_path,
+            {"type": "http", "url": f"http://{HOST}:{port}/", "headers": {"X-Token": token},
+             "expect": {"body_contains": "welcome"}},
+        )  # fmt: skip
+        ws = await run_against(
+            tmp_path,
+            {"type": "websocket", "url": f"ws://{HOST}:{port}/", "headers": {"Authorization": f"Bearer {token}"}},
+        )
+    assert "answered HTTP 401 Unauthorized instead of upgrading to WebSocket" in ws.error, ws.error
+    assert "authorization=****" in ws.error or "authorization=Bearer ****" in ws.error, ws.error
+    for run in (http, ws):
+        assert run.result.status == "down"
+        assert token not in json.dumps(run.result.to_json()), run.result.to_json()
+
+
+async def test_an_ingest_body_that_is_a_gzip_bomb_is_413_without_inflating_it(tmp_path: Path) -> None:
+    from test_api_helpers import fake_daemon, serve
+
+    config = (
+        "version: 1\ningest:\n  tokens: {eu-west: 'eu-secret-token-1234'}\nchecks:\n"
+        "  - {name: api, type: http, url: 'http://127.0.0.1:9/', locations: [default, eu-west]}\n"
+    )
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    bomb = b"".join([packer.compress(b'{"results": ['), *(packer.compress(b" " * (1 << 20)) for _ in range(512)),
+                     packer.flush()])  # fmt: skip
+    headers = {"Authorization": "Bearer eu-secret-token-1234", "Content-Type": "application/json"}
+    before = _peak_mb()
+    async with fake_daemon(tmp_path, config) as daemon, serve(daemon) as client:
+        answer = await client.post("/api/v1/ingest", data=bomb, headers={**headers, "Content-Encoding": "gzip"})
+        assert answer.status == 413, await answer.text()
+        assert "larger than 8388608 bytes" in (await answer.json())["error"]
+        twin = await client.post("/api/v1/ingest", json={"results": []}, headers=headers)
+        assert twin.status == 200, await twin.text()
+    assert _peak_mb() - before < MAX_GROWTH_MB
+    assert daemon.accepted == []
 
 
 # --- TLS -----------------------------------------------------------------------------------------------------
