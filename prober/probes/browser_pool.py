@@ -95,8 +95,8 @@ def browser_missing() -> str | None:
         import playwright.async_api  # noqa: F401
     except ImportError:
         return (
-            "browser checks need Playwright and Chromium, and this installation has neither Playwright "
-            f"(the slim image leaves them out): {SLIM_HINT}"
+            "browser checks need Playwright and Chromium, which this installation lacks "
+            f"(the slim image leaves them out); {SLIM_HINT}"
         )
     return None
 
