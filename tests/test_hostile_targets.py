@@ -195,6 +195,9 @@ async def serve_kind(kind: str, reader: asyncio.StreamReader, writer: asyncio.St
     elif kind in ("http-deep-json", "http-long-number"):
         body = b"[" * 500_000 + b"]" * 500_000 if kind == "http-deep-json" else b'{"a": ' + b"9" * 100_000 + b"}"
         writer.write(_http("200 OK", {"Content-Type": "application/json", "Content-Length": str(len(body))}, body))
+    elif kind in ("http-redirect-file", "http-redirect-junk"):
+        location = "file:///etc/passwd" if kind == "http-redirect-file" else "http://[::1"
+        writer.write(_http("302 Found", {"Location": location, "Content-Length": "0"}))
     elif kind == "http-nul-header":
         writer.write(b"HTTP/1.1 200 OK\r\nX-Bad: a\x00b\r\nContent-Length: 2\r\n\r\nok")
     elif kind == "tls-stall":
@@ -376,6 +379,8 @@ HTTP_CASES = [
     ("http-endless-status", "down", "Got more than 8190 bytes"),
     ("http-nul-header", "down", "Invalid HTTP header"),
     ("http-endless-chunk-line", "down", f"timed out after {TIMEOUT:g}s"),
+    ("http-redirect-file", "down", "the server redirected to 'file:///etc/passwd', which is not an http(s) URL"),
+    ("http-redirect-junk", "down", "the server redirected to 'http://[::1', which is not a valid URL"),
 ]
 
 

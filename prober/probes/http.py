@@ -204,6 +204,10 @@ def _client_error_sentence(exc: aiohttp.ClientError, check: HttpCheck) -> str:
         return f"the response body was cut short: {exc}"
     if isinstance(exc, aiohttp.ClientResponseError):
         return f"invalid HTTP response: {exc.message}"
+    if isinstance(exc, getattr(aiohttp, "RedirectClientError", ())):  # aiohttp 3.10+: Location file://, ftp://, junk
+        target = str(getattr(exc, "url", "") or exc)[:200]
+        plain = isinstance(exc, getattr(aiohttp, "NonHttpUrlClientError", ()))
+        return f"the server redirected to {target!r}, which is {'not an http(s) URL' if plain else 'not a valid URL'}"
     return f"HTTP request failed: {type(exc).__name__}: {exc}"
 
 
