@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from test_api_helpers import NOW, FakeScheduler, fake_daemon, result, serve
 
 from prober.api.metrics import family_name
-from prober.scheduler import CheckStats, LagSummary, SchedulerStats
+from prober.scheduler_stats import CheckStats, LagSummary, SchedulerStats
 
 CONFIG = """
 version: 1

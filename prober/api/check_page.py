@@ -32,7 +32,7 @@ from typing import Any
 from prober.api.feed import FEED_VERSION, incident_json
 from prober.api.secrets import Scrubber
 from prober.results import format_timestamp
-from prober.store import Store
+from prober.store import ReadOnlyStore
 from prober.store.check_queries import (
     HourRow,
     daily_uptime,
@@ -149,7 +149,7 @@ class CheckPage:
 
     def build(
         self,
-        store: Store,
+        store: ReadOnlyStore,
         feed: dict[str, Any],
         check: dict[str, Any],
         scrub: Scrubber,
@@ -195,7 +195,7 @@ class CheckPage:
             self._percentiles.popitem(last=False)
         return _round(p50), _round(p95)
 
-    def _chart(self, store: Store, name: str, now: datetime) -> dict[str, Any]:
+    def _chart(self, store: ReadOnlyStore, name: str, now: datetime) -> dict[str, Any]:
         first_hour = hour_floor(now) - timedelta(days=CHART_DAYS) + timedelta(hours=1)
         hours = []
         rows = hourly_rows(store, name, first_hour)
@@ -227,7 +227,7 @@ class CheckPage:
         }
 
     @staticmethod
-    def _days(store: Store, name: str, now: datetime) -> list[dict[str, Any]]:
+    def _days(store: ReadOnlyStore, name: str, now: datetime) -> list[dict[str, Any]]:
         today = now.date()
         first = today - timedelta(days=BAR_DAYS - 1)
         values = daily_uptime(store, name, first)
@@ -235,7 +235,7 @@ class CheckPage:
         return [{"day": day.isoformat(), "uptime": _round(values.get(day), 3)} for day in days]
 
     @staticmethod
-    def _locations(store: Store, name: str, check: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
+    def _locations(store: ReadOnlyStore, name: str, check: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
         day = location_uptime(store, name, now - timedelta(days=1))
         month = location_uptime(store, name, now - timedelta(days=CHART_DAYS))
 
@@ -254,7 +254,7 @@ class CheckPage:
         ]
 
     @staticmethod
-    def _headline(store: Store, name: str, kind: str, scrub: Scrubber) -> list[dict[str, Any]]:
+    def _headline(store: ReadOnlyStore, name: str, kind: str, scrub: Scrubber) -> list[dict[str, Any]]:
         states = store.current(name)
         found = []
         for metric, label, unit in HEADLINE.get(kind, ()):
@@ -268,7 +268,9 @@ class CheckPage:
         return found
 
     @staticmethod
-    def _screenshot(store: Store, name: str, kind: str, now: datetime, raw_retention: float) -> dict[str, Any] | None:
+    def _screenshot(
+        store: ReadOnlyStore, name: str, kind: str, now: datetime, raw_retention: float
+    ) -> dict[str, Any] | None:
         if kind != "browser":
             return None
         newest = newest_artifacts(store, name, now - timedelta(seconds=raw_retention))
