@@ -6,6 +6,7 @@ to each kind of HTTP reply are checked against a scripted hub; the `run` options
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -506,3 +507,174 @@ def test_the_agent_docs_in_run_help_name_push_and_token_file() -> None:
 def test_the_token_does_not_show_in_the_daemons_options() -> None:
     options = DaemonOptions(paths=[], db=Path("agent.db"), push_url="http://hub:8080", token=TOKEN)
     assert TOKEN not in repr(options)
+
+
+# ---- robustness against a real hub ---------------------------------------------------------------------
+
+
+def hub_results(count: int, check: str = "api", start: datetime | None = None) -> list[Result]:
+    """Results the world's hub accepts (its check `api` runs at eu-west); another `check` it refuses."""
+    return [
+        Result(check=check, type="http", location="eu-west", started_at=(start or datetime.now(UTC)) +
+               timedelta(milliseconds=i), duration_ms=5.0, status="up", metrics={"status": 200, "latency": 0.004})
+        for i in range(count)
+    ]  # fmt: skip
+
+
+async def test_results_the_hub_refuses_by_name_are_parked_once_and_every_later_result_still_arrives(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The hub defines no check `ghost`: a 400 names those results; the agent sets them aside and goes on."""
+    hub = await world.hub.start()
+    good, ghosts = hub_results(6), hub_results(4, check="ghost")
+    mixed = [good[0], ghosts[0], good[1], ghosts[1], good[2], ghosts[2], good[3]]
+    async with Store(world.agent_db) as store:
+        await store.write_many(mixed)
+        async with pushing(store, hub.url) as pusher:
+            await wait_until(lambda: {r.id for r in good[:4]} <= ids(hub.db), 10)
+            await store.write_many([ghosts[3], *good[4:]])  # later ones, after the cursor passed the first refusals
+            await wait_until(lambda: {r.id for r in good} <= ids(hub.db), 10)
+            assert pusher.stats.rejected == 4
+            assert pusher.stats.sent == 6 and pusher.stats.last_error is None
+            assert pusher.outbox.confirmed == 6
+        assert len(store.results("ghost", location="eu-west")) == 4, "the refused results stay in the agent"
+    assert ids(hub.db) == {r.id for r in good}
+    refused = [r.getMessage() for r in caplog.records if r.name == "prober.agent" and r.levelno == logging.ERROR]
+    assert len(refused) == 1, refused  # once per check and reason, with the hub's words
+    assert "'ghost'" in refused[0] and "is not defined on this hub for location 'eu-west'" in refused[0], refused[0]
+    assert TOKEN not in caplog.text
+
+
+async def test_a_hub_that_cannot_store_answers_503_and_the_agent_delivers_once_it_can(world: World) -> None:
+    hub = await world.hub.start()
+    with sqlite3.connect(hub.db) as connection:  # the hub's database refuses every new result, as a full disk
+        connection.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON results BEGIN SELECT RAISE(ABORT, 'disk is full'); END"
+        )
+    made = hub_results(3)
+    async with Store(world.agent_db) as store:
+        await store.write_many(made)
+        async with pushing(store, hub.url) as pusher:
+            await wait_until(lambda: pusher.stats.failed_attempts >= 2, 10)
+            assert "HTTP 503" in (pusher.stats.last_error or ""), pusher.stats.last_error
+            assert "disk is full" in (pusher.stats.last_error or "")
+            assert pusher.outbox.confirmed == 0
+            with sqlite3.connect(hub.db) as connection:
+                connection.execute("DROP TRIGGER refuse")
+            await wait_until(lambda: pusher.outbox.confirmed == 3, 10)
+    assert ids(hub.db) == {r.id for r in made}
+
+
+class SilencingProxy:
+    """A TCP proxy in front of the hub, as a load balancer or a Kubernetes Service is. `silence()` makes every
+    connection open so far go quiet without closing (the peer behind it is gone: nothing is forwarded, nothing
+    answers), while new connections reach whatever listens on the hub's port now."""
+
+    def __init__(self, upstream: int) -> None:
+        self.upstream = upstream
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._links: list[dict[str, bool]] = []
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> SilencingProxy:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def silence(self) -> None:
+        for link in self._links:
+            link["silent"] = True
+
+    async def _serve(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        link = {"silent": False}
+        self._links.append(link)
+        self._writers.append(client_writer)
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream)
+        except OSError:
+            client_writer.close()
+            return
+        self._writers.append(up_writer)
+
+        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while data := await reader.read(65536):
+                if not link["silent"]:
+                    writer.write(data)
+                    await writer.drain()
+            if not link["silent"]:
+                writer.close()
+
+        with contextlib.suppress(OSError):
+            await asyncio.gather(pipe(client_reader, up_writer), pipe(up_reader, client_writer))
+        while link["silent"] and not client_reader.at_eof():  # keep the client's side open, answering nothing
+            await asyncio.sleep(0.1)
+            with contextlib.suppress(OSError):
+                await client_reader.read(65536)
+
+    async def stop(self) -> None:
+        for writer in self._writers:
+            writer.close()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+
+async def test_a_hub_restarted_behind_a_proxy_gets_results_within_seconds_not_after_a_request_timeout(
+    world: World,
+) -> None:
+    """Production delays (1 s backoff, 30 s request timeout): a pooled connection to the old hub would go silent
+    behind the proxy and a push would wait the full 30 s. Each push opens its own connection."""
+    hub = await world.hub.start()
+    proxy = await SilencingProxy(hub.port).start()
+    settings = PushSettings(poll_interval=0.2, request_timeout=30)
+    try:
+        async with Store(world.agent_db) as store, pushing(store, proxy.url, settings) as pusher:
+            await store.write_many(hub_results(2))
+            await wait_until(lambda: pusher.outbox.confirmed == 2, 10)
+            proxy.silence()
+            await hub.stop()
+            await hub.start()
+            later = hub_results(2)
+            await store.write_many(later)
+            took = await wait_until(lambda: {r.id for r in later} <= ids(hub.db), 25)
+            assert took < 5, f"the results reached the restarted hub after {took:.1f}s"
+    finally:
+        await proxy.stop()
+
+
+async def test_the_cursor_an_older_prober_kept_in_db_outbox_is_imported_once_and_nothing_is_resent(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "agent.db"
+    before, after = results(3), results(2)
+    async with scripted(ok) as (hub, url):
+        async with Store(db) as store:
+            await store.write_many(before)
+        last = query(db, "SELECT rowid, id FROM results ORDER BY rowid DESC LIMIT 1")[0]
+        with sqlite3.connect(f"{db}.outbox") as old:  # exactly what prober wrote before the cursor moved
+            old.execute(
+                "CREATE TABLE cursor (hub TEXT NOT NULL, location TEXT NOT NULL, last_rowid INTEGER NOT NULL,"
+                " last_id TEXT, confirmed INTEGER NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (hub, location))"
+            )
+            old.execute(
+                "INSERT INTO cursor VALUES (?, 'eu-west', ?, ?, 3, '2026-12-01T00:00:00Z')",
+                (check_push_url(url), last[0], last[1]),
+            )
+            old.execute("PRAGMA user_version = 1")
+        old.close()
+        async with Store(db) as store:
+            await store.write_many(after)
+            async with pushing(store, url) as pusher:
+                assert pusher.outbox.confirmed == 3
+                await wait_until(lambda: pusher.outbox.confirmed == 5, 10)
+        async with Store(db) as store, pushing(store, url) as pusher:  # a second start reads the database alone
+            assert pusher.outbox.confirmed == 5
+            await asyncio.sleep(0.3)
+    assert hub.delivered == [r.id for r in after], "what the old file said was confirmed is not sent again"
+    assert not Path(f"{db}.outbox").exists() and Path(f"{db}.outbox.imported").exists()
+    assert query(db, "SELECT location, confirmed FROM push_cursor") == [("eu-west", 5)]
