@@ -5,6 +5,8 @@ The public API is small on purpose: load definitions, run a check once, read the
 
 from __future__ import annotations
 
+from importlib import metadata as _metadata
+
 from prober.config import CheckSpec, Config, ConfigError, Problem, load_config
 from prober.results import Assertion, Result, Status
 from prober.runner import Runner
@@ -21,4 +23,14 @@ __all__ = [
     "load_config",
 ]
 
-__version__ = "0.1.0"
+
+def _version() -> str:
+    """The installed distribution's version (pyproject.toml is the one place it is written); a source checkout
+    that was never installed says so instead of guessing."""
+    try:
+        return _metadata.version("prober")
+    except _metadata.PackageNotFoundError:
+        return "0.0.0+unknown"
+
+
+__version__ = _version()
