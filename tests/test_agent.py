@@ -36,12 +36,6 @@ TOKEN = "eu-west-test-token-5b1d"
 FAST = PushSettings(batch_size=500, min_delay=0.05, max_delay=0.3, poll_interval=0.1, request_timeout=5)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def write_checks(path: Path, target: Target, tokens: dict[str, str], extra: str = "") -> Path:
     """The one check file deployed at the hub and at the agent: the checks run only at eu-west."""
     listed = ", ".join(f"{location}: {token!r}" for location, token in tokens.items())
@@ -132,11 +126,11 @@ class World:
 
 
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
+async def world(free_port: int, tmp_path: Path) -> AsyncIterator[World]:
     target = await Target().start()
     hub_checks = write_checks(tmp_path / "hub.yaml", target, {"eu-west": TOKEN})
     agent_checks = write_checks(tmp_path / "agent.yaml", target, {"eu-west": TOKEN})
-    hub = Hub(hub_checks, tmp_path / "hub.db", free_port())
+    hub = Hub(hub_checks, tmp_path / "hub.db", free_port)
     try:
         yield World(tmp_path, target, hub, tmp_path / "agent.db", agent_checks)
     finally:
@@ -147,7 +141,9 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
 # ---- a real hub and a real agent ----------------------------------------------------------------------
 
 
-async def test_results_arrive_at_the_hub_with_the_agents_location_and_only_the_hub_notifies(tmp_path: Path) -> None:
+async def test_results_arrive_at_the_hub_with_the_agents_location_and_only_the_hub_notifies(
+    tmp_path: Path, free_port: int
+) -> None:
     target = await Target().start()
     async with WebhookReceiver() as hook:
         broken = (
@@ -157,7 +153,7 @@ async def test_results_arrive_at_the_hub_with_the_agents_location_and_only_the_h
         )
         hub_checks = write_checks(tmp_path / "hub.yaml", target, {"eu-west": TOKEN}, broken)
         agent_checks = write_checks(tmp_path / "agent.yaml", target, {"eu-west": TOKEN}, broken)
-        hub = await Hub(hub_checks, tmp_path / "hub.db", free_port()).start()
+        hub = await Hub(hub_checks, tmp_path / "hub.db", free_port).start()
         agent_db = tmp_path / "agent.db"
         try:
             async with running(agent_options(agent_checks, agent_db, hub)):

@@ -4,7 +4,6 @@ measured, and a result pushed to ingest by another location goes through the dae
 from __future__ import annotations
 
 import asyncio
-import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,15 +14,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from prober.results import Result
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def test_prober_run_serves_the_feed_metrics_page_and_accepts_ingest(tmp_path: Path) -> None:
+async def test_prober_run_serves_the_feed_metrics_page_and_accepts_ingest(free_port: int, tmp_path: Path) -> None:
     target = await Target().start()
-    port = free_port()
+    port = free_port
     checks = tmp_path / "checks.yaml"
     checks.write_text(
         f"""

@@ -461,12 +461,8 @@ async def test_healthcheck_passes_on_200_and_fails_on_503(healthz: tuple[int, di
     assert code == 1 and "503" in out
 
 
-async def test_healthcheck_fails_when_nothing_listens() -> None:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+async def test_healthcheck_fails_when_nothing_listens(free_port: int) -> None:
+    port = free_port
     code, out = await run_healthcheck(f"127.0.0.1:{port}")
     assert code == 1 and "refused" in out.lower()
 

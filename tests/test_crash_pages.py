@@ -36,14 +36,6 @@ def _checks(path: Path, stable: Target, flappers: list[Target], hook: str) -> Pa
     return path
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _deliveries(receiver: WebhookReceiver) -> list[tuple[str, str]]:
     """(title, incident id) of every message received, in order."""
     found = []
@@ -54,11 +46,11 @@ def _deliveries(receiver: WebhookReceiver) -> list[tuple[str, str]]:
 
 
 @pytest.mark.slow
-async def test_twenty_kill_9_lose_no_page_and_duplicate_none_between_kills(tmp_path: Path) -> None:
+async def test_twenty_kill_9_lose_no_page_and_duplicate_none_between_kills(free_port: int, tmp_path: Path) -> None:
     rng = random.Random(20261202)
     stable = await Target().start()
     flappers = [await Target().start() for _ in range(10)]
-    port = _free_port()
+    port = free_port
     receiver = WebhookReceiver(port=port)
     await receiver.start()
     checks = _checks(tmp_path / "checks.yaml", stable, flappers, receiver.url)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,18 +15,6 @@ from prober.store import SCHEMA_VERSION, Store, StoreError
 from prober.store import schema as schema_module
 
 TABLES = {"results", "current_state", "probe_state", "alert_state", "incidents", "notifications", "rollups_hourly"}
-
-
-def make_result(check: str = "api", minute: int = 0) -> Result:
-    return Result(
-        check=check,
-        type="http",
-        location="default",
-        started_at=datetime(2026, 11, 23, 8, minute, tzinfo=UTC),
-        duration_ms=40.0,
-        status="up",
-        metrics={"status": 200, "latency": 0.04},
-    )
 
 
 def user_version(path: Path) -> int:
@@ -55,14 +44,16 @@ def test_a_new_file_gets_every_table_at_the_current_schema_version_in_wal_mode(d
     assert user_version(db_path) == SCHEMA_VERSION >= 1
 
 
-async def test_reopening_a_database_keeps_its_results_and_state(db_path: Path) -> None:
+async def test_reopening_a_database_keeps_its_results_and_state(
+    make_result: Callable[..., Result], db_path: Path
+) -> None:
     async with Store(db_path) as store:
         await store.write(make_result())
         await store.save_alert_state("api", {"open": True})
     async with Store(db_path) as store:
         assert [result.check for result in store.results("api")] == ["api"]
         assert store.load_alert_states() == {"api": {"open": True}}
-        await store.write(make_result(minute=1))
+        await store.write(make_result(at=datetime(2026, 11, 23, 8, 1, tzinfo=UTC)))
         assert len(store.results("api")) == 2
     assert user_version(db_path) == SCHEMA_VERSION
 
