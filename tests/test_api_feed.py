@@ -180,7 +180,8 @@ async def test_concurrent_requests_share_one_computation(tmp_path: Path) -> None
     async with fake_daemon(tmp_path, CONFIG, sample_results()) as daemon, serve(daemon) as client:
         bodies = await asyncio.gather(*(client.get("/api/v1/status") for _ in range(20)))
         texts = {await response.text() for response in bodies}
-        assert client.server.app[API_KEY].feed.builds == 1
+        app = client.app
+        assert app is not None and app[API_KEY].feed.builds == 1
     assert len(texts) == 1
 
 

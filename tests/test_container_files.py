@@ -12,7 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -418,7 +418,7 @@ def test_the_entrypoint_execs_prober_with_the_arguments() -> None:
 
 
 @pytest.fixture
-async def healthz() -> Iterator[tuple[int, dict[str, int]]]:
+async def healthz() -> AsyncIterator[tuple[int, dict[str, int]]]:
     answer = {"status": 200}
     app = web.Application()
 

@@ -109,7 +109,8 @@ async def test_send_test_reports_success_and_failure_per_url(hook: WebhookReceiv
     dead = closed_port_url()
     report = await Notifier(record=recorder).send_test([hook.url, dead])
     assert report[hook.url] is None
-    assert report[dead] is not None and "connection error" in report[dead].lower()
+    error = report[dead]
+    assert error is not None and "connection error" in error.lower()
     (body,) = hook.received
     assert body["type"] == "info" and body["title"] == "prober test notification"
     assert sorted(item.outcome for item in recorder.items) == ["delivered", "failed"]

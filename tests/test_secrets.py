@@ -215,7 +215,7 @@ def test_the_log_filter_scrubs_messages_arguments_fields_and_tracebacks(caplog: 
     logger = logging.getLogger("some.library")
     handler = logging.Handler()
     seen: list[logging.LogRecord] = []
-    handler.emit = seen.append  # type: ignore[method-assign]
+    handler.emit = seen.append  # type: ignore[method-assign,assignment]
     handler.addFilter(LOG_SECRETS)
     logger.addHandler(handler)
     try:
