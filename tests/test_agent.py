@@ -255,6 +255,7 @@ async def test_an_agent_restart_does_not_resend_what_the_hub_confirmed(world: Wo
     assert scalar(world.agent_db, "SELECT confirmed FROM push_cursor") == len(ids(hub.db))
 
 
+@pytest.mark.slow
 async def test_prober_run_as_an_agent_pushes_and_flushes_on_sigterm(world: World) -> None:
     hub = await world.hub.start()
     token_file = world.tmp / "token"

@@ -402,6 +402,7 @@ def test_an_unreadable_secret_file_stops_the_start_naming_it(tmp_path: Path) -> 
     assert f"EU_WEST_TOKEN_FILE={tmp_path / 'missing'} cannot be read" in done.stderr
 
 
+@pytest.mark.slow
 def test_the_entrypoint_execs_prober_with_the_arguments() -> None:
     done = subprocess.run(
         ["sh", str(ENTRYPOINT), "--version"],

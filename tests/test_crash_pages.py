@@ -18,6 +18,8 @@ import pytest
 from daemon_helpers import Target, query, scalar, start_daemon, stop_daemon, wait_until
 from webhook_receiver import WebhookReceiver
 
+pytestmark = pytest.mark.slow
+
 INCIDENT = re.compile(r"Incident (\S+)\.")
 
 
@@ -45,7 +47,6 @@ def _deliveries(receiver: WebhookReceiver) -> list[tuple[str, str]]:
     return found
 
 
-@pytest.mark.slow
 async def test_twenty_kill_9_lose_no_page_and_duplicate_none_between_kills(free_port: int, tmp_path: Path) -> None:
     rng = random.Random(20261202)
     stable = await Target().start()

@@ -8,11 +8,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from daemon_helpers import Target, scalar, wait_until
 from webhook_receiver import WebhookReceiver
 
 from prober.daemon import Daemon, DaemonOptions
 from prober.results import Result
+
+pytestmark = pytest.mark.slow
 
 
 async def test_quorum_of_two_opens_only_when_both_locations_are_down_and_resolves_once(

@@ -13,6 +13,7 @@ from daemon_helpers import query, wait_until
 from prober.demo import DemoTargets, Outages, print_notification, run_demo
 
 
+@pytest.mark.slow
 async def test_the_demo_checks_its_own_targets_and_serves_the_status_page(free_port: int, tmp_path: Path) -> None:
     db = tmp_path / "demo.db"
     listen = f"127.0.0.1:{free_port}"

@@ -125,6 +125,7 @@ LOAD_MODES = ("bad_port", "bad_host")  # refused by the URL validator before any
 
 
 @pytest.mark.parametrize("mode", RUNTIME_MODES)
+@pytest.mark.slow
 def test_no_failure_of_any_type_lets_a_secret_out(
     mode: str, tmp_path: Path, caplog: pytest.LogCaptureFixture, servers: dict[str, str]
 ) -> None:

@@ -31,6 +31,7 @@ from typing import Any
 
 from prober.api.feed import FEED_VERSION, incident_json
 from prober.api.secrets import Scrubber
+from prober.probes import PROBES
 from prober.results import format_timestamp
 from prober.store import ReadOnlyStore
 from prober.store.check_queries import (
@@ -44,7 +45,7 @@ from prober.store.check_queries import (
 )
 from prober.store.rollups import BUCKET_BOUNDS, hour_floor
 
-__all__ = ["ARTIFACT_NAME", "CHART_DAYS", "HEADLINE", "RAW_HOURS", "CheckPage", "artifact_path"]
+__all__ = ["ARTIFACT_NAME", "CHART_DAYS", "HEADLINE", "RAW_HOURS", "CheckPage", "artifact_path", "headline_of"]
 
 CHART_DAYS = 30
 RAW_HOURS = 6
@@ -54,6 +55,8 @@ MAX_FAILURES = 20
 MAX_INCIDENTS = 20
 MAX_KEPT_HOURS = 200_000
 ARTIFACT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.png$")
+
+PAGE_UNITS = frozenset({"s", "days", "ratio", "time"})
 
 HEADLINE: dict[str, tuple[tuple[str, str, str], ...]] = {
     "http": (
@@ -88,7 +91,27 @@ HEADLINE: dict[str, tuple[tuple[str, str, str], ...]] = {
     ),
 }
 """Per check type, the metrics its page shows first: (metric, label, unit). Units: s (seconds), days,
-ratio (0..1), time (ISO 8601), or none."""
+ratio (0..1), time (ISO 8601), or none. Optional: a type without an entry shows its registry `headline`
+(headline_of), so a new check type needs no line here."""
+
+
+def headline_of(kind: str) -> tuple[tuple[str, str, str], ...]:
+    """The page's headline metrics of a check type: HEADLINE's, else the probe's own `headline` with each
+    metric's unit (`s` and `days` read as on the page; other units are shown as plain values)."""
+    if kind in HEADLINE:
+        return HEADLINE[kind]
+    probe = PROBES.get(kind)
+    if probe is None:
+        return ()
+    return tuple(
+        (
+            metric,
+            metric.replace("_", " ").capitalize(),
+            unit if (unit := probe.metrics[metric].unit) in PAGE_UNITS else "",
+        )
+        for metric in probe.headline
+        if metric in probe.metrics
+    )
 
 
 def _percentiles(buckets: tuple[int, ...], low: float, high: float) -> tuple[float | None, float | None]:
@@ -257,7 +280,7 @@ class CheckPage:
     def _headline(store: ReadOnlyStore, name: str, kind: str, scrub: Scrubber) -> list[dict[str, Any]]:
         states = store.current(name)
         found = []
-        for metric, label, unit in HEADLINE.get(kind, ()):
+        for metric, label, unit in headline_of(kind):
             values = [
                 {"location": state["location"], "value": _headline_value(state["metrics"].get(metric), unit, scrub)}
                 for state in states
