@@ -8,12 +8,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
+import pytest
 from daemon_helpers import Target, start_daemon, stop_daemon
 from prometheus_client.parser import text_string_to_metric_families
 
 from prober.results import Result
 
 
+@pytest.mark.slow
 async def test_prober_run_serves_the_feed_metrics_page_and_accepts_ingest(free_port: int, tmp_path: Path) -> None:
     target = await Target().start()
     port = free_port
