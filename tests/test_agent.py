@@ -321,10 +321,11 @@ async def scripted(answer: Callable[[list[str]], web.Response]) -> AsyncIterator
         await runner.cleanup()
 
 
-def results(count: int, location: str = "eu-west", start: datetime | None = None) -> list[Result]:
+def results(count: int, location: str = "eu-west", start: datetime | None = None, check: str = "api") -> list[Result]:
+    """Results of an http check, a second apart from `start` (now): the world's hub accepts those of `api`."""
     start = start or datetime.now(UTC)
     return [
-        Result(check="api", type="http", location=location, started_at=start + timedelta(seconds=i),
+        Result(check=check, type="http", location=location, started_at=start + timedelta(seconds=i),
                duration_ms=5.0, status="up", metrics={"status": 200, "latency": 0.004})
         for i in range(count)
     ]  # fmt: skip
@@ -386,6 +387,37 @@ async def test_a_batch_the_hub_finds_too_large_is_split_and_each_result_sent_onc
             assert pusher.stats.failed_attempts == 0
     accepted = [rid for batch in hub.requests if len(batch) <= 2 for rid in batch]
     assert sorted(accepted) == sorted(r.id for r in made) and len(accepted) == len(set(accepted))
+
+
+async def test_a_connection_the_hub_drops_mid_request_is_retried_at_once_not_after_a_backoff(tmp_path: Path) -> None:
+    """As a hub restarting under a push does: the first request's connection closes with no answer."""
+    seen: list[float] = []
+
+    async def drop_first(request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        seen.append(time.monotonic())
+        if len(seen) == 1:
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response()  # never sent: the connection is gone
+        return ok([item["id"] for item in body["results"]])
+
+    app = web.Application()
+    app.router.add_post("/api/v1/ingest", drop_first)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        async with Store(tmp_path / "agent.db") as store:
+            await store.write_many(results(2))
+            url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+            async with pushing(store, url, PushSettings(min_delay=5, max_delay=10, poll_interval=0.05)) as pusher:
+                await wait_until(lambda: pusher.outbox.confirmed == 2, 3)  # well before a 5 s backoff
+                assert pusher.stats.failed_attempts == 0
+    finally:
+        await runner.cleanup()
+    assert len(seen) == 2 and seen[1] - seen[0] < 1
 
 
 async def test_a_200_that_is_not_a_hubs_answer_confirms_nothing(
@@ -509,21 +541,12 @@ def test_the_token_does_not_show_in_the_daemons_options() -> None:
 # ---- robustness against a real hub ---------------------------------------------------------------------
 
 
-def hub_results(count: int, check: str = "api", start: datetime | None = None) -> list[Result]:
-    """Results the world's hub accepts (its check `api` runs at eu-west); another `check` it refuses."""
-    return [
-        Result(check=check, type="http", location="eu-west", started_at=(start or datetime.now(UTC)) +
-               timedelta(milliseconds=i), duration_ms=5.0, status="up", metrics={"status": 200, "latency": 0.004})
-        for i in range(count)
-    ]  # fmt: skip
-
-
 async def test_results_the_hub_refuses_by_name_are_parked_once_and_every_later_result_still_arrives(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The hub defines no check `ghost`: a 400 names those results; the agent sets them aside and goes on."""
     hub = await world.hub.start()
-    good, ghosts = hub_results(6), hub_results(4, check="ghost")
+    good, ghosts = results(6), results(4, check="ghost")
     mixed = [good[0], ghosts[0], good[1], ghosts[1], good[2], ghosts[2], good[3]]
     async with Store(world.agent_db) as store:
         await store.write_many(mixed)
@@ -548,7 +571,7 @@ async def test_a_hub_that_cannot_store_answers_503_and_the_agent_delivers_once_i
         connection.execute(
             "CREATE TRIGGER refuse BEFORE INSERT ON results BEGIN SELECT RAISE(ABORT, 'disk is full'); END"
         )
-    made = hub_results(3)
+    made = results(3)
     async with Store(world.agent_db) as store:
         await store.write_many(made)
         async with pushing(store, hub.url) as pusher:
@@ -631,12 +654,12 @@ async def test_a_hub_restarted_behind_a_proxy_gets_results_within_seconds_not_af
     settings = PushSettings(poll_interval=0.2, request_timeout=30)
     try:
         async with Store(world.agent_db) as store, pushing(store, proxy.url, settings) as pusher:
-            await store.write_many(hub_results(2))
+            await store.write_many(results(2))
             await wait_until(lambda: pusher.outbox.confirmed == 2, 10)
             proxy.silence()
             await hub.stop()
             await hub.start()
-            later = hub_results(2)
+            later = results(2)
             await store.write_many(later)
             took = await wait_until(lambda: {r.id for r in later} <= ids(hub.db), 25)
             assert took < 5, f"the results reached the restarted hub after {took:.1f}s"
