@@ -12,13 +12,13 @@ import os
 import signal
 import socket
 import sqlite3
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from aiohttp import web
@@ -31,6 +31,9 @@ from prober.cli import cli
 from prober.daemon import Daemon, DaemonOptions
 from prober.results import Result
 from prober.store import Store
+
+if TYPE_CHECKING:
+    from conftest import ProberCli
 
 TOKEN = "eu-west-test-token-5b1d"
 FAST = PushSettings(batch_size=500, min_delay=0.05, max_delay=0.3, poll_interval=0.1, request_timeout=5)
@@ -256,15 +259,15 @@ async def test_an_agent_restart_does_not_resend_what_the_hub_confirmed(world: Wo
 
 
 @pytest.mark.slow
-async def test_prober_run_as_an_agent_pushes_and_flushes_on_sigterm(world: World) -> None:
+@pytest.mark.slow
+async def test_prober_run_as_an_agent_pushes_and_flushes_on_sigterm(world: World, prober_cli: ProberCli) -> None:
     hub = await world.hub.start()
     token_file = world.tmp / "token"
     token_file.write_text(f"  {TOKEN}\n")
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PROBER_")}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "prober", "run", str(world.agent_checks), "--db", str(world.agent_db),
-        "--location", "eu-west", "--listen", "off", "--push", hub.url, "--token-file", str(token_file),
-        cwd=world.tmp, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        *prober_cli.argv("run", world.agent_checks, "--db", world.agent_db, "--location", "eu-west",
+                         "--listen", "off", "--push", hub.url, "--token-file", token_file),
+        cwd=world.tmp, env=prober_cli.env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     try:
         await wait_until(lambda: len(ids(hub.db)) >= 3, 15)
