@@ -272,6 +272,14 @@ class Refusal:
     error: str
 
 
+_SAME = "run the same check files and prober version on the hub and its agents"
+_REFUSAL_FIXES = {
+    "unknown_check": "deploy the same check files to the hub and its agents (the hub must list this location)",
+    "time_range": "set this machine's clock right (NTP), or raise the hub's retention.raw for a long backlog",
+}
+"""What to do about a refused result, by the hub's reason (prober.api.ingest_validate.Rejected)."""
+
+
 class Pusher:
     """Sends the store's results of one location to a hub, in batches, until stopped."""
 
@@ -436,9 +444,8 @@ class Pusher:
                 self._told.add(key)
             log.error(
                 f"the hub refuses results of check {refusal.check!r} and they are skipped (kept in this agent's "
-                f"database, not sent again): {refusal.error}. Fix: define the check for location "
-                f"{self.location!r} at the hub, or run the same check files and prober version on the hub and its "
-                "agents; this is logged once per check and reason",
+                f"database, not sent again): {refusal.error}. Fix: {_REFUSAL_FIXES.get(refusal.reason, _SAME)}; "
+                "this is logged once per check and reason",
                 extra={"fields": fields},
             )
         return True

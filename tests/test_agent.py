@@ -565,6 +565,7 @@ async def test_results_the_hub_refuses_by_name_are_parked_once_and_every_later_r
     refused = [r.getMessage() for r in caplog.records if r.name == "prober.agent" and r.levelno == logging.ERROR]
     assert len(refused) == 1, refused  # once per check and reason, with the hub's words
     assert "'ghost'" in refused[0] and "is not defined on this hub for location 'eu-west'" in refused[0], refused[0]
+    assert "deploy the same check files" in refused[0]
     assert TOKEN not in caplog.text
 
 
