@@ -6,6 +6,8 @@ import ast
 import importlib
 import pkgutil
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -105,3 +107,14 @@ def test_no_module_of_prober_imports_itself_back() -> None:
     for name in sorted(graph):
         if name not in state:
             visit(name)
+
+
+def test_importing_the_alerts_imports_no_probe_and_no_http_library() -> None:
+    """The pure parts stay pure to import (issue 13): `prober/__init__` loads its names on first use."""
+    code = (
+        "import sys, prober.alerts\n"
+        "loaded = [name for name in sys.modules if name.startswith(('prober.probes', 'aiohttp', 'playwright', 'av'))]\n"
+        "print(loaded)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert run.stdout.strip() == "[]", run.stdout
