@@ -35,6 +35,7 @@ from aiohttp import web
 
 from prober.api.ingest_validate import Rejected, parse_result, reject_constant
 from prober.api.source import ApiSource, store_of
+from prober.logs import RepeatedError
 from prober.results import Result
 from prober.store import StoreError
 
@@ -91,6 +92,7 @@ class IngestHandler:
         self.max_body = max_body
         self.clock = clock or (lambda: datetime.now(UTC))
         self._lock = asyncio.Lock()
+        self._store_errors = RepeatedError(log)
 
     async def handle(self, request: web.Request) -> web.Response:
         tokens = self.source.config.ingest.tokens
@@ -115,8 +117,9 @@ class IngestHandler:
                 accepted, duplicates = await self._hand_on(parsed)
         except (StoreError, sqlite3.Error) as exc:  # the agent keeps the batch and retries it
             REJECTED["store_failed"] += 1
-            log.warning("ingested results could not be stored; the agent retries: %s", exc)
+            self._store_errors.failed(f"ingested results could not be stored; answering 503, agents retry: {exc}")
             return _error(503, f"the hub cannot store results right now ({exc}); retry later", **{"Retry-After": "5"})
+        self._store_errors.recovered("ingested results are stored again")
         return web.json_response({"accepted": accepted, "duplicates": duplicates})
 
     async def _read(self, request: web.Request) -> bytes | web.Response:
