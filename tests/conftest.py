@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -90,4 +90,4 @@ def prober_cli() -> ProberCli:
     return ProberCli()
 
 
-__all__: Sequence[str] = ["START", "MakeResult", "ProberCli", "build_result"]
+__all__ = ["START", "MakeResult", "ProberCli", "build_result"]
