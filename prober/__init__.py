@@ -1,13 +1,21 @@
 """prober: synthetic uptime and streaming checks (HTTP, TLS, HLS, WebSocket, browser) from YAML.
 
 The public API is small on purpose: load definitions, run a check once, read the result.
+
+Its names are imported when first used (PEP 562), so `import prober.alerts` or `prober --help` does not pay
+for the configuration models, the probes and their libraries (aiohttp, Playwright, PyAV).
 """
 
 from __future__ import annotations
 
-from prober.config import CheckSpec, Config, ConfigError, Problem, load_config
-from prober.results import Assertion, Result, Status
-from prober.runner import Runner
+import importlib
+from importlib import metadata as _metadata
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from prober.config import CheckSpec, Config, ConfigError, Problem, load_config
+    from prober.results import Assertion, Result, Status
+    from prober.runner import Runner
 
 __all__ = [
     "Assertion",
@@ -21,4 +29,35 @@ __all__ = [
     "load_config",
 ]
 
-__version__ = "0.1.0"
+_HOMES = {
+    "Assertion": "prober.results",
+    "Result": "prober.results",
+    "Status": "prober.results",
+    "CheckSpec": "prober.config",
+    "Config": "prober.config",
+    "ConfigError": "prober.config",
+    "Problem": "prober.config",
+    "load_config": "prober.config",
+    "Runner": "prober.runner",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'prober' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def _version() -> str:
+    """The installed distribution's version (pyproject.toml is the one place it is written); a source checkout
+    that was never installed says so instead of guessing."""
+    try:
+        return _metadata.version("prober")
+    except _metadata.PackageNotFoundError:
+        return "0.0.0+unknown"
+
+
+__version__ = _version()

@@ -5,20 +5,19 @@
     await pusher.stop(timeout=5.0)   # one last flush within the bound, then stop
 
 The outbox is the agent's own database. The store commits every result first, exactly as without a hub;
-the pusher only reads results and remembers how far the hub has confirmed them, in a small SQLite file of
-its own beside the database (`<db>.outbox`): per hub and location, the rowid and id of the last result
-the hub confirmed and how many results it confirmed in all. Why this design:
-- The store stays the only writer of its database, and nothing is written twice per result. An outbox
-  holding copies of results would have to commit together with the store or be reconciled after a crash.
+the pusher only reads results and moves a cursor that says how far the hub has confirmed them: per hub
+and location, the rowid and id of the last result the hub confirmed and how many results it confirmed in
+all (table push_cursor, prober.store.push; older probers kept it in a sidecar file `<db>.outbox`, which is
+imported once). Why this design:
+- Nothing is written twice per result. An outbox holding copies of results would have to commit together
+  with the store or be reconciled after a crash. Every SQL statement, the cursor's included, is the
+  store's: a migration of `results` cannot silently break pushing.
 - Rowids of `results` grow in commit order (one writer, one transaction at a time), `started_at` does not
   (a slow check commits after a quick one that started later). "Everything after the cursor" therefore
-  never skips a result that committed late. Rows are listed through a read-only (`query_only`)
-  connection of our own, and decoded by the store's own `Store.result`.
+  never skips a result that committed late.
 - If a VACUUM renumbers the rows, the saved id finds the cursor's new place; if the database was emptied
   or replaced (its largest rowid is below the cursor), the cursor starts over. The hub ignores ids it
-  already holds, so the worst case is a resend, not a loss. (A VACUUM that also removed the cursor's own
-  row, 14 days after the last confirmed push, is the one case that could go unnoticed; the store never
-  runs VACUUM.)
+  already holds, so the worst case is a resend, not a loss.
 - Only results of this agent's location are pushed: a database that was once a hub, or another
   location, also holds results that the hub would refuse with 403. Results pruned by retention before the
   hub confirmed them are gone (the hub unreachable for longer than `retention.raw`, 14 days by default).
@@ -26,16 +25,21 @@ the hub confirmed and how many results it confirmed in all. Why this design:
 Delivery is at least once, and the hub dedupes by result id, so nothing is counted twice. A batch counts as
 confirmed only after a 200 whose body is the hub's `{"accepted": n, "duplicates": m}`. An unreachable hub,
 a timeout, 408, 425, 429 and 5xx are transient: retried with exponential backoff (by default 1 s doubling
-to 60 s, with jitter; a Retry-After is honoured up to that cap). A 413 halves the batch. Other 4xx (401
-token, 403 location, 400 invalid, 404 wrong address) and redirects last until someone fixes the
+to 60 s, with jitter; a Retry-After is honoured up to that cap). A connection the hub dropped mid-request
+is retried once at once; every push opens a fresh connection, so a hub restarted behind a proxy or a
+Kubernetes Service is reached at once rather than through a pooled connection that went silent. A 413
+halves the batch. A 400 that names results (`rejected`, e.g. a check the hub does not define for this
+location) parks them: logged once per check and reason, counted (`prober_push_rejected_total`), skipped
+by the cursor, and the rest of the batch is sent; they stay in the agent's database. Other 4xx (401 token,
+403 location, a 400 naming no result, 404 wrong address) and redirects last until someone fixes the
 configuration. Each one logs an error that says what to fix, the results stay, and the pusher retries
 every `max_delay`.
 
 Alerts are the hub's job. An agent's daemon stores its results but runs no alert state machine, so it never
 sends a notification (prober.daemon.Daemon.accept). The hub sees every location and judges quorum.
 
-This module must never write to the store's database, never forget a result the hub has not confirmed, and
-never log, store or echo the token (nor credentials in the URL: they are refused).
+This module must never write to the database but through the store, never forget a result the hub has
+not confirmed nor refused, and never log, store or echo the token (nor credentials in the URL: refused).
 """
 
 from __future__ import annotations
@@ -45,10 +49,7 @@ import contextlib
 import json
 import logging
 import random
-import sqlite3
-import threading
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -56,14 +57,12 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 
 from prober.redact import redact_url
-from prober.results import Result, format_timestamp
-from prober.store import Store, StoreError
-from prober.store.schema import open_read_connection
+from prober.results import Result
+from prober.store import PendingIds, PushCursor, Store
 from prober.supervise import Supervisor
 
 __all__ = [
     "INGEST_PATH",
-    "OUTBOX_SUFFIX",
     "Outbox",
     "PushSettings",
     "PushStats",
@@ -75,10 +74,10 @@ __all__ = [
 log = logging.getLogger("prober.agent")
 
 INGEST_PATH = "/api/v1/ingest"
-OUTBOX_SUFFIX = ".outbox"
-OUTBOX_VERSION = 1
 TRANSIENT_STATUSES = frozenset({408, 425, 429})
 MAX_ANSWER_BYTES = 64 * 1024
+MAX_LOGGED_REFUSALS = 1000
+"""Distinct (check, reason) refusals remembered so each is logged once (then at debug level)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +116,8 @@ class PushStats:
     """... and the ones it already had (a push whose answer was lost, then retried)."""
     batches: int = 0
     failed_attempts: int = 0
+    rejected: int = 0
+    """Results the hub refused by name (400 `rejected`): parked, never sent again."""
     last_error: str | None = None
 
 
@@ -177,132 +178,73 @@ def read_token_file(path: str | Path) -> str:
 # ---- the outbox bookkeeping ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Batch:
-    """Pending result ids, and where the cursor goes once the hub confirms them."""
-
-    ids: list[str]
-    end_rowid: int
-    end_id: str | None
-
-
 class Outbox:
-    """Which results of the store the hub has confirmed, and which are pending. Blocking and thread-safe:
-    the pusher calls it through `asyncio.to_thread`. It reads the store's file and writes only its own."""
+    """Which results of the store the hub has confirmed, and which are pending. The cursor and every query
+    are the store's (prober.store.push, Reader.result_ids_after); this class decides where the cursor goes."""
 
-    def __init__(self, db_path: Path, *, hub: str, location: str, path: Path | None = None) -> None:
-        self.path = path if path is not None else Path(f"{db_path}{OUTBOX_SUFFIX}")
+    def __init__(self, store: Store, *, hub: str, location: str) -> None:
+        self.store = store
         self.hub = hub
         self.location = location
-        self._lock = threading.Lock()
-        self._state = _open_state(self.path)
-        try:
-            self._results = open_read_connection(db_path)
-        except BaseException:
-            self._state.close()
-            raise
-        row = self._state.execute(
-            "SELECT last_rowid, last_id, confirmed FROM cursor WHERE hub = ? AND location = ?", (hub, location)
-        ).fetchone()
-        self.cursor: tuple[int, str | None] = (int(row[0]), row[1]) if row else (0, None)
-        self.confirmed: int = int(row[2]) if row else 0
-        """Results the hub confirmed over the life of this file (for this hub and location)."""
+        self.cursor = PushCursor(0, None)
 
-    def close(self) -> None:
-        with self._lock:
-            self._results.close()
-            self._state.close()
+    @property
+    def confirmed(self) -> int:
+        """Results the hub confirmed over the life of this cursor (for this hub and location)."""
+        return self.cursor.confirmed
 
-    def pending(self, limit: int) -> Batch:
+    async def open(self) -> None:
+        """Load the cursor, after importing once the sidecar file an older prober kept it in."""
+        imported = await self.store.import_push_sidecar()
+        if imported:
+            log.info(
+                "the push cursor moved from the old <db>.outbox file into the database",
+                extra={"fields": {"db": str(self.store.path), "cursors": imported}},
+            )
+        found = await asyncio.to_thread(self.store.push_cursor, self.hub, self.location)
+        self.cursor = found or PushCursor(0, None)
+
+    async def pending(self, limit: int) -> PendingIds:
         """Up to `limit` ids of this location's results after the cursor, oldest commit first."""
-        with self._lock:
-            db = self._results
-            db.execute("BEGIN")  # one snapshot for the queries below
-            try:
-                self._relocate()
-                start = self.cursor[0]
-                top = db.execute("SELECT max(rowid) FROM results").fetchone()[0]
-                if top is None or top <= start:
-                    return Batch([], *self.cursor)
-                rows = db.execute(
-                    "SELECT rowid, id FROM results WHERE rowid > ? AND rowid <= ? AND location = ? "
-                    "ORDER BY rowid LIMIT ?",
-                    (start, top, self.location, limit),
-                ).fetchall()
-                if len(rows) == limit:
-                    return Batch([row[1] for row in rows], int(rows[-1][0]), rows[-1][1])
-                # every matching row up to `top` is in the batch: the cursor may pass the others' rows too
-                end = db.execute("SELECT id FROM results WHERE rowid = ?", (top,)).fetchone()
-                return Batch([row[1] for row in rows], int(top), end[0] if end else None)
-            finally:
-                db.execute("COMMIT")
+        await self._relocate()
+        return await asyncio.to_thread(self.store.result_ids_after, self.cursor.rowid, self.location, limit)
 
-    def _relocate(self) -> None:
+    async def _relocate(self) -> None:
         """Keep the cursor valid when the store's rows were renumbered (VACUUM) or the file was emptied."""
-        rowid, last_id = self.cursor
+        rowid, last_id = self.cursor.rowid, self.cursor.result_id
         if rowid == 0:
             return
-        db = self._results
+        store = self.store
         if last_id is not None:
-            found = db.execute("SELECT rowid FROM results WHERE id = ?", (last_id,)).fetchone()
+            found = await asyncio.to_thread(store.result_rowid, last_id)
             if found is not None:
-                if int(found[0]) != rowid:
+                if found != rowid:
                     log.warning(
                         "the database's rows were renumbered (VACUUM?); the push cursor follows them",
-                        extra={"fields": {"outbox": str(self.path), "was": rowid, "now": int(found[0])}},
+                        extra={"fields": {"db": str(store.path), "was": rowid, "now": found}},
                     )
-                    self._save((int(found[0]), last_id), 0)
+                    await self._save(PushCursor(found, last_id), 0)
                 return
-        top = db.execute("SELECT max(rowid) FROM results").fetchone()[0]
-        if top is None or top < rowid:
+        if await asyncio.to_thread(store.last_result_rowid) < rowid:
             log.warning(
                 "the database holds fewer results than were pushed (emptied or replaced?); pushing what it holds "
                 "again, and the hub ignores what it already has",
-                extra={"fields": {"outbox": str(self.path)}},
+                extra={"fields": {"db": str(store.path)}},
             )
-            self._save((0, None), 0)
+            await self._save(PushCursor(0, None), 0)
 
-    def advance(self, batch: Batch, confirmed: int) -> None:
+    async def advance(self, batch: PendingIds, confirmed: int) -> None:
         """The hub confirmed `batch` (`confirmed` results): move the cursor past it, durably."""
-        with self._lock:
-            if batch.end_rowid > self.cursor[0] or confirmed:
-                self._save((batch.end_rowid, batch.end_id), confirmed)
+        if batch.end_rowid > self.cursor.rowid or confirmed:
+            await self._save(PushCursor(batch.end_rowid, batch.end_id), confirmed)
 
-    def _save(self, cursor: tuple[int, str | None], confirmed: int) -> None:
-        self._state.execute(
-            "INSERT INTO cursor (hub, location, last_rowid, last_id, confirmed, updated_at) VALUES (?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (hub, location) DO UPDATE SET last_rowid = excluded.last_rowid, last_id = excluded.last_id, "
-            "confirmed = cursor.confirmed + excluded.confirmed, updated_at = excluded.updated_at",
-            (self.hub, self.location, cursor[0], cursor[1], confirmed, format_timestamp(datetime.now(UTC))),
-        )
-        self.cursor = cursor
-        self.confirmed += confirmed
+    async def _save(self, cursor: PushCursor, confirmed: int) -> None:
+        await self.store.save_push_cursor(self.hub, self.location, cursor, confirmed)
+        self.cursor = PushCursor(cursor.rowid, cursor.result_id, self.cursor.confirmed + confirmed)
 
-    def backlog(self) -> int:
+    async def backlog(self) -> int:
         """Results of this location not yet confirmed (counts rows: for log lines, not for every poll)."""
-        with self._lock:
-            row = self._results.execute(
-                "SELECT count(*) FROM results WHERE rowid > ? AND location = ?", (self.cursor[0], self.location)
-            ).fetchone()
-            return int(row[0])
-
-
-def _open_state(path: Path) -> sqlite3.Connection:
-    try:
-        connection = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=10)
-        connection.execute("PRAGMA synchronous = FULL")
-        version = int(connection.execute("PRAGMA user_version").fetchone()[0])
-        if version > OUTBOX_VERSION:
-            connection.close()
-            raise StoreError(f"the outbox {path} was written by a newer prober (version {version}); upgrade prober")
-        connection.execute(
-            "CREATE TABLE IF NOT EXISTS cursor (hub TEXT NOT NULL, location TEXT NOT NULL, last_rowid INTEGER NOT NULL,"
-            " last_id TEXT, confirmed INTEGER NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (hub, location))"
-        )
-        connection.execute(f"PRAGMA user_version = {OUTBOX_VERSION}")
-        return connection
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"cannot open the agent's outbox {path}: {exc} (delete it to push everything again)") from exc
+        return await asyncio.to_thread(self.store.count_results_after, self.cursor.rowid, self.location)
 
 
 # ---- pushing ------------------------------------------------------------------------------------------
@@ -310,12 +252,32 @@ def _open_state(path: Path) -> sqlite3.Connection:
 
 @dataclass(frozen=True, slots=True)
 class _Answer:
-    kind: Literal["ok", "transient", "permanent", "too_large"]
+    kind: Literal["ok", "transient", "permanent", "too_large", "rejected"]
     message: str = ""
     status: int | None = None
     retry_after: float | None = None
     accepted: int = 0
     duplicates: int = 0
+    rejected: list[Refusal] = field(default_factory=list)
+    """For kind rejected: the results the hub refused by id, and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """One result a hub refused in a 400 (`rejected` in its answer)."""
+
+    id: str
+    check: str
+    reason: str
+    error: str
+
+
+_SAME = "run the same check files and prober version on the hub and its agents"
+_REFUSAL_FIXES = {
+    "unknown_check": "deploy the same check files to the hub and its agents (the hub must list this location)",
+    "time_range": "set this machine's clock right (NTP), or raise the hub's retention.raw for a long backlog",
+}
+"""What to do about a refused result, by the hub's reason (prober.api.ingest_validate.Rejected)."""
 
 
 class Pusher:
@@ -329,7 +291,6 @@ class Pusher:
         token: str,
         location: str,
         settings: PushSettings | None = None,
-        outbox_path: Path | None = None,
         supervisor: Supervisor | None = None,
     ) -> None:
         """`supervisor`: runs the push loop supervised (restarted with backoff if it ever raises)."""
@@ -341,7 +302,6 @@ class Pusher:
         self.settings = settings or PushSettings()
         self.stats = PushStats()
         self._token = token
-        self._outbox_path = outbox_path
         self._outbox: Outbox | None = None
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
@@ -349,6 +309,10 @@ class Pusher:
         self._batch_limit = self.settings.batch_size
         self._failures = 0
         self._supervisor = supervisor
+        self._parked: set[str] = set()
+        """Ids the hub refused by name that the cursor has not passed yet: not sent again."""
+        self._told: set[tuple[str, str]] = set()
+        """(check, reason) refusals already logged."""
 
     @property
     def outbox(self) -> Outbox:
@@ -357,10 +321,16 @@ class Pusher:
         return self._outbox
 
     async def start(self) -> None:
-        self._outbox = await asyncio.to_thread(
-            Outbox, self.store.path, hub=self.endpoint, location=self.location, path=self._outbox_path
+        outbox = Outbox(self.store, hub=self.endpoint, location=self.location)
+        await outbox.open()
+        self._outbox = outbox
+        # a fresh connection per push: a pooled one can go silent when the hub restarts behind a proxy, a load
+        # balancer or a Kubernetes Service (the old peer is gone, nothing answers), and the push would then
+        # wait out request_timeout. One connect per batch, at most one batch a poll_interval when idle.
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self.settings.request_timeout),
+            connector=aiohttp.TCPConnector(force_close=True),
         )
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.settings.request_timeout))
         if self._supervisor is not None:
             self._task = self._supervisor.spawn("push", self._run)
         else:
@@ -371,7 +341,7 @@ class Pusher:
                 "fields": {
                     "hub": redact_url(self.endpoint),
                     "location": self.location,
-                    "outbox": str(self._outbox.path),
+                    "db": str(self.store.path),
                     "confirmed_before": self._outbox.confirmed,
                 }
             },
@@ -391,8 +361,7 @@ class Pusher:
             self._session = None
         if self._outbox is not None:
             outbox, self._outbox = self._outbox, None
-            left = await asyncio.to_thread(outbox.backlog)
-            await asyncio.to_thread(outbox.close)
+            left = await outbox.backlog()
             if left:
                 log.warning(
                     "stopped with results the hub has not confirmed; they are pushed on the next start",
@@ -418,14 +387,18 @@ class Pusher:
         outbox = self.outbox
         while True:
             limit = self._batch_limit
-            batch = await asyncio.to_thread(outbox.pending, limit)
+            batch = await outbox.pending(limit)
             results = await asyncio.to_thread(self._load, batch.ids)
-            if not results:  # nothing of ours pending (or pruned meanwhile): the cursor passes other rows
-                await asyncio.to_thread(outbox.advance, batch, 0)
+            if not results:  # nothing of ours pending (pruned meanwhile, or parked): the cursor passes them
+                await self._advance(batch, 0)
                 if len(batch.ids) < limit:
                     return self.settings.poll_interval
                 continue
             answer = await self._send(results)
+            if answer.kind == "rejected":
+                if self._park(answer, results):
+                    continue  # the same batch again, without what the hub refused
+                answer = _Answer("permanent", answer.message, answer.status)
             if answer.kind == "too_large" and len(results) > 1:
                 self._batch_limit = max(1, len(results) // 2)
                 log.info(
@@ -435,13 +408,47 @@ class Pusher:
                 continue
             if answer.kind != "ok":
                 return self._backoff(answer)
-            await asyncio.to_thread(outbox.advance, batch, len(results))
+            await self._advance(batch, len(results))
             self._confirmed(answer, len(results))
             if len(batch.ids) < limit:
                 return self.settings.poll_interval
 
     def _load(self, ids: list[str]) -> list[Result]:
-        return [result for result in map(self.store.result, ids) if result is not None]
+        parked = self._parked
+        return [result for result in map(self.store.result, ids) if result is not None and result.id not in parked]
+
+    async def _advance(self, batch: PendingIds, confirmed: int) -> None:
+        await self.outbox.advance(batch, confirmed)
+        self._parked.difference_update(batch.ids)
+
+    def _park(self, answer: _Answer, results: list[Result]) -> bool:
+        """Set aside the results a 400 named, logging each (check, reason) once. False if it named none of them."""
+        sent = {result.id for result in results}
+        named = [refusal for refusal in answer.rejected if refusal.id in sent and refusal.id not in self._parked]
+        if not named:
+            return False
+        self._parked.update(refusal.id for refusal in named)
+        self.stats.rejected += len(named)
+        for refusal in named:
+            key = (refusal.check, refusal.reason)
+            fields: dict[str, Any] = {
+                "hub": redact_url(self.endpoint),
+                "check": refusal.check,
+                "reason": refusal.reason,
+                "result": refusal.id,
+            }
+            if key in self._told:
+                log.debug("the hub refused a result; skipped", extra={"fields": fields})
+                continue
+            if len(self._told) < MAX_LOGGED_REFUSALS:
+                self._told.add(key)
+            log.error(
+                f"the hub refuses results of check {refusal.check!r} and they are skipped (kept in this agent's "
+                f"database, not sent again): {refusal.error}. Fix: {_REFUSAL_FIXES.get(refusal.reason, _SAME)}; "
+                "this is logged once per check and reason",
+                extra={"fields": fields},
+            )
+        return True
 
     def _confirmed(self, answer: _Answer, count: int) -> None:
         stats = self.stats
@@ -487,14 +494,31 @@ class Pusher:
         assert self._session is not None
         body = json.dumps({"results": [result.to_json() for result in results]}, default=str).encode()
         headers = {"Authorization": f"Bearer {self._token}", "Content-Type": "application/json"}
-        try:
-            async with self._session.post(self.endpoint, data=body, headers=headers, allow_redirects=False) as response:
-                text = (await response.content.read(MAX_ANSWER_BYTES)).decode("utf-8", "replace")
-                return self._judge(response.status, text, response.headers)
-        except TimeoutError:
-            return _Answer("transient", f"the hub did not answer within {self.settings.request_timeout:g}s")
-        except (aiohttp.ClientError, OSError) as exc:
-            return _Answer("transient", f"cannot reach the hub: {self._clean(str(exc) or type(exc).__name__)}")
+        for attempt in (1, 2):
+            try:
+                async with self._session.post(
+                    self.endpoint, data=body, headers=headers, allow_redirects=False
+                ) as response:
+                    text = (await response.content.read(MAX_ANSWER_BYTES)).decode("utf-8", "replace")
+                    return self._judge(response.status, text, response.headers)
+            except aiohttp.ClientConnectorError as exc:  # no connection at all: the backoff decides
+                return self._unreachable(exc)
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+                # the hub closed or reset the connection under the request (it restarted): once more at once,
+                # on a new connection; a hub that is really gone then refuses it and the backoff takes over
+                if attempt == 2:
+                    return self._unreachable(exc)
+                log.debug(
+                    "the hub dropped the connection; sending again at once", extra={"fields": {"error": f"{exc}"}}
+                )
+            except TimeoutError:
+                return _Answer("transient", f"the hub did not answer within {self.settings.request_timeout:g}s")
+            except (aiohttp.ClientError, OSError) as exc:
+                return self._unreachable(exc)
+        raise AssertionError("unreachable")
+
+    def _unreachable(self, exc: BaseException) -> _Answer:
+        return _Answer("transient", f"cannot reach the hub: {self._clean(str(exc) or type(exc).__name__)}")
 
     def _judge(self, status: int, text: str, headers: Any) -> _Answer:
         said = self._clean(_hub_message(text))
@@ -524,6 +548,12 @@ class Pusher:
                 "this agent with the --location its token belongs to"
             )
         elif status == 400:
+            refused = [
+                Refusal(item.id, self._clean(item.check), item.reason, self._clean(item.error))
+                for item in _refusals(text)
+            ]
+            if refused:
+                return _Answer("rejected", f"the hub refuses results (HTTP 400: {said})", status, rejected=refused)
             message = (
                 f"the hub refuses the results as invalid (HTTP 400: {said}). Fix: run the same prober version on "
                 "the hub and its agents"
@@ -559,6 +589,29 @@ def _hub_message(text: str) -> str:
     if isinstance(data, dict) and isinstance(data.get("error"), str):
         return str(data["error"])
     return " ".join(text.split())[:200] or "no details"
+
+
+def _refusals(text: str) -> list[Refusal]:
+    """The results a hub's 400 names in `rejected` ([{"id", "check", "reason", "error"}, ...]), if any."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return []
+    items = data.get("rejected") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        return []
+    found: list[Refusal] = []
+    for item in items:
+        if isinstance(item, dict) and isinstance(item.get("id"), str):
+            found.append(
+                Refusal(
+                    id=item["id"],
+                    check=str(item.get("check") or "?")[:200],
+                    reason=str(item.get("reason") or "invalid")[:100],
+                    error=" ".join(str(item.get("error") or "no details").split())[:300],
+                )
+            )
+    return found
 
 
 def _retry_after(headers: Any) -> float | None:

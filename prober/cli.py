@@ -18,6 +18,16 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from prober.cli_options import (
+    artifacts_option,
+    concurrency_option,
+    db_option,
+    json_option,
+    listen_option,
+    location_option,
+    log_format_option,
+    paths_argument,
+)
 from prober.config import Config, ConfigError, load_config
 from prober.durations import format_duration
 from prober.probes import PROBES
@@ -58,7 +68,7 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, type=click.Path())
+@paths_argument()
 def validate(paths: tuple[str, ...]) -> None:
     """Load and validate check definitions; print every problem with file, check and field.
 
@@ -200,7 +210,7 @@ async def _run_checks(
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, type=click.Path())
+@paths_argument()
 @click.option(
     "--name",
     "names",
@@ -209,35 +219,10 @@ async def _run_checks(
     envvar="PROBER_NAME",
     help="Only checks whose name matches (repeatable). [env: PROBER_NAME, space-separated]",
 )
-@click.option(
-    "--location",
-    envvar="PROBER_LOCATION",
-    default=None,
-    help="Run as this location: only checks listing it run. [env: PROBER_LOCATION]",
-)
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    envvar="PROBER_JSON",
-    help="Print JSON Lines, one result per line, nothing else on stdout.",
-)
-@click.option(
-    "--concurrency",
-    default=32,
-    show_default=True,
-    type=click.IntRange(1, 1000),
-    envvar="PROBER_CONCURRENCY",
-    help="How many checks run at once.",
-)
-@click.option(
-    "--artifacts",
-    default="artifacts",
-    show_default=True,
-    type=click.Path(file_okay=False),
-    envvar="PROBER_ARTIFACTS",
-    help="Where screenshots are saved.",
-)
+@location_option(None, "Run as this location: only checks listing it run. [env: PROBER_LOCATION]")
+@json_option("Print JSON Lines, one result per line, nothing else on stdout.")
+@concurrency_option(32, 1000, "How many checks run at once.")
+@artifacts_option("artifacts", "Where screenshots are saved.")
 def check(
     paths: tuple[str, ...],
     names: tuple[str, ...],
@@ -276,16 +261,6 @@ def check(
     if not as_json:
         _print_table(results, Console())
     sys.exit(1 if any(r.status == "down" for r in results) else 0)
-
-
-DB_OPTION = click.option(
-    "--db",
-    default="prober.db",
-    show_default=True,
-    type=click.Path(dir_okay=False),
-    envvar="PROBER_DB",
-    help="SQLite database file. [env: PROBER_DB]",
-)
 
 
 def _open_store_or_exit(db: str, err: Console) -> Any:
@@ -337,30 +312,11 @@ def _push_options(push: str | None, token_file: str | None, err: Console) -> tup
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, type=click.Path())
-@DB_OPTION
-@click.option(
-    "--location",
-    envvar="PROBER_LOCATION",
-    default="default",
-    show_default=True,
-    help="This prober's location: only checks listing it run. [env: PROBER_LOCATION]",
-)
-@click.option(
-    "--listen",
-    envvar="PROBER_LISTEN",
-    default="127.0.0.1:8080",
-    show_default=True,
-    help="Where the HTTP API and status page listen; 'off' to disable. [env: PROBER_LISTEN]",
-)
-@click.option(
-    "--log-format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    envvar="PROBER_LOG_FORMAT",
-    help="Readable text, or one JSON object per line.",
-)
+@paths_argument()
+@db_option()
+@location_option("default", "This prober's location: only checks listing it run. [env: PROBER_LOCATION]")
+@listen_option("Where the HTTP API and status page listen; 'off' to disable. [env: PROBER_LISTEN]")
+@log_format_option("Readable text, or one JSON object per line.")
 @click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
@@ -368,21 +324,8 @@ def _push_options(push: str | None, token_file: str | None, err: Console) -> tup
     show_default=True,
     envvar="PROBER_LOG_LEVEL",
 )
-@click.option(
-    "--artifacts",
-    default=None,
-    type=click.Path(file_okay=False),
-    envvar="PROBER_ARTIFACTS",
-    help="Where screenshots are saved. [default: artifacts/ beside the database]",
-)
-@click.option(
-    "--concurrency",
-    default=64,
-    show_default=True,
-    type=click.IntRange(1, 10000),
-    envvar="PROBER_CONCURRENCY",
-    help="Checks running at once at most.",
-)
+@artifacts_option(None, "Where screenshots are saved. [default: artifacts/ beside the database]")
+@concurrency_option(64, 10000, "Checks running at once at most.")
 @click.option(
     "--shard",
     default=None,
@@ -469,8 +412,8 @@ def _age(moment: Any) -> str:
 
 
 @cli.command()
-@DB_OPTION
-@click.option("--json", "as_json", is_flag=True, envvar="PROBER_JSON", help="One JSON object per check and location.")
+@db_option()
+@json_option("One JSON object per check and location.")
 def status(db: str, as_json: bool) -> None:
     """Current state of every check, from the database of `prober run`, and why each one that is not up
     is not (its worst location's latest error) and since when.
@@ -581,12 +524,12 @@ def sparkline(results: Sequence[Result], width: int = SPARK_WIDTH) -> tuple[Text
 
 @cli.command()
 @click.argument("name")
-@DB_OPTION
+@db_option()
 @click.option(
     "--since", default="1h", show_default=True, envvar="PROBER_SINCE", help="How far back, as a duration (30m, 6h, 7d)."
 )
 @click.option("--limit", default=200, show_default=True, type=click.IntRange(1, 100000), envvar="PROBER_LIMIT")
-@click.option("--json", "as_json", is_flag=True, envvar="PROBER_JSON", help="JSON Lines of full results.")
+@json_option("JSON Lines of full results.")
 def history(name: str, db: str, since: str, limit: int, as_json: bool) -> None:
     """Recent results of one check, newest first, under a latency sparkline (oldest to newest).
     Exit code 2 for a check the database does not know.
@@ -643,7 +586,7 @@ def history(name: str, db: str, since: str, limit: int, as_json: bool) -> None:
 
 
 @cli.command("notify-test")
-@click.argument("paths", nargs=-1, type=click.Path())
+@paths_argument()
 @click.option(
     "--notifier",
     "names",
@@ -694,23 +637,9 @@ def notify_test(paths: tuple[str, ...], names: tuple[str, ...]) -> None:
 
 
 @cli.command()
-@click.option(
-    "--db",
-    default=None,
-    type=click.Path(dir_okay=False),
-    envvar="PROBER_DB",
-    help="Keep the demo's results in this file. [default: a temporary file]",
-)
-@click.option(
-    "--listen",
-    envvar="PROBER_LISTEN",
-    default="127.0.0.1:8080",
-    show_default=True,
-    help="Where the status page and API listen. [env: PROBER_LISTEN]",
-)
-@click.option(
-    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True, envvar="PROBER_LOG_FORMAT"
-)
+@db_option(None, "Keep the demo's results in this file. [default: a temporary file]")
+@listen_option("Where the status page and API listen. [env: PROBER_LISTEN]")
+@log_format_option()
 def demo(db: str | None, listen: str, log_format: str) -> None:
     """Start sample targets on loopback, run checks against them and serve the status page. Needs no network.
 

@@ -33,18 +33,10 @@ from types import MappingProxyType
 from typing import Protocol
 
 from prober.config import CheckSpec
-from prober.scheduler_stats import CheckStats, LagSummary, LagWindow, SchedulerStats, moment_or_none
+from prober.scheduler_stats import CheckStats, LagWindow, SchedulerStats, moment_or_none
 
-__all__ = [
-    "DEFAULT_TYPE_LIMITS",
-    "CheckStats",
-    "Clock",
-    "LagSummary",
-    "RunFunction",
-    "Scheduler",
-    "SchedulerStats",
-    "SystemClock",
-]
+__all__ = ["DEFAULT_TYPE_LIMITS", "Clock", "RunFunction", "Scheduler", "SystemClock"]
+"""SchedulerStats, CheckStats and LagSummary live in prober.scheduler_stats (import them from there)."""
 
 log = logging.getLogger("prober.scheduler")
 

@@ -12,7 +12,6 @@ import asyncio
 import base64
 import contextlib
 import os
-import socket
 import struct
 import zlib
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -22,6 +21,7 @@ from typing import Any
 
 import yaml
 from aiohttp import web
+from loopback import free_port
 
 from prober.config import load_config
 from prober.probes.browser_pool import get_pool
@@ -55,11 +55,8 @@ def chromium_or_fail() -> str:
     return path
 
 
-def unused_port() -> int:
-    """A loopback port nothing listens on (connection refused), outside Chromium's unsafe-port list."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+unused_port = free_port
+"""A loopback port nothing listens on (connection refused), outside Chromium's unsafe-port list."""
 
 
 def png_size(data: bytes) -> tuple[int, int]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -28,6 +27,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from loopback import free_port
 
 __all__ = [
     "HOST",
@@ -135,11 +135,8 @@ def server_ssl_context(files: CertFiles) -> ssl.SSLContext:
     return context
 
 
-def unused_port() -> int:
-    """A 127.0.0.1 port nothing listens on (bound, then released), for `connection refused` cases."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
+unused_port = free_port
+"""A 127.0.0.1 port nothing listens on (bound, then released), for `connection refused` cases."""
 
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]

@@ -80,7 +80,7 @@ def in_namespace(name: str, fn: Callable[[], T], timeout: float = 30.0) -> T:
         raise TimeoutError(f"nothing came back from namespace {name} within {timeout} s")
     if "error" in box:
         raise box["error"]
-    return box["value"]  # type: ignore[no-any-return]
+    return box["value"]
 
 
 @dataclass

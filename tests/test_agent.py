@@ -6,18 +6,19 @@ to each kind of HTTP reply are checked against a scripted hub; the `run` options
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import socket
 import sqlite3
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from aiohttp import web
@@ -31,14 +32,11 @@ from prober.daemon import Daemon, DaemonOptions
 from prober.results import Result
 from prober.store import Store
 
+if TYPE_CHECKING:
+    from conftest import ProberCli
+
 TOKEN = "eu-west-test-token-5b1d"
 FAST = PushSettings(batch_size=500, min_delay=0.05, max_delay=0.3, poll_interval=0.1, request_timeout=5)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def write_checks(path: Path, target: Target, tokens: dict[str, str], extra: str = "") -> Path:
@@ -131,11 +129,11 @@ class World:
 
 
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
+async def world(free_port: int, tmp_path: Path) -> AsyncIterator[World]:
     target = await Target().start()
     hub_checks = write_checks(tmp_path / "hub.yaml", target, {"eu-west": TOKEN})
     agent_checks = write_checks(tmp_path / "agent.yaml", target, {"eu-west": TOKEN})
-    hub = Hub(hub_checks, tmp_path / "hub.db", free_port())
+    hub = Hub(hub_checks, tmp_path / "hub.db", free_port)
     try:
         yield World(tmp_path, target, hub, tmp_path / "agent.db", agent_checks)
     finally:
@@ -146,7 +144,9 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
 # ---- a real hub and a real agent ----------------------------------------------------------------------
 
 
-async def test_results_arrive_at_the_hub_with_the_agents_location_and_only_the_hub_notifies(tmp_path: Path) -> None:
+async def test_results_arrive_at_the_hub_with_the_agents_location_and_only_the_hub_notifies(
+    tmp_path: Path, free_port: int
+) -> None:
     target = await Target().start()
     async with WebhookReceiver() as hook:
         broken = (
@@ -156,7 +156,7 @@ async def test_results_arrive_at_the_hub_with_the_agents_location_and_only_the_h
         )
         hub_checks = write_checks(tmp_path / "hub.yaml", target, {"eu-west": TOKEN}, broken)
         agent_checks = write_checks(tmp_path / "agent.yaml", target, {"eu-west": TOKEN}, broken)
-        hub = await Hub(hub_checks, tmp_path / "hub.db", free_port()).start()
+        hub = await Hub(hub_checks, tmp_path / "hub.db", free_port).start()
         agent_db = tmp_path / "agent.db"
         try:
             async with running(agent_options(agent_checks, agent_db, hub)):
@@ -255,19 +255,19 @@ async def test_an_agent_restart_does_not_resend_what_the_hub_confirmed(world: Wo
     assert ids(hub.db) == ids(world.agent_db)
     assert second.pusher.stats.duplicates == 0
     assert second.pusher.stats.sent == len(ids(hub.db)) - len(confirmed), "only the new results were sent"
-    outbox = Path(f"{world.agent_db}.outbox")
-    assert scalar(outbox, "SELECT confirmed FROM cursor") == len(ids(hub.db))
+    assert scalar(world.agent_db, "SELECT confirmed FROM push_cursor") == len(ids(hub.db))
 
 
-async def test_prober_run_as_an_agent_pushes_and_flushes_on_sigterm(world: World) -> None:
+@pytest.mark.slow
+@pytest.mark.slow
+async def test_prober_run_as_an_agent_pushes_and_flushes_on_sigterm(world: World, prober_cli: ProberCli) -> None:
     hub = await world.hub.start()
     token_file = world.tmp / "token"
     token_file.write_text(f"  {TOKEN}\n")
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PROBER_")}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "prober", "run", str(world.agent_checks), "--db", str(world.agent_db),
-        "--location", "eu-west", "--listen", "off", "--push", hub.url, "--token-file", str(token_file),
-        cwd=world.tmp, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        *prober_cli.argv("run", world.agent_checks, "--db", world.agent_db, "--location", "eu-west",
+                         "--listen", "off", "--push", hub.url, "--token-file", token_file),
+        cwd=world.tmp, env=prober_cli.env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     try:
         await wait_until(lambda: len(ids(hub.db)) >= 3, 15)
@@ -324,10 +324,11 @@ async def scripted(answer: Callable[[list[str]], web.Response]) -> AsyncIterator
         await runner.cleanup()
 
 
-def results(count: int, location: str = "eu-west", start: datetime | None = None) -> list[Result]:
+def results(count: int, location: str = "eu-west", start: datetime | None = None, check: str = "api") -> list[Result]:
+    """Results of an http check, a second apart from `start` (now): the world's hub accepts those of `api`."""
     start = start or datetime.now(UTC)
     return [
-        Result(check="api", type="http", location=location, started_at=start + timedelta(seconds=i),
+        Result(check=check, type="http", location=location, started_at=start + timedelta(seconds=i),
                duration_ms=5.0, status="up", metrics={"status": 200, "latency": 0.004})
         for i in range(count)
     ]  # fmt: skip
@@ -391,6 +392,37 @@ async def test_a_batch_the_hub_finds_too_large_is_split_and_each_result_sent_onc
     assert sorted(accepted) == sorted(r.id for r in made) and len(accepted) == len(set(accepted))
 
 
+async def test_a_connection_the_hub_drops_mid_request_is_retried_at_once_not_after_a_backoff(tmp_path: Path) -> None:
+    """As a hub restarting under a push does: the first request's connection closes with no answer."""
+    seen: list[float] = []
+
+    async def drop_first(request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        seen.append(time.monotonic())
+        if len(seen) == 1:
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response()  # never sent: the connection is gone
+        return ok([item["id"] for item in body["results"]])
+
+    app = web.Application()
+    app.router.add_post("/api/v1/ingest", drop_first)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        async with Store(tmp_path / "agent.db") as store:
+            await store.write_many(results(2))
+            url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+            async with pushing(store, url, PushSettings(min_delay=5, max_delay=10, poll_interval=0.05)) as pusher:
+                await wait_until(lambda: pusher.outbox.confirmed == 2, 3)  # well before a 5 s backoff
+                assert pusher.stats.failed_attempts == 0
+    finally:
+        await runner.cleanup()
+    assert len(seen) == 2 and seen[1] - seen[0] < 1
+
+
 async def test_a_200_that_is_not_a_hubs_answer_confirms_nothing(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -418,7 +450,7 @@ async def test_only_this_locations_results_are_pushed(tmp_path: Path) -> None:
     assert sorted(hub.delivered) == sorted(r.id for r in mine)
 
 
-async def test_renumbered_rows_are_followed_and_a_replaced_database_is_pushed_again(tmp_path: Path) -> None:
+async def test_renumbered_rows_are_followed_and_an_emptied_database_is_pushed_again(tmp_path: Path) -> None:
     db = tmp_path / "agent.db"
     first, second, third = results(3), results(2), results(2)
     async with scripted(ok) as (hub, url):
@@ -434,8 +466,8 @@ async def test_renumbered_rows_are_followed_and_a_replaced_database_is_pushed_ag
                 await wait_until(lambda: pusher.outbox.confirmed == 5, 10)
         assert hub.delivered == [r.id for r in first + second], "nothing resent, nothing skipped"
 
-        for suffix in ("", "-wal", "-shm"):  # the database is replaced; its outbox file stays
-            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        with sqlite3.connect(db) as connection:  # the results are gone (emptied, restored from an old copy ...)
+            connection.execute("DELETE FROM results")  # but the push cursor stays
         async with Store(db) as store:
             await store.write_many(third)
             async with pushing(store, url) as pusher:
@@ -507,3 +539,166 @@ def test_the_agent_docs_in_run_help_name_push_and_token_file() -> None:
 def test_the_token_does_not_show_in_the_daemons_options() -> None:
     options = DaemonOptions(paths=[], db=Path("agent.db"), push_url="http://hub:8080", token=TOKEN)
     assert TOKEN not in repr(options)
+
+
+# ---- robustness against a real hub ---------------------------------------------------------------------
+
+
+async def test_results_the_hub_refuses_by_name_are_parked_once_and_every_later_result_still_arrives(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The hub defines no check `ghost`: a 400 names those results; the agent sets them aside and goes on."""
+    hub = await world.hub.start()
+    good, ghosts = results(6), results(4, check="ghost")
+    mixed = [good[0], ghosts[0], good[1], ghosts[1], good[2], ghosts[2], good[3]]
+    async with Store(world.agent_db) as store:
+        await store.write_many(mixed)
+        async with pushing(store, hub.url) as pusher:
+            await wait_until(lambda: {r.id for r in good[:4]} <= ids(hub.db), 10)
+            await store.write_many([ghosts[3], *good[4:]])  # later ones, after the cursor passed the first refusals
+            await wait_until(lambda: {r.id for r in good} <= ids(hub.db), 10)
+            assert pusher.stats.rejected == 4
+            assert pusher.stats.sent == 6 and pusher.stats.last_error is None
+            assert pusher.outbox.confirmed == 6
+        assert len(store.results("ghost", location="eu-west")) == 4, "the refused results stay in the agent"
+    assert ids(hub.db) == {r.id for r in good}
+    refused = [r.getMessage() for r in caplog.records if r.name == "prober.agent" and r.levelno == logging.ERROR]
+    assert len(refused) == 1, refused  # once per check and reason, with the hub's words
+    assert "'ghost'" in refused[0] and "is not defined on this hub for location 'eu-west'" in refused[0], refused[0]
+    assert "deploy the same check files" in refused[0]
+    assert TOKEN not in caplog.text
+
+
+async def test_a_hub_that_cannot_store_answers_503_and_the_agent_delivers_once_it_can(world: World) -> None:
+    hub = await world.hub.start()
+    with sqlite3.connect(hub.db) as connection:  # the hub's database refuses every new result, as a full disk
+        connection.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON results BEGIN SELECT RAISE(ABORT, 'disk is full'); END"
+        )
+    made = results(3)
+    async with Store(world.agent_db) as store:
+        await store.write_many(made)
+        async with pushing(store, hub.url) as pusher:
+            await wait_until(lambda: pusher.stats.failed_attempts >= 2, 10)
+            assert "HTTP 503" in (pusher.stats.last_error or ""), pusher.stats.last_error
+            assert "disk is full" in (pusher.stats.last_error or "")
+            assert pusher.outbox.confirmed == 0
+            with sqlite3.connect(hub.db) as connection:
+                connection.execute("DROP TRIGGER refuse")
+            await wait_until(lambda: pusher.outbox.confirmed == 3, 10)
+    assert ids(hub.db) == {r.id for r in made}
+
+
+class SilencingProxy:
+    """A TCP proxy in front of the hub, as a load balancer or a Kubernetes Service is. `silence()` makes every
+    connection open so far go quiet without closing (the peer behind it is gone: nothing is forwarded, nothing
+    answers), while new connections reach whatever listens on the hub's port now."""
+
+    def __init__(self, upstream: int) -> None:
+        self.upstream = upstream
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._links: list[dict[str, bool]] = []
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> SilencingProxy:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def silence(self) -> None:
+        for link in self._links:
+            link["silent"] = True
+
+    async def _serve(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        link = {"silent": False}
+        self._links.append(link)
+        self._writers.append(client_writer)
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream)
+        except OSError:
+            client_writer.close()
+            return
+        self._writers.append(up_writer)
+
+        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while data := await reader.read(65536):
+                if not link["silent"]:
+                    writer.write(data)
+                    await writer.drain()
+            if not link["silent"]:
+                writer.close()
+
+        with contextlib.suppress(OSError):
+            await asyncio.gather(pipe(client_reader, up_writer), pipe(up_reader, client_writer))
+        while link["silent"] and not client_reader.at_eof():  # keep the client's side open, answering nothing
+            await asyncio.sleep(0.1)
+            with contextlib.suppress(OSError):
+                await client_reader.read(65536)
+
+    async def stop(self) -> None:
+        for writer in self._writers:
+            writer.close()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+
+async def test_a_hub_restarted_behind_a_proxy_gets_results_within_seconds_not_after_a_request_timeout(
+    world: World,
+) -> None:
+    """Production delays (1 s backoff, 30 s request timeout): a pooled connection to the old hub would go silent
+    behind the proxy and a push would wait the full 30 s. Each push opens its own connection."""
+    hub = await world.hub.start()
+    proxy = await SilencingProxy(hub.port).start()
+    settings = PushSettings(poll_interval=0.2, request_timeout=30)
+    try:
+        async with Store(world.agent_db) as store, pushing(store, proxy.url, settings) as pusher:
+            await store.write_many(results(2))
+            await wait_until(lambda: pusher.outbox.confirmed == 2, 10)
+            proxy.silence()
+            await hub.stop()
+            await hub.start()
+            later = results(2)
+            await store.write_many(later)
+            took = await wait_until(lambda: {r.id for r in later} <= ids(hub.db), 25)
+            assert took < 5, f"the results reached the restarted hub after {took:.1f}s"
+    finally:
+        await proxy.stop()
+
+
+async def test_the_cursor_an_older_prober_kept_in_db_outbox_is_imported_once_and_nothing_is_resent(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "agent.db"
+    before, after = results(3), results(2)
+    async with scripted(ok) as (hub, url):
+        async with Store(db) as store:
+            await store.write_many(before)
+        last = query(db, "SELECT rowid, id FROM results ORDER BY rowid DESC LIMIT 1")[0]
+        with sqlite3.connect(f"{db}.outbox") as old:  # exactly what prober wrote before the cursor moved
+            old.execute(
+                "CREATE TABLE cursor (hub TEXT NOT NULL, location TEXT NOT NULL, last_rowid INTEGER NOT NULL,"
+                " last_id TEXT, confirmed INTEGER NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (hub, location))"
+            )
+            old.execute(
+                "INSERT INTO cursor VALUES (?, 'eu-west', ?, ?, 3, '2026-12-01T00:00:00Z')",
+                (check_push_url(url), last[0], last[1]),
+            )
+            old.execute("PRAGMA user_version = 1")
+        old.close()
+        async with Store(db) as store:
+            await store.write_many(after)
+            async with pushing(store, url) as pusher:
+                assert pusher.outbox.confirmed == 3
+                await wait_until(lambda: pusher.outbox.confirmed == 5, 10)
+        async with Store(db) as store, pushing(store, url) as pusher:  # a second start reads the database alone
+            assert pusher.outbox.confirmed == 5
+            await asyncio.sleep(0.3)
+    assert hub.delivered == [r.id for r in after], "what the old file said was confirmed is not sent again"
+    assert not Path(f"{db}.outbox").exists() and Path(f"{db}.outbox.imported").exists()
+    assert query(db, "SELECT location, confirmed FROM push_cursor") == [("eu-west", 5)]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -178,11 +177,9 @@ async def test_a_reloaded_configuration_changes_the_announcements_at_once(tmp_pa
     assert none["announcements"] == []
 
 
-async def test_the_daemon_shows_edited_announcements_after_reloading_its_files(tmp_path: Path) -> None:
+async def test_the_daemon_shows_edited_announcements_after_reloading_its_files(tmp_path: Path, free_port: int) -> None:
     target = await Target().start()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port
     checks = tmp_path / "checks.yaml"
 
     def write(title: str) -> None:

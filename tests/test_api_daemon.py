@@ -4,26 +4,21 @@ measured, and a result pushed to ingest by another location goes through the dae
 from __future__ import annotations
 
 import asyncio
-import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
+import pytest
 from daemon_helpers import Target, start_daemon, stop_daemon
 from prometheus_client.parser import text_string_to_metric_families
 
 from prober.results import Result
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def test_prober_run_serves_the_feed_metrics_page_and_accepts_ingest(tmp_path: Path) -> None:
+@pytest.mark.slow
+async def test_prober_run_serves_the_feed_metrics_page_and_accepts_ingest(free_port: int, tmp_path: Path) -> None:
     target = await Target().start()
-    port = free_port()
+    port = free_port
     checks = tmp_path / "checks.yaml"
     checks.write_text(
         f"""

@@ -180,7 +180,8 @@ async def test_concurrent_requests_share_one_computation(tmp_path: Path) -> None
     async with fake_daemon(tmp_path, CONFIG, sample_results()) as daemon, serve(daemon) as client:
         bodies = await asyncio.gather(*(client.get("/api/v1/status") for _ in range(20)))
         texts = {await response.text() for response in bodies}
-        assert client.server.app[API_KEY].feed.builds == 1
+        app = client.app
+        assert app is not None and app[API_KEY].feed.builds == 1
     assert len(texts) == 1
 
 
@@ -204,6 +205,7 @@ async def test_read_endpoints_allow_any_origin_and_ingest_does_not(tmp_path: Pat
         assert "Access-Control-Allow-Origin" not in ingest.headers
 
 
+@pytest.mark.slow
 async def test_feed_for_200_checks_answers_uncached_in_well_under_50_ms(tmp_path: Path) -> None:
     """The full-size figure (1,000 checks × 30 days) is tests/bench/bench_feed.py's; this guards the order
     of magnitude on a small database. The median, because other processes share the machine."""

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from prober.api import create_app
 from prober.config import Config, load_config
 from prober.results import Assertion, Result, Status
-from prober.scheduler import SchedulerStats
+from prober.scheduler_stats import SchedulerStats
 from prober.store import Store
 
 NOW = datetime(2026, 11, 23, 12, 30, 0, tzinfo=UTC)

@@ -91,6 +91,23 @@ async def test_malformed_bodies_are_400_naming_the_bad_result(tmp_path: Path) ->
         assert daemon.accepted == []
 
 
+async def test_a_400_lists_every_refused_result_by_id_so_an_agent_can_send_the_rest(tmp_path: Path) -> None:
+    good, ghost, late = batch("up", "up", "up")
+    items = [good.to_json(), {**ghost.to_json(), "check": "ghost"}, {**late.to_json(), "status": "ok"}]
+    async with fake_daemon(tmp_path, CONFIG) as daemon:
+        async with serve(daemon) as client:
+            answer = await client.post("/api/v1/ingest", json={"results": items}, headers=EU)
+            assert answer.status == 400
+            data = await answer.json()
+        assert daemon.accepted == []
+    assert "results[1] (check 'ghost')" in data["error"]
+    assert [(item["index"], item["id"], item["check"], item["reason"]) for item in data["rejected"]] == [
+        (1, ghost.id, "ghost", "unknown_check"),
+        (2, late.id, "api", "malformed"),
+    ]
+    assert "is not defined on this hub" in data["rejected"][0]["error"]
+
+
 async def test_bodies_over_the_limit_are_413(tmp_path: Path) -> None:
     async with fake_daemon(tmp_path, CONFIG) as daemon:
         async with serve(daemon, max_ingest_bytes=10_000) as client:

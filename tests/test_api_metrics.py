@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from test_api_helpers import NOW, FakeScheduler, fake_daemon, result, serve
 
 from prober.api.metrics import family_name
-from prober.scheduler import CheckStats, LagSummary, SchedulerStats
+from prober.scheduler_stats import CheckStats, LagSummary, SchedulerStats
 
 CONFIG = """
 version: 1
@@ -202,8 +202,8 @@ async def test_an_agent_exports_its_push_counters(tmp_path: Path) -> None:
     from prober.agent import PushStats
 
     async with fake_daemon(tmp_path, CONFIG, results()) as daemon:
-        daemon.pusher = SimpleNamespace(
-            stats=PushStats(sent=40, accepted=38, duplicates=2, batches=3, failed_attempts=5)
+        daemon.pusher = SimpleNamespace(  # type: ignore[attr-defined]
+            stats=PushStats(sent=40, accepted=38, duplicates=2, batches=3, failed_attempts=5, rejected=4)
         )
         async with serve(daemon) as client:
             found = samples(await (await client.get("/metrics")).text())
@@ -211,6 +211,7 @@ async def test_an_agent_exports_its_push_counters(tmp_path: Path) -> None:
     assert value(found, "prober_push_duplicates_total") == 2
     assert value(found, "prober_push_batches_total") == 3
     assert value(found, "prober_push_failures_total") == 5
+    assert value(found, "prober_push_rejected_total") == 4
 
 
 async def test_openmetrics_is_served_when_the_scraper_asks_for_it(tmp_path: Path) -> None:

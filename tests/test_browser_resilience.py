@@ -26,7 +26,7 @@ from prober.probes.base import MemoryStateStore, ProbeContext, ProbeState
 from prober.probes.browser_pool import BrowserPool, get_pool
 from prober.runner import Runner
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")

@@ -91,6 +91,7 @@ def _http(name: str, url: str, **keys: Any) -> dict[str, Any]:
 # --- prober check --json --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_check_json_judges_every_kind_of_target_concurrently(target: Target, tmp_path: Path) -> None:
     async with silent_server() as silent_port:
         checks = [
@@ -196,6 +197,7 @@ async def test_check_json_lines_follow_the_result_contract(target: Target, tmp_p
     ]
 
 
+@pytest.mark.slow
 async def test_check_exits_0_when_nothing_is_down_even_if_degraded(target: Target, tmp_path: Path) -> None:
     path = write_checks(
         tmp_path / "checks.yaml",
@@ -212,6 +214,7 @@ async def test_check_exits_0_when_nothing_is_down_even_if_degraded(target: Targe
     }
 
 
+@pytest.mark.slow
 async def test_check_exits_2_on_a_config_error_and_prints_nothing_on_stdout(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("checks:\n  - {name: api, type: http, url: 'http://127.0.0.1:9/', colour: red}\n")
@@ -245,6 +248,7 @@ async def test_check_runs_only_the_checks_named_by_glob(target: Target, tmp_path
     assert [r["path"] for r in target.requests] == ["/health", "/health"]
 
 
+@pytest.mark.slow
 async def test_check_location_runs_only_the_checks_listing_it(target: Target, tmp_path: Path) -> None:
     path = write_checks(
         tmp_path / "checks.yaml",
@@ -286,6 +290,7 @@ async def test_check_table_shows_every_check_with_its_status(target: Target, tmp
         json.loads(run.stdout.splitlines()[0])
 
 
+@pytest.mark.slow
 async def test_check_reads_checks_directory_by_default(target: Target, tmp_path: Path) -> None:
     write_checks(tmp_path / "checks" / "api.yaml", [_http("api-health", target.url("/health"))])
     run = await prober("check", "--json", cwd=tmp_path)
@@ -305,18 +310,21 @@ async def test_validate_exits_0_and_counts_checks_and_files(target: Target, tmp_
     assert target.requests == [], "validate must never run a check"
 
 
+@pytest.mark.slow
 async def test_validate_reports_a_missing_path(tmp_path: Path) -> None:
     run = await prober("validate", "nowhere.yaml", cwd=tmp_path)
     assert run.returncode == 2
     assert run.stderr.splitlines() == ["nowhere.yaml: no such file or directory", "1 problem(s) found."]
 
 
+@pytest.mark.slow
 async def test_python_dash_m_prober_is_the_same_command(tmp_path: Path) -> None:
     run = await prober("validate", "nowhere.yaml", cwd=tmp_path, command=[sys.executable, "-m", "prober"])
     assert run.returncode == 2
     assert run.stderr.startswith("nowhere.yaml: no such file or directory")
 
 
+@pytest.mark.slow
 async def test_help_lists_the_commands(tmp_path: Path) -> None:
     run = await prober("--help", cwd=tmp_path)
     assert run.returncode == 0

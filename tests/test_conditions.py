@@ -37,7 +37,7 @@ SPECS = {
 READINESS = {"status": "healthy", "checks": {"database": {"status": "healthy", "latency_ms": 5}}}
 
 
-def _verdict(expect: dict[str, Any], metrics: dict[str, Any], subjects: dict[str, Any] | None = None, **kw: Any):  # type: ignore[no-untyped-def]
+def _verdict(expect: dict[str, Any], metrics: dict[str, Any], subjects: dict[str, Any] | None = None, **kw: Any) -> Any:
     conditions, errors = compile_conditions(expect, kw.get("warn", {}), SPECS, kw.get("default_expect"))
     assert errors == []
     return judge(conditions, metrics, subjects or {})
@@ -205,7 +205,7 @@ def test_parse_condition_raises_only_condition_error_on_operator_like_text(prefi
 
 json_leaves = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5)
 json_keys = st.text(
-    alphabet=st.characters(blacklist_characters=".", blacklist_categories=("Cs",)), min_size=1, max_size=6
+    alphabet=st.characters(blacklist_characters=".", blacklist_categories=["Cs"]), min_size=1, max_size=6
 )
 json_documents = st.recursive(
     json_leaves,

@@ -10,10 +10,8 @@ truth, and a separate test pins what they must contain).
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
@@ -21,9 +19,11 @@ import yaml
 from prober.config import Config, ConfigError, load_config
 from prober.probes import PROBES
 
+if TYPE_CHECKING:
+    from conftest import ProberCli
+
 CASES = Path(__file__).parent / "config_cases"
 REPO = Path(__file__).resolve().parents[1]
-PROBER = [sys.executable, "-m", "prober"]
 
 
 def _aliases(model: Any) -> list[str]:
@@ -106,16 +106,13 @@ def test_the_placeholder_lists_hold_what_the_spec_promises() -> None:
     assert "json" in PLACEHOLDERS["default_keys"].split(", ")
 
 
-async def test_validate_prints_one_line_per_problem_and_exits_2() -> None:
+async def test_validate_prints_one_line_per_problem_and_exits_2(prober_cli: ProberCli) -> None:
     case = CASES / "invalid-four-problems.yaml"
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PROBER_")}
     process = await asyncio.create_subprocess_exec(
-        *PROBER,
-        "validate",
-        str(case),
+        *prober_cli.argv("validate", case),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env={**env, "COLUMNS": "80"},
+        env=prober_cli.env({"COLUMNS": "80"}),
         cwd=REPO,
     )
     stdout, stderr = await process.communicate()
@@ -131,9 +128,13 @@ async def test_validate_prints_one_line_per_problem_and_exits_2() -> None:
     assert any("invalid cron expression '0 25 * * *'" in line for line in lines)
 
 
-async def test_validate_accepts_the_shipped_examples() -> None:
+async def test_validate_accepts_the_shipped_examples(prober_cli: ProberCli) -> None:
     process = await asyncio.create_subprocess_exec(
-        *PROBER, "validate", "checks/", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=REPO
+        *prober_cli.argv("validate", "checks/"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=prober_cli.env(),
+        cwd=REPO,
     )
     stdout, stderr = await process.communicate()
     assert process.returncode == 0, stderr.decode()

@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -117,6 +118,7 @@ def _load(text: bytes) -> None:
                 assert "this is a bug in prober" not in str(problem), str(problem)
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(documents)
 def test_random_structures_give_a_config_or_problems(document: Any) -> None:
@@ -186,6 +188,7 @@ def test_the_safe_reader_gives_what_pyyaml_gives_for_anchors_merges_and_tags(tmp
     assert mine["list"][0] is mine["list"][1], "an alias shares its anchor's object, as in PyYAML"
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(documents, st.sampled_from([{}, {"default_flow_style": True}, {"default_style": '"'}]))
 def test_the_safe_reader_agrees_with_pyyaml_on_random_documents(document: Any, style: dict[str, Any]) -> None:

@@ -5,15 +5,17 @@ Every case has its healthy twin beside it, so a limit that refuses good files fa
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from prober.config import ConfigError, load_config
 from prober.config_yaml import MAX_DEPTH, MAX_FILE_BYTES
+
+if TYPE_CHECKING:
+    from conftest import ProberCli
 
 CHECK = "checks:\n  - name: a\n    type: http\n    url: http://127.0.0.1:9/\n"
 
@@ -149,7 +151,7 @@ def test_the_healthy_twins_are_accepted(tmp_path: Path, twin: str) -> None:
     assert _problems(tmp_path, twin) == []
 
 
-def test_validate_exits_2_with_problem_lines_and_no_traceback(tmp_path: Path) -> None:
+def test_validate_exits_2_with_problem_lines_and_no_traceback(tmp_path: Path, prober_cli: ProberCli) -> None:
     cases = {
         "bomb.yaml": BOMB,
         "deep.yaml": "checks: " + "[" * 50_000 + "]" * 50_000 + "\n",
@@ -160,9 +162,7 @@ def test_validate_exits_2_with_problem_lines_and_no_traceback(tmp_path: Path) ->
     for name, text in cases.items():
         (tmp_path / name).write_text(text)
     started = time.perf_counter()
-    run = subprocess.run(
-        [sys.executable, "-m", "prober", "validate", str(tmp_path)], capture_output=True, text=True, timeout=60
-    )
+    run = prober_cli.run("validate", tmp_path)
     assert time.perf_counter() - started < 30
     assert run.returncode == 2, run.stderr
     output = run.stdout + run.stderr

@@ -12,7 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -402,6 +402,7 @@ def test_an_unreadable_secret_file_stops_the_start_naming_it(tmp_path: Path) -> 
     assert f"EU_WEST_TOKEN_FILE={tmp_path / 'missing'} cannot be read" in done.stderr
 
 
+@pytest.mark.slow
 def test_the_entrypoint_execs_prober_with_the_arguments() -> None:
     done = subprocess.run(
         ["sh", str(ENTRYPOINT), "--version"],
@@ -418,7 +419,7 @@ def test_the_entrypoint_execs_prober_with_the_arguments() -> None:
 
 
 @pytest.fixture
-async def healthz() -> Iterator[tuple[int, dict[str, int]]]:
+async def healthz() -> AsyncIterator[tuple[int, dict[str, int]]]:
     answer = {"status": 200}
     app = web.Application()
 
@@ -461,12 +462,8 @@ async def test_healthcheck_passes_on_200_and_fails_on_503(healthz: tuple[int, di
     assert code == 1 and "503" in out
 
 
-async def test_healthcheck_fails_when_nothing_listens() -> None:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+async def test_healthcheck_fails_when_nothing_listens(free_port: int) -> None:
+    port = free_port
     code, out = await run_healthcheck(f"127.0.0.1:{port}")
     assert code == 1 and "refused" in out.lower()
 

@@ -14,6 +14,8 @@ from typing import Any
 import pydantic
 import pytest
 
+from prober.api import check_page
+from prober.api.check_page import headline_of
 from prober.api.metrics import family_name
 from prober.config_models import CheckBase
 from prober.probes import PROBES, Export, SecretKind
@@ -90,6 +92,18 @@ def test_exported_names_do_not_collide_across_metrics() -> None:
 def test_the_headline_names_metrics_of_the_probe(type_name: str) -> None:
     probe = PROBES[type_name]
     assert probe.headline and set(probe.headline) <= set(probe.metrics)
+
+
+def test_the_check_page_headline_names_metrics_of_the_probe(type_name: str) -> None:
+    headline = headline_of(type_name)
+    assert headline and {metric for metric, _, _ in headline} <= set(PROBES[type_name].metrics)
+
+
+def test_a_type_the_check_page_has_no_words_for_shows_its_registry_headline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new type needs no line in prober/api/check_page.py: its probe's `headline`, in the metrics' units."""
+    monkeypatch.delitem(check_page.HEADLINE, "tls")
+    assert headline_of("tls") == (("days_remaining", "Days remaining", "days"),)
+    assert headline_of("no-such-type") == ()
 
 
 def test_the_target_is_shown_without_credentials(type_name: str) -> None:

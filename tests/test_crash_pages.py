@@ -22,6 +22,8 @@ import pytest
 from daemon_helpers import Target, query, scalar, start_daemon, stop_daemon, wait_until
 from webhook_receiver import WebhookReceiver
 
+pytestmark = pytest.mark.slow
+
 INCIDENT = re.compile(r"Incident (\S+)\.")
 
 
@@ -40,14 +42,6 @@ def _checks(path: Path, stable: Target, flappers: list[Target], hook: str) -> Pa
     return path
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _deliveries(receiver: WebhookReceiver) -> list[tuple[str, str]]:
     """(title, incident id) of every message received, in order."""
     found = []
@@ -57,12 +51,11 @@ def _deliveries(receiver: WebhookReceiver) -> list[tuple[str, str]]:
     return found
 
 
-@pytest.mark.slow
-async def test_twenty_kill_9_lose_no_page_and_duplicate_none_between_kills(tmp_path: Path) -> None:
+async def test_twenty_kill_9_lose_no_page_and_duplicate_none_between_kills(free_port: int, tmp_path: Path) -> None:
     rng = random.Random(20261202)
     stable = await Target().start()
     flappers = [await Target().start() for _ in range(10)]
-    port = _free_port()
+    port = free_port
     receiver = WebhookReceiver(port=port)
     await receiver.start()
     checks = _checks(tmp_path / "checks.yaml", stable, flappers, receiver.url)

@@ -9,8 +9,11 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
 from daemon_helpers import Target, query, scalar, start_daemon, stop_daemon, wait_until
 from webhook_receiver import WebhookReceiver
+
+pytestmark = pytest.mark.slow
 
 
 def _write_checks(path: Path, target: Target, hook: str, extra: str = "") -> Path:

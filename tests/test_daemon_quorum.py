@@ -4,25 +4,23 @@ the way an agent's push would deliver them (Daemon.accept)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from daemon_helpers import Target, scalar, wait_until
 from webhook_receiver import WebhookReceiver
 
 from prober.daemon import Daemon, DaemonOptions
 from prober.results import Result
 
-
-def _result(status: str, location: str = "b") -> Result:
-    return Result(
-        check="api", type="http", location=location, started_at=datetime.now(UTC), duration_ms=1.0,
-        status=status,  # type: ignore[arg-type]
-        error="connection refused" if status == "down" else None,
-    )
+pytestmark = pytest.mark.slow
 
 
-async def test_quorum_of_two_opens_only_when_both_locations_are_down_and_resolves_once(tmp_path: Path) -> None:
+async def test_quorum_of_two_opens_only_when_both_locations_are_down_and_resolves_once(
+    make_result: Callable[..., Result], tmp_path: Path
+) -> None:
     dead = Target()
     await dead.start()
     await dead.stop()  # location a sees connection refused
@@ -50,14 +48,16 @@ checks:
             await asyncio.sleep(0.3)
             assert receiver.received == [], "one location down must not open an incident under quorum 2"
 
-            await daemon.accept(_result("down"))
-            await daemon.accept(_result("down"))
+            await daemon.accept(make_result("api", "down", at=datetime.now(UTC), location="b", duration_ms=1.0))
+            await daemon.accept(make_result("api", "down", at=datetime.now(UTC), location="b", duration_ms=1.0))
             await receiver.wait_for(1, timeout=3)
             down = receiver.received[0]
             assert down["title"] == "DOWN: api"
             assert "a" in down["message"] and "b" in down["message"]
 
-            await daemon.accept(_result("up"))  # b recovers: fewer than 2 locations down
+            await daemon.accept(
+                make_result("api", "up", at=datetime.now(UTC), location="b", duration_ms=1.0)
+            )  # b recovers: fewer than 2 locations down
             await receiver.wait_for(2, timeout=3)
             assert receiver.received[1]["title"] == "RESOLVED: api"
             await asyncio.sleep(1.0)  # a keeps failing; with b up there is no quorum, so nothing more

@@ -19,6 +19,7 @@ def _checks(target: Target, names: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+@pytest.mark.slow
 async def test_a_changed_file_is_reloaded_and_an_invalid_one_is_refused_while_the_old_set_runs(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -22,12 +21,6 @@ import prober.daemon as daemon_module
 from prober.daemon import Daemon, DaemonOptions
 from prober.notify import Notifier
 from prober.supervise import Supervisor
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _metrics(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -70,7 +63,7 @@ async def test_a_task_that_raises_is_logged_once_per_failure_and_restarted_with_
 
 @pytest.mark.slow
 async def test_tick_and_watcher_failures_restart_them_count_them_and_a_later_edit_still_loads(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, free_port: int
 ) -> None:
     target = await Target().start()
     checks = tmp_path / "checks.yaml"
@@ -94,7 +87,7 @@ async def test_tick_and_watcher_failures_restart_them_count_them_and_a_later_edi
 
     monkeypatch.setattr(Daemon, "_stamp", failing_stamp)
     monkeypatch.setattr(daemon_module, "due_repeats", failing_repeats)
-    port = free_port()
+    port = free_port
     db = tmp_path / "prober.db"
     options = DaemonOptions(
         paths=[str(checks)], db=db, listen=f"127.0.0.1:{port}", watch_interval=0.2, tick_interval=0.2
@@ -155,11 +148,11 @@ async def test_a_notifier_lane_that_hits_a_bug_restarts_and_still_delivers_the_m
 
 
 @pytest.mark.slow
-async def test_a_loop_held_for_300ms_shows_in_the_event_loop_lag_histogram(tmp_path: Path) -> None:
+async def test_a_loop_held_for_300ms_shows_in_the_event_loop_lag_histogram(free_port: int, tmp_path: Path) -> None:
     target = await Target().start()
     checks = tmp_path / "checks.yaml"
     checks.write_text(f"checks:\n  - {{name: one, type: http, url: '{target.url}', schedule: every 1s}}\n")
-    port = free_port()
+    port = free_port
     daemon = Daemon(DaemonOptions(paths=[str(checks)], db=tmp_path / "prober.db", listen=f"127.0.0.1:{port}"))
     task = asyncio.create_task(daemon.run())
     try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +13,10 @@ from daemon_helpers import query, wait_until
 from prober.demo import DemoTargets, Outages, print_notification, run_demo
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def test_the_demo_checks_its_own_targets_and_serves_the_status_page(tmp_path: Path) -> None:
+@pytest.mark.slow
+async def test_the_demo_checks_its_own_targets_and_serves_the_status_page(free_port: int, tmp_path: Path) -> None:
     db = tmp_path / "demo.db"
-    listen = f"127.0.0.1:{_free_port()}"
+    listen = f"127.0.0.1:{free_port}"
     ready, stopping = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(run_demo(db, listen, ready=ready, stopping=stopping))
     try:
@@ -51,12 +45,14 @@ async def test_the_demo_checks_its_own_targets_and_serves_the_status_page(tmp_pa
 
 
 @pytest.mark.slow
-async def test_the_demo_shows_an_incident_open_and_resolve_and_prints_the_webhook_messages(tmp_path: Path) -> None:
+async def test_the_demo_shows_an_incident_open_and_resolve_and_prints_the_webhook_messages(
+    tmp_path: Path, free_port: int
+) -> None:
     """orders-api fails for 12 s from 1 s after its first check: the runs 5 s and 10 s in are down and open an
     incident, two up runs resolve it, and the demo's own webhook receiver gets both messages from Apprise and
     shows them."""
     db = tmp_path / "demo.db"
-    listen = f"127.0.0.1:{_free_port()}"
+    listen = f"127.0.0.1:{free_port}"
     ready, stopping = asyncio.Event(), asyncio.Event()
     shown: list[dict[str, Any]] = []
     found: list[DemoTargets] = []

@@ -11,6 +11,7 @@ from certs_factory import make_cert, server_ssl_context
 from http_targets import READINESS, Target, http_target, run_check, run_checks, unused_port
 
 from prober.config import load_config
+from prober.results import Assertion, Result
 from prober.runner import Runner
 
 
@@ -20,7 +21,7 @@ async def target() -> AsyncIterator[Target]:
         yield running
 
 
-def _assertion(result, metric):  # type: ignore[no-untyped-def]
+def _assertion(result: Result, metric: str) -> Assertion:
     matches = [a for a in result.assertions if a.metric == metric]
     assert len(matches) == 1, f"expected one assertion on {metric}, got {result.assertions}"
     return matches[0]

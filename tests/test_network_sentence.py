@@ -55,10 +55,8 @@ def test_an_ipv6_address_is_bracketed() -> None:
     assert network_sentence(ConnectionRefusedError(), "::1", 443) == "connection refused by [::1]:443"
 
 
-async def test_real_failures_on_loopback_read_the_same() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+async def test_real_failures_on_loopback_read_the_same(free_port: int) -> None:
+    port = free_port
     try:
         await asyncio.open_connection("127.0.0.1", port)
     except OSError as exc:

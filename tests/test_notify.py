@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
@@ -13,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from loopback import free_port
 from webhook_receiver import WebhookReceiver
 
 from prober.alerts import Transition
@@ -61,10 +61,7 @@ class Recorder:
 
 
 def closed_port_url(path: str = "/hook", userinfo: str = "") -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"json://{userinfo}127.0.0.1:{port}{path}"
+    return f"json://{userinfo}127.0.0.1:{free_port()}{path}"
 
 
 @pytest.fixture
@@ -112,7 +109,8 @@ async def test_send_test_reports_success_and_failure_per_url(hook: WebhookReceiv
     dead = closed_port_url()
     report = await Notifier(record=recorder).send_test([hook.url, dead])
     assert report[hook.url] is None
-    assert report[dead] is not None and "connection error" in report[dead].lower()
+    error = report[dead]
+    assert error is not None and "connection error" in error.lower()
     (body,) = hook.received
     assert body["type"] == "info" and body["title"] == "prober test notification"
     assert sorted(item.outcome for item in recorder.items) == ["delivered", "failed"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,18 +23,14 @@ def recorder() -> Recorder:
     return Recorder()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.mark.slow
-async def test_a_down_still_being_retried_when_killed_is_delivered_once_after_the_restart(tmp_path: Path) -> None:
+async def test_a_down_still_being_retried_when_killed_is_delivered_once_after_the_restart(
+    tmp_path: Path, free_port: int
+) -> None:
     dead = Target()
     await dead.start()
     await dead.stop()
-    hook_port = free_port()  # nothing listens there yet: every delivery is refused
+    hook_port = free_port  # nothing listens there yet: every delivery is refused
     checks = tmp_path / "checks.yaml"
     checks.write_text(
         f"""

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import pkgutil
 import re
+import subprocess
+import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -41,6 +45,12 @@ def test_the_version_is_a_version_string() -> None:
     assert re.fullmatch(r"\d+\.\d+\.\d+\S*", prober.__version__)
 
 
+def test_the_version_is_the_one_in_pyproject() -> None:
+    """Written once, in pyproject.toml; the package reads it from the installed metadata."""
+    project = tomllib.loads((README.parent / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert prober.__version__ == project["version"]
+
+
 @pytest.mark.parametrize("command", sorted(cli.commands))
 def test_every_cli_command_is_documented_in_the_readme(command: str) -> None:
     assert README.exists(), "README.md is missing"
@@ -50,3 +60,61 @@ def test_every_cli_command_is_documented_in_the_readme(command: str) -> None:
 
 def test_the_commands_of_the_foundation_exist() -> None:
     assert {"validate", "check"} <= set(cli.commands)
+
+
+def _module_imports() -> dict[str, set[str]]:
+    """prober's modules and the prober modules each one imports, at the top or inside a function (an import
+    deferred into a function still makes a cycle: it only hides it until that function first runs)."""
+    package = Path(prober.__file__).parent
+    names = {
+        ".".join(path.relative_to(package.parent).with_suffix("").parts).removesuffix(".__init__"): path
+        for path in package.rglob("*.py")
+    }
+    graph: dict[str, set[str]] = {}
+    for name, path in names.items():
+        edges: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("prober"):
+                assert node.module is not None
+                for alias in node.names:  # `from prober.probes import http` imports the module prober.probes.http
+                    submodule = f"{node.module}.{alias.name}"
+                    edges.add(submodule if submodule in names else node.module)
+            elif isinstance(node, ast.Import):
+                edges.update(alias.name for alias in node.names if alias.name.startswith("prober"))
+        graph[name] = edges - {name}
+    return graph
+
+
+def test_no_module_of_prober_imports_itself_back() -> None:
+    """No import cycle (issue 13: `probes/__init__` ↔ every probe, `browser` ↔ `browser_run`): the order
+    modules load in never decides whether a name exists yet."""
+    graph = _module_imports()
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(name: str) -> None:
+        state[name] = 1
+        path.append(name)
+        for target in sorted(graph.get(name, ())):
+            if state.get(target) == 1:
+                cycle = [*path[path.index(target) :], target]
+                raise AssertionError("import cycle: " + " -> ".join(cycle))
+            if target in graph and target not in state:
+                visit(target)
+        path.pop()
+        state[name] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name)
+
+
+def test_importing_the_alerts_imports_no_probe_and_no_http_library() -> None:
+    """The pure parts stay pure to import (issue 13): `prober/__init__` loads its names on first use."""
+    code = (
+        "import sys, prober.alerts\n"
+        "loaded = [name for name in sys.modules if name.startswith(('prober.probes', 'aiohttp', 'playwright', 'av'))]\n"
+        "print(loaded)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert run.stdout.strip() == "[]", run.stdout

@@ -125,6 +125,7 @@ LOAD_MODES = ("bad_port", "bad_host")  # refused by the URL validator before any
 
 
 @pytest.mark.parametrize("mode", RUNTIME_MODES)
+@pytest.mark.slow
 def test_no_failure_of_any_type_lets_a_secret_out(
     mode: str, tmp_path: Path, caplog: pytest.LogCaptureFixture, servers: dict[str, str]
 ) -> None:
@@ -215,7 +216,7 @@ def test_the_log_filter_scrubs_messages_arguments_fields_and_tracebacks(caplog: 
     logger = logging.getLogger("some.library")
     handler = logging.Handler()
     seen: list[logging.LogRecord] = []
-    handler.emit = seen.append  # type: ignore[method-assign]
+    handler.emit = seen.append  # type: ignore[method-assign,assignment]
     handler.addFilter(LOG_SECRETS)
     logger.addHandler(handler)
     try:

@@ -69,6 +69,7 @@ def db_bytes(db: Path) -> bytes:
     return b"".join(p.read_bytes() for p in db.parent.glob(db.name + "*") if p.is_file())
 
 
+@pytest.mark.slow
 async def test_prober_check_prints_no_secret_on_stdout_or_stderr(tmp_path: Path) -> None:
     async with loopback_servers() as servers:
         config = write(tmp_path / "checks.yaml", matrix(servers))

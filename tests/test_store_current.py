@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -16,28 +15,15 @@ from prober.store import Store
 START = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
 
-def make_result(check: str = "api", minute: int = 0, status: str = "up", **changes: Any) -> Result:
-    fields: dict[str, Any] = {
-        "check": check,
-        "type": "http",
-        "location": "default",
-        "started_at": START + timedelta(minutes=minute),
-        "duration_ms": 40.0,
-        "status": status,
-        "error": "connection refused" if status == "down" else None,
-        "metrics": {"status": 200 if status != "down" else None},
-    }
-    fields.update(changes)
-    return Result(**fields)
-
-
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
     async with Store(tmp_path / "prober.db") as opened:
         yield opened
 
 
-async def test_current_state_follows_the_latest_result_and_counts_runs_in_a_row(store: Store) -> None:
+async def test_current_state_follows_the_latest_result_and_counts_runs_in_a_row(
+    make_result: Callable[..., Result], store: Store
+) -> None:
     expected = [  # status, consecutive_down, consecutive_ok, minute of last change
         ("up", 0, 1, 0),
         ("up", 0, 2, 0),
@@ -48,7 +34,7 @@ async def test_current_state_follows_the_latest_result_and_counts_runs_in_a_row(
         ("up", 0, 2, 6),
     ]
     for minute, (status, down, ok, changed) in enumerate(expected):
-        result = make_result(minute=minute, status=status)
+        result = make_result(status=status, at=START + timedelta(minutes=minute))
         await store.write(result)
         [current] = store.current()
         assert (current["status"], current["consecutive_down"], current["consecutive_ok"]) == (status, down, ok)
@@ -59,9 +45,11 @@ async def test_current_state_follows_the_latest_result_and_counts_runs_in_a_row(
         assert current["metrics"] == result.metrics
 
 
-async def test_a_late_result_goes_to_history_but_does_not_replace_a_newer_current_state(store: Store) -> None:
-    await store.write(make_result(minute=10, status="up"))
-    late = make_result(minute=5, status="down")
+async def test_a_late_result_goes_to_history_but_does_not_replace_a_newer_current_state(
+    make_result: Callable[..., Result], store: Store
+) -> None:
+    await store.write(make_result(status="up", at=START + timedelta(minutes=10)))
+    late = make_result(status="down", at=START + timedelta(minutes=5))
     assert await store.write(late) is True
     [current] = store.current()
     assert (current["status"], current["consecutive_down"], current["consecutive_ok"]) == ("up", 0, 1)
@@ -70,9 +58,11 @@ async def test_a_late_result_goes_to_history_but_does_not_replace_a_newer_curren
     assert (rollup["count"], rollup["down"]) == (2, 1)
 
 
-async def test_results_in_one_batch_are_applied_in_the_order_they_started(store: Store) -> None:
+async def test_results_in_one_batch_are_applied_in_the_order_they_started(
+    make_result: Callable[..., Result], store: Store
+) -> None:
     statuses = ["up", "up", "down", "down", "down", "down"]
-    results = [make_result(minute=i, status=status) for i, status in enumerate(statuses)]
+    results = [make_result(status=status, at=START + timedelta(minutes=i)) for i, status in enumerate(statuses)]
     random.Random(5).shuffle(results)
     assert await store.write_many(results) == len(results)
     [current] = store.current()
@@ -80,13 +70,15 @@ async def test_results_in_one_batch_are_applied_in_the_order_they_started(store:
     assert current["last_change"] == START + timedelta(minutes=2)
 
 
-async def test_each_check_and_location_has_its_own_current_state(store: Store) -> None:
+async def test_each_check_and_location_has_its_own_current_state(
+    make_result: Callable[..., Result], store: Store
+) -> None:
     await store.write_many(
         [
-            make_result("web", 0, "up", location="eu-west"),
-            make_result("web", 0, "down", location="us-east"),
-            make_result("api", 0, "up"),
-            make_result("api", 1, "down"),
+            make_result("web", "up", location="eu-west"),
+            make_result("web", "down", location="us-east"),
+            make_result("api", "up"),
+            make_result("api", "down", at=START + timedelta(minutes=1)),
         ]
     )
     states = {(c["check"], c["location"]): (c["status"], c["consecutive_down"]) for c in store.current()}

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -18,27 +17,15 @@ NOW = datetime(2026, 11, 23, 8, 30, tzinfo=UTC)
 DAY = timedelta(days=1)
 
 
-def make_result(check: str = "api", at: datetime = NOW, status: str = "up", **changes: Any) -> Result:
-    fields: dict[str, Any] = {
-        "check": check,
-        "type": "http",
-        "location": "default",
-        "started_at": at,
-        "duration_ms": 40.0,
-        "status": status,
-        "metrics": {"latency": 0.04},
-    }
-    fields.update(changes)
-    return Result(**fields)
-
-
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
     async with Store(tmp_path / "prober.db") as opened:
         yield opened
 
 
-async def test_prune_deletes_raw_results_past_retention_and_keeps_their_rollups(store: Store) -> None:
+async def test_prune_deletes_raw_results_past_retention_and_keeps_their_rollups(
+    make_result: Callable[..., Result], store: Store
+) -> None:
     old, recent, fresh = make_result(at=NOW - 20 * DAY, status="down"), make_result(at=NOW - 10 * DAY), make_result()
     await store.write_many([old, recent, fresh])
     counts = await store.prune(RetentionConfig(raw=14 * 86400, rollup=400 * 86400), NOW)
@@ -48,7 +35,7 @@ async def test_prune_deletes_raw_results_past_retention_and_keeps_their_rollups(
     assert [c["result_id"] for c in store.current()] == [fresh.id]
 
 
-async def test_prune_deletes_rollups_past_rollup_retention(store: Store) -> None:
+async def test_prune_deletes_rollups_past_rollup_retention(make_result: Callable[..., Result], store: Store) -> None:
     await store.write_many([make_result(at=NOW - 500 * DAY), make_result(at=NOW - 300 * DAY), make_result()])
     counts = await store.prune(RetentionConfig(raw=14 * 86400, rollup=400 * 86400), NOW)
     assert counts["rollups_hourly"] == 1
@@ -58,7 +45,9 @@ async def test_prune_deletes_rollups_past_rollup_retention(store: Store) -> None
     ]
 
 
-async def test_prune_keeps_the_rollup_hour_that_straddles_the_cutoff(store: Store) -> None:
+async def test_prune_keeps_the_rollup_hour_that_straddles_the_cutoff(
+    make_result: Callable[..., Result], store: Store
+) -> None:
     await store.write(make_result(at=NOW - timedelta(days=400, minutes=10)))  # 08:20, 400 days ago
     counts = await store.prune(RetentionConfig(raw=86400, rollup=400 * 86400), NOW)  # cutoff 08:30 that day
     assert counts["rollups_hourly"] == 0
@@ -66,7 +55,9 @@ async def test_prune_keeps_the_rollup_hour_that_straddles_the_cutoff(store: Stor
     assert counts["rollups_hourly"] == 1
 
 
-async def test_prune_works_in_small_batches_while_writes_go_on(store: Store) -> None:
+async def test_prune_works_in_small_batches_while_writes_go_on(
+    make_result: Callable[..., Result], store: Store
+) -> None:
     old = [make_result(check=f"c{i % 10}", at=NOW - 30 * DAY + timedelta(seconds=i)) for i in range(2500)]
     await store.write_many(old)
     commits_before = store.stats.commits
@@ -97,7 +88,9 @@ async def test_open_incidents_are_never_pruned_and_old_resolved_ones_are(store: 
     assert [n["incident_id"] for n in store.notifications()] == [recent]
 
 
-async def test_current_state_of_a_check_silent_for_longer_than_raw_retention_is_pruned(store: Store) -> None:
+async def test_current_state_of_a_check_silent_for_longer_than_raw_retention_is_pruned(
+    make_result: Callable[..., Result], store: Store
+) -> None:
     await store.write_many([make_result("gone", at=NOW - 20 * DAY), make_result("alive")])
     counts = await store.prune(RetentionConfig(raw=14 * 86400), NOW)
     assert counts["current_state"] == 1

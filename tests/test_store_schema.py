@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,22 +11,10 @@ import pytest
 from sqlite_utils import Database
 
 from prober.results import Result
-from prober.store import SCHEMA_VERSION, Store, StoreError
+from prober.store import SCHEMA_VERSION, PushCursor, Store, StoreError
 from prober.store import schema as schema_module
 
 TABLES = {"results", "current_state", "probe_state", "alert_state", "incidents", "notifications", "rollups_hourly"}
-
-
-def make_result(check: str = "api", minute: int = 0) -> Result:
-    return Result(
-        check=check,
-        type="http",
-        location="default",
-        started_at=datetime(2026, 11, 23, 8, minute, tzinfo=UTC),
-        duration_ms=40.0,
-        status="up",
-        metrics={"status": 200, "latency": 0.04},
-    )
 
 
 def user_version(path: Path) -> int:
@@ -55,14 +44,16 @@ def test_a_new_file_gets_every_table_at_the_current_schema_version_in_wal_mode(d
     assert user_version(db_path) == SCHEMA_VERSION >= 1
 
 
-async def test_reopening_a_database_keeps_its_results_and_state(db_path: Path) -> None:
+async def test_reopening_a_database_keeps_its_results_and_state(
+    make_result: Callable[..., Result], db_path: Path
+) -> None:
     async with Store(db_path) as store:
         await store.write(make_result())
         await store.save_alert_state("api", {"open": True})
     async with Store(db_path) as store:
         assert [result.check for result in store.results("api")] == ["api"]
         assert store.load_alert_states() == {"api": {"open": True}}
-        await store.write(make_result(minute=1))
+        await store.write(make_result(at=datetime(2026, 11, 23, 8, 1, tzinfo=UTC)))
         assert len(store.results("api")) == 2
     assert user_version(db_path) == SCHEMA_VERSION
 
@@ -145,3 +136,24 @@ def test_a_failed_migration_leaves_the_database_at_the_previous_version(
     tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     connection.close()
     assert "half_done" not in tables
+
+
+async def test_a_database_from_before_the_push_cursor_gets_its_table_and_keeps_its_results(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch, make_result: Callable[..., Result]
+) -> None:
+    """An agent's database written before the cursor moved into it (schema version 2)."""
+    before = schema_module.MIGRATIONS.index(schema_module._v3_push_cursor)
+    with monkeypatch.context() as older:
+        older.setattr(schema_module, "MIGRATIONS", schema_module.MIGRATIONS[:before])
+        older.setattr(schema_module, "SCHEMA_VERSION", before)
+        async with Store(db_path) as store:
+            await store.write(make_result(location="eu-west"))
+    assert user_version(db_path) == before
+    async with Store(db_path) as store:
+        assert store.push_cursor("http://hub/api/v1/ingest", "eu-west") is None
+        pending = store.result_ids_after(0, "eu-west", 10)
+        assert len(pending.ids) == 1 and pending.end_rowid == store.last_result_rowid() == 1
+        await store.save_push_cursor("http://hub/api/v1/ingest", "eu-west", PushCursor(1, pending.ids[0]), 1)
+        assert store.push_cursor("http://hub/api/v1/ingest", "eu-west") == PushCursor(1, pending.ids[0], 1)
+        assert store.count_results_after(0, "eu-west") == 1 and store.count_results_after(1, "eu-west") == 0
+    assert user_version(db_path) == SCHEMA_VERSION

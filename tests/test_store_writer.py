@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -15,20 +14,6 @@ from prober.results import Assertion, Result
 from prober.store import Store, StoreError
 
 START = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
-
-
-def make_result(check: str = "api", second: float = 0, **changes: Any) -> Result:
-    fields: dict[str, Any] = {
-        "check": check,
-        "type": "http",
-        "location": "default",
-        "started_at": START + timedelta(seconds=second),
-        "duration_ms": 40.0,
-        "status": "up",
-        "metrics": {"status": 200, "latency": 0.04},
-    }
-    fields.update(changes)
-    return Result(**fields)
 
 
 def stored_ids(path: Path) -> set[str]:
@@ -50,14 +35,16 @@ async def store(db_path: Path) -> AsyncIterator[Store]:
         yield opened
 
 
-async def test_write_returns_only_after_the_result_is_committed(store: Store, db_path: Path) -> None:
+async def test_write_returns_only_after_the_result_is_committed(
+    make_result: Callable[..., Result], store: Store, db_path: Path
+) -> None:
     for second in range(5):
-        result = make_result(second=second)
+        result = make_result(at=START + timedelta(seconds=second))
         await store.write(result)
         assert result.id in stored_ids(db_path)  # another connection sees it: it is committed
 
 
-async def test_a_result_reads_back_as_it_was_written(store: Store) -> None:
+async def test_a_result_reads_back_as_it_was_written(make_result: Callable[..., Result], store: Store) -> None:
     result = make_result(
         status="down",
         error="HTTP status 503, expected 2xx",
@@ -75,12 +62,12 @@ async def test_a_result_reads_back_as_it_was_written(store: Store) -> None:
     assert back == result
 
 
-async def test_a_duplicate_id_is_stored_once_and_counted_once(store: Store) -> None:
-    first = make_result(second=1)
+async def test_a_duplicate_id_is_stored_once_and_counted_once(make_result: Callable[..., Result], store: Store) -> None:
+    first = make_result(at=START + timedelta(seconds=1))
     assert await store.write(first) is True
     assert await store.write(first) is False
-    second = make_result(second=2)
-    assert await store.write_many([first, second, second, make_result(second=3)]) == 2
+    second = make_result(at=START + timedelta(seconds=2))
+    assert await store.write_many([first, second, second, make_result(at=START + timedelta(seconds=3))]) == 2
     assert len(store.results("api")) == 3
     [rollup] = store.rollups("api", START)
     assert rollup["count"] == 3
@@ -89,8 +76,10 @@ async def test_a_duplicate_id_is_stored_once_and_counted_once(store: Store) -> N
     assert store.stats.duplicates == 3
 
 
-async def test_concurrent_writes_are_committed_together_in_few_transactions(store: Store, db_path: Path) -> None:
-    results = [make_result(check=f"c{i % 7}", second=i) for i in range(300)]
+async def test_concurrent_writes_are_committed_together_in_few_transactions(
+    make_result: Callable[..., Result], store: Store, db_path: Path
+) -> None:
+    results = [make_result(f"c{i % 7}", at=START + timedelta(seconds=i)) for i in range(300)]
     commits_before = store.stats.commits
     await asyncio.gather(*(store.write(result) for result in results))
     commits = store.stats.commits - commits_before
@@ -99,10 +88,10 @@ async def test_concurrent_writes_are_committed_together_in_few_transactions(stor
     assert stored_ids(db_path) == {result.id for result in results}
 
 
-async def test_close_commits_every_write_still_queued(db_path: Path) -> None:
+async def test_close_commits_every_write_still_queued(make_result: Callable[..., Result], db_path: Path) -> None:
     store = Store(db_path)
     await store.start()
-    results = [make_result(second=i) for i in range(50)]
+    results = [make_result(at=START + timedelta(seconds=i)) for i in range(50)]
     pending = [asyncio.ensure_future(store.write(result)) for result in results]
     await asyncio.sleep(0)  # the writes are queued, not yet committed
     await store.close()
@@ -110,7 +99,9 @@ async def test_close_commits_every_write_still_queued(db_path: Path) -> None:
     assert stored_ids(db_path) == {result.id for result in results}
 
 
-async def test_writing_before_start_or_after_close_is_a_clear_error(db_path: Path) -> None:
+async def test_writing_before_start_or_after_close_is_a_clear_error(
+    make_result: Callable[..., Result], db_path: Path
+) -> None:
     store = Store(db_path)
     with pytest.raises(StoreError, match=r"call `await store\.start\(\)` first"):
         await store.write(make_result())
@@ -121,21 +112,27 @@ async def test_writing_before_start_or_after_close_is_a_clear_error(db_path: Pat
     await store.close()  # closing twice is harmless
 
 
-async def test_a_status_that_is_not_up_degraded_or_down_is_refused_before_the_database(store: Store) -> None:
+async def test_a_status_that_is_not_up_degraded_or_down_is_refused_before_the_database(
+    make_result: Callable[..., Result], store: Store
+) -> None:
     with pytest.raises(ValueError, match="must be up, degraded or down"):
         await store.write(make_result(status="unknown"))
     assert store.stats.ops == 0
 
 
-async def test_values_json_cannot_express_are_kept_as_text_rather_than_losing_the_result(store: Store) -> None:
+async def test_values_json_cannot_express_are_kept_as_text_rather_than_losing_the_result(
+    make_result: Callable[..., Result], store: Store
+) -> None:
     moment = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     await store.write(make_result(metrics={"not_after": moment, "raw": b"\x00"}))
     [back] = store.results("api")
     assert back.metrics == {"not_after": str(moment), "raw": str(b"\x00")}
 
 
-async def test_a_failing_operation_fails_only_its_own_caller(store: Store, db_path: Path) -> None:
-    results = [make_result(second=i) for i in range(20)]
+async def test_a_failing_operation_fails_only_its_own_caller(
+    make_result: Callable[..., Result], store: Store, db_path: Path
+) -> None:
+    results = [make_result(at=START + timedelta(seconds=i)) for i in range(20)]
     bad = store.open_incident(None, ["default"], "boom", START)  # type: ignore[arg-type]
     outcomes = await asyncio.gather(*(store.write(r) for r in results), bad, return_exceptions=True)
     assert outcomes[:20] == [True] * 20
@@ -145,10 +142,14 @@ async def test_a_failing_operation_fails_only_its_own_caller(store: Store, db_pa
     assert store.stats.failed_ops == 1
 
 
-async def test_a_cancelled_caller_does_not_stop_the_write(store: Store, db_path: Path) -> None:
+async def test_a_cancelled_caller_does_not_stop_the_write(
+    make_result: Callable[..., Result], store: Store, db_path: Path
+) -> None:
     result = make_result()
     task = asyncio.ensure_future(store.write(result))
     await asyncio.sleep(0)
     task.cancel()
-    await store.write(make_result(second=1))  # queued behind it: once this returns, both are committed
+    await store.write(
+        make_result(at=START + timedelta(seconds=1))
+    )  # queued behind it: once this returns, both are committed
     assert result.id in stored_ids(db_path)

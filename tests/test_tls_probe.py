@@ -10,7 +10,7 @@ import ssl
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
@@ -32,7 +32,9 @@ from prober.probes.certs import certificate_facts, hostname_matches, leaf_days_r
 from prober.results import Result
 from prober.runner import Runner
 
-PROBER = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "prober"
+if TYPE_CHECKING:
+    from conftest import ProberCli
+
 ALL_METRICS = set(get_probe("tls").metrics)
 
 
@@ -305,7 +307,7 @@ def test_unknown_metric_in_expect_lists_the_tls_metrics(tmp_path: Path) -> None:
 # --- the CLI --------------------------------------------------------------------------------------
 
 
-async def test_cli_check_json_reports_each_bad_certificate_as_down(tmp_path: Path) -> None:
+async def test_cli_check_json_reports_each_bad_certificate_as_down(tmp_path: Path, prober_cli: ProberCli) -> None:
     expired, self_signed, wrong_host, five_days = (
         make_cert(kind, tmp_path) for kind in ("expired", "self_signed", "wrong_host", "five_days")
     )
@@ -323,11 +325,9 @@ async def test_cli_check_json_reports_each_bad_certificate_as_down(tmp_path: Pat
             _check("five-days", five_days_port, ca_file=str(five_days.ca), expect={"days_remaining": ">= 14"}),
         )
         process = await asyncio.create_subprocess_exec(
-            str(PROBER),
-            "check",
-            "--json",
-            str(path),
+            *prober_cli.argv("check", "--json", path),
             cwd=tmp_path,
+            env=prober_cli.env(),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import yaml
@@ -16,6 +15,9 @@ from certs_factory import make_cert, server_ssl_context
 from ws_servers import GREETING, TOKEN, RawServer, bad_server, raw_server, refused_port, run_check
 
 from prober.results import Assertion, Result
+
+if TYPE_CHECKING:
+    from conftest import ProberCli
 
 
 @pytest.fixture
@@ -288,7 +290,7 @@ async def test_wss_is_up_with_the_issuing_ca_and_down_without_it(tmp_path: Path)
 
 
 async def test_prober_check_json_prints_the_websocket_result_and_exits_by_status(
-    server: RawServer, tmp_path: Path
+    server: RawServer, tmp_path: Path, prober_cli: ProberCli
 ) -> None:
     path = tmp_path / "ws.yaml"
     checks = [
@@ -296,19 +298,9 @@ async def test_prober_check_json_prints_the_websocket_result_and_exits_by_status
         {"name": "ws-down", "type": "websocket", "url": f"ws://127.0.0.1:{refused_port()}/", "timeout": "1s"},
     ]
     path.write_text(yaml.safe_dump({"checks": checks}))
-    process = await _run_cli(path)
+    process = await asyncio.to_thread(prober_cli.run, "check", "--json", path, timeout=30)
     lines = [json.loads(line) for line in process.stdout.splitlines()]
     by_name = {line["check"]: line for line in lines}
     assert process.returncode == 1
     assert by_name["ws-up"]["status"] == "up" and by_name["ws-up"]["type"] == "websocket"
     assert by_name["ws-down"]["status"] == "down" and "connection refused" in by_name["ws-down"]["error"]
-
-
-async def _run_cli(path: Path) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "prober", "check", "--json", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )

@@ -21,7 +21,6 @@ import base64
 import contextlib
 import hashlib
 import json
-import socket
 import ssl
 import subprocess
 import sys
@@ -35,6 +34,7 @@ from typing import Any
 import socketio
 import yaml
 from aiohttp import web
+from loopback import free_port
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
@@ -189,12 +189,8 @@ async def bad_server(kind: str) -> AsyncIterator[int]:
         await server.wait_closed()
 
 
-def refused_port() -> int:
-    """A loopback port that was just free: connecting to it is refused."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-    return port
+refused_port = free_port
+"""A loopback port that was just free: connecting to it is refused."""
 
 
 def build_socketio(ping_interval: float = 25, ping_timeout: float = 20) -> socketio.AsyncServer:

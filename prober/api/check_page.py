@@ -31,8 +31,9 @@ from typing import Any
 
 from prober.api.feed import FEED_VERSION, incident_json
 from prober.api.secrets import Scrubber
+from prober.probes import PROBES
 from prober.results import format_timestamp
-from prober.store import Store
+from prober.store import ReadOnlyStore
 from prober.store.check_queries import (
     HourRow,
     daily_uptime,
@@ -44,7 +45,7 @@ from prober.store.check_queries import (
 )
 from prober.store.rollups import BUCKET_BOUNDS, hour_floor
 
-__all__ = ["ARTIFACT_NAME", "CHART_DAYS", "HEADLINE", "RAW_HOURS", "CheckPage", "artifact_path"]
+__all__ = ["ARTIFACT_NAME", "CHART_DAYS", "HEADLINE", "RAW_HOURS", "CheckPage", "artifact_path", "headline_of"]
 
 CHART_DAYS = 30
 RAW_HOURS = 6
@@ -54,6 +55,8 @@ MAX_FAILURES = 20
 MAX_INCIDENTS = 20
 MAX_KEPT_HOURS = 200_000
 ARTIFACT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.png$")
+
+PAGE_UNITS = frozenset({"s", "days", "ratio", "time"})
 
 HEADLINE: dict[str, tuple[tuple[str, str, str], ...]] = {
     "http": (
@@ -88,7 +91,27 @@ HEADLINE: dict[str, tuple[tuple[str, str, str], ...]] = {
     ),
 }
 """Per check type, the metrics its page shows first: (metric, label, unit). Units: s (seconds), days,
-ratio (0..1), time (ISO 8601), or none."""
+ratio (0..1), time (ISO 8601), or none. Optional: a type without an entry shows its registry `headline`
+(headline_of), so a new check type needs no line here."""
+
+
+def headline_of(kind: str) -> tuple[tuple[str, str, str], ...]:
+    """The page's headline metrics of a check type: HEADLINE's, else the probe's own `headline` with each
+    metric's unit (`s` and `days` read as on the page; other units are shown as plain values)."""
+    if kind in HEADLINE:
+        return HEADLINE[kind]
+    probe = PROBES.get(kind)
+    if probe is None:
+        return ()
+    return tuple(
+        (
+            metric,
+            metric.replace("_", " ").capitalize(),
+            unit if (unit := probe.metrics[metric].unit) in PAGE_UNITS else "",
+        )
+        for metric in probe.headline
+        if metric in probe.metrics
+    )
 
 
 def _percentiles(buckets: tuple[int, ...], low: float, high: float) -> tuple[float | None, float | None]:
@@ -149,7 +172,7 @@ class CheckPage:
 
     def build(
         self,
-        store: Store,
+        store: ReadOnlyStore,
         feed: dict[str, Any],
         check: dict[str, Any],
         scrub: Scrubber,
@@ -195,7 +218,7 @@ class CheckPage:
             self._percentiles.popitem(last=False)
         return _round(p50), _round(p95)
 
-    def _chart(self, store: Store, name: str, now: datetime) -> dict[str, Any]:
+    def _chart(self, store: ReadOnlyStore, name: str, now: datetime) -> dict[str, Any]:
         first_hour = hour_floor(now) - timedelta(days=CHART_DAYS) + timedelta(hours=1)
         hours = []
         rows = hourly_rows(store, name, first_hour)
@@ -227,7 +250,7 @@ class CheckPage:
         }
 
     @staticmethod
-    def _days(store: Store, name: str, now: datetime) -> list[dict[str, Any]]:
+    def _days(store: ReadOnlyStore, name: str, now: datetime) -> list[dict[str, Any]]:
         today = now.date()
         first = today - timedelta(days=BAR_DAYS - 1)
         values = daily_uptime(store, name, first)
@@ -235,7 +258,7 @@ class CheckPage:
         return [{"day": day.isoformat(), "uptime": _round(values.get(day), 3)} for day in days]
 
     @staticmethod
-    def _locations(store: Store, name: str, check: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
+    def _locations(store: ReadOnlyStore, name: str, check: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
         day = location_uptime(store, name, now - timedelta(days=1))
         month = location_uptime(store, name, now - timedelta(days=CHART_DAYS))
 
@@ -254,10 +277,10 @@ class CheckPage:
         ]
 
     @staticmethod
-    def _headline(store: Store, name: str, kind: str, scrub: Scrubber) -> list[dict[str, Any]]:
+    def _headline(store: ReadOnlyStore, name: str, kind: str, scrub: Scrubber) -> list[dict[str, Any]]:
         states = store.current(name)
         found = []
-        for metric, label, unit in HEADLINE.get(kind, ()):
+        for metric, label, unit in headline_of(kind):
             values = [
                 {"location": state["location"], "value": _headline_value(state["metrics"].get(metric), unit, scrub)}
                 for state in states
@@ -268,7 +291,9 @@ class CheckPage:
         return found
 
     @staticmethod
-    def _screenshot(store: Store, name: str, kind: str, now: datetime, raw_retention: float) -> dict[str, Any] | None:
+    def _screenshot(
+        store: ReadOnlyStore, name: str, kind: str, now: datetime, raw_retention: float
+    ) -> dict[str, Any] | None:
         if kind != "browser":
             return None
         newest = newest_artifacts(store, name, now - timedelta(seconds=raw_retention))

@@ -37,7 +37,7 @@ from prober.config import CheckSpec, Config
 from prober.config_models import MaintenanceWindow
 from prober.maintenance import name_matches, occurrence, window_applies
 from prober.results import format_timestamp
-from prober.store import CurrentState, Incident, Store
+from prober.store import CurrentState, Incident, ReadOnlyStore
 
 __all__ = [
     "FEED_VERSION",
@@ -212,7 +212,7 @@ def _location_json(location: str, state: CurrentState | None, scrub: Scrubber) -
 class _Reading:
     """What one read of the store found, and the store's commit count just before it."""
 
-    store: Store
+    store: ReadOnlyStore
     commits: int
     config: Config
     by_check: dict[str, dict[str, CurrentState]]
@@ -298,7 +298,7 @@ class FeedBuilder:
             self._scrubber = (config, Scrubber.from_config(config))
         return self._scrubber[1]
 
-    def _read(self, store: Store, config: Config) -> _Reading:
+    def _read(self, store: ReadOnlyStore, config: Config) -> _Reading:
         """Current states and incidents, read again only when the store committed something since the last
         read (or the configuration changed). The commit counter is read before the data and counts only
         finished transactions, so a read can be newer than its counter but never older."""

@@ -6,7 +6,11 @@
 
 The token decides the location: a batch holding a result for any other location is refused whole with
 403, a missing or unknown token gets 401, a body over the size limit 413, malformed JSON or an invalid
-result 400 (naming the first bad result and why). Nothing of a refused batch is stored.
+result 400 (naming the first bad result and why, and listing every refused result in `rejected`:
+`[{"index", "id", "check", "reason", "error"}]`, so an agent can set those aside and send the rest). Nothing
+of a refused batch is stored. A store that cannot take the results (disk full, closing) answers 503 with
+Retry-After: the agent keeps them and retries; what was committed before the failure counts as a duplicate
+then.
 
 A result whose id is already stored is counted as a duplicate and not handed on, so a push retried after
 a lost answer changes nothing, alerts included. Batches are handled one at a time, so two copies of the
@@ -21,6 +25,8 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
+import sqlite3
 from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -29,7 +35,9 @@ from aiohttp import web
 
 from prober.api.ingest_validate import Rejected, parse_result, reject_constant
 from prober.api.source import ApiSource, store_of
+from prober.logs import RepeatedError
 from prober.results import Result
+from prober.store import StoreError
 
 __all__ = ["DEFAULT_MAX_BODY", "REJECTED", "IngestHandler", "location_for_token"]
 
@@ -38,6 +46,10 @@ REJECTED: Counter[str] = Counter()
 
 DEFAULT_MAX_BODY = 8 * 1024 * 1024
 """Bytes of a request body, at most (an agent pushes batches of a few hundred results)."""
+MAX_LISTED = 1000
+"""Refused results listed in a 400's `rejected`, at most (the agent sends the rest again and learns more)."""
+
+log = logging.getLogger("prober.api")
 
 
 def location_for_token(tokens: Mapping[str, str], presented: str) -> str | None:
@@ -62,6 +74,16 @@ def _bearer(request: web.Request) -> str | None:
     return token.strip()
 
 
+def _field(item: object, key: str) -> str | None:
+    value = item.get(key) if isinstance(item, dict) else None
+    return value if isinstance(value, str) and len(value) < 200 else None
+
+
+def _label(index: int, item: object) -> str:
+    name = _field(item, "check")
+    return f"results[{index}]" + (f" (check {name!r})" if name is not None else "")
+
+
 class IngestHandler:
     def __init__(
         self, source: ApiSource, *, max_body: int = DEFAULT_MAX_BODY, clock: Callable[[], datetime] | None = None
@@ -70,6 +92,7 @@ class IngestHandler:
         self.max_body = max_body
         self.clock = clock or (lambda: datetime.now(UTC))
         self._lock = asyncio.Lock()
+        self._store_errors = RepeatedError(log)
 
     async def handle(self, request: web.Request) -> web.Response:
         tokens = self.source.config.ingest.tokens
@@ -89,8 +112,14 @@ class IngestHandler:
         parsed = self._parse(body, location)
         if isinstance(parsed, web.Response):
             return parsed
-        async with self._lock:
-            accepted, duplicates = await self._hand_on(parsed)
+        try:
+            async with self._lock:
+                accepted, duplicates = await self._hand_on(parsed)
+        except (StoreError, sqlite3.Error) as exc:  # the agent keeps the batch and retries it
+            REJECTED["store_failed"] += 1
+            self._store_errors.failed(f"ingested results could not be stored; answering 503, agents retry: {exc}")
+            return _error(503, f"the hub cannot store results right now ({exc}); retry later", **{"Retry-After": "5"})
+        self._store_errors.recovered("ingested results are stored again")
         return web.json_response({"accepted": accepted, "duplicates": duplicates})
 
     async def _read(self, request: web.Request) -> bytes | web.Response:
@@ -122,17 +151,31 @@ class IngestHandler:
         now = self.clock()
         keep_raw = timedelta(seconds=config.retention.raw)
         results: list[Result] = []
+        refused: list[tuple[int, Rejected]] = []
         for index, item in enumerate(items):
             try:
                 results.append(parse_result(item, location=location, defined=defined, now=now, keep_raw=keep_raw))
             except Rejected as exc:
-                REJECTED[exc.reason] += 1
-                name = item.get("check") if isinstance(item, dict) else None
-                named = isinstance(name, str) and len(name) < 200
-                label = f"results[{index}]" + (f" (check {name!r})" if named else "")
-                status = 403 if exc.reason == "wrong_location" else 400
-                return _error(status, f"{label} was refused: {exc}; nothing of this batch was stored")
-        return results
+                if exc.reason == "wrong_location":  # the token's fault, not the result's: the whole batch
+                    REJECTED[exc.reason] += 1
+                    return _error(403, f"{_label(index, item)} was refused: {exc}; nothing of this batch was stored")
+                refused.append((index, exc))
+        if not refused:
+            return results
+        index, first = refused[0]
+        REJECTED[first.reason] += 1
+        listed = [
+            {
+                "index": where,
+                "id": _field(items[where], "id"),
+                "check": _field(items[where], "check"),
+                "reason": exc.reason,
+                "error": str(exc),
+            }
+            for where, exc in refused[:MAX_LISTED]
+        ]
+        message = f"{_label(index, items[index])} was refused: {first}; nothing of this batch was stored"
+        return web.json_response({"error": message, "rejected": listed}, status=400)
 
     async def _hand_on(self, results: list[Result]) -> tuple[int, int]:
         store = store_of(self.source)

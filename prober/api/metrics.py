@@ -36,7 +36,7 @@ from prober.agent import PushStats
 from prober.health import Runtime
 from prober.probes import PROBES
 from prober.probes.registry import Export, standard_name
-from prober.scheduler import SchedulerStats
+from prober.scheduler_stats import SchedulerStats
 from prober.store import CurrentState, WriterStats
 
 __all__ = ["STATUS_VALUES", "MetricsSnapshot", "ProbeCollector", "failed_counts", "family_name", "render"]
@@ -247,6 +247,7 @@ def _push_families(push: PushStats) -> Iterator[Metric]:
         ("prober_push_duplicates", "confirmed results the hub already had", push.duplicates),
         ("prober_push_batches", "batches the hub confirmed", push.batches),
         ("prober_push_failures", "push attempts that failed (the batch is retried)", push.failed_attempts),
+        ("prober_push_rejected", "results the hub refused by name, set aside and never sent again", push.rejected),
     ):
         yield CounterMetricFamily(name, doc, value=value)
 

@@ -3,7 +3,8 @@
 The daemon (`prober.daemon.Daemon`) satisfies it; tests pass a small object holding a real Store and a
 loaded Config. The API reads `store`, `config` and `options.location` afresh on every request (the daemon
 replaces `config` on reload), reads the optional `scheduler` and `notifier` if they exist, and calls
-`accept(result)` for ingested results, never anything else.
+`accept(result)` for ingested results, never anything else. The store is typed as a `ReadOnlyStore`
+(every query and the writer's counters, no write method), so the one way in for data is `accept`.
 
 This module must never write, start or stop anything; it only describes and looks up.
 """
@@ -14,8 +15,8 @@ from typing import Any, Protocol
 
 from prober.config import Config
 from prober.results import Result
-from prober.scheduler import SchedulerStats
-from prober.store import Store
+from prober.scheduler_stats import SchedulerStats
+from prober.store import ReadOnlyStore
 
 __all__ = ["ApiSource", "HasLocation", "StatsSource", "StoreUnavailableError", "scheduler_stats", "store_of"]
 
@@ -38,7 +39,7 @@ class ApiSource(Protocol):
     """
 
     @property
-    def store(self) -> Store | None: ...
+    def store(self) -> ReadOnlyStore | None: ...
 
     @property
     def config(self) -> Config: ...
@@ -55,7 +56,7 @@ class StoreUnavailableError(RuntimeError):
     """The source has no store yet (the daemon is starting) or any more (stopping)."""
 
 
-def store_of(source: ApiSource) -> Store:
+def store_of(source: ApiSource) -> ReadOnlyStore:
     store = source.store
     if store is None:
         raise StoreUnavailableError("the database is not open (prober is starting or stopping)")

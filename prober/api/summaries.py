@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from prober.store import Store
+from prober.store import ReadOnlyStore
 from prober.store.rollups import hour_floor
 
 __all__ = [
@@ -78,7 +78,7 @@ class SummaryCache:
         self.recomputed = 0
         """Checks recomputed by the last refresh (for tests and the benchmark)."""
 
-    def compute(self, store: Store, check: str, marker: Marker, now: datetime) -> CheckSummary:
+    def compute(self, store: ReadOnlyStore, check: str, marker: Marker, now: datetime) -> CheckSummary:
         uptime = {name: _round(store.uptime(check, seconds, now=now), 4) for name, seconds in WINDOWS.items()}
         latency = store.latency_percentiles(check, LATENCY_WINDOW, (50, 95), now=now)
         return CheckSummary(
@@ -90,7 +90,7 @@ class SummaryCache:
             computed_at=self._monotonic(),
         )
 
-    def refresh(self, store: Store, markers: Mapping[str, Marker], now: datetime) -> Mapping[str, CheckSummary]:
+    def refresh(self, store: ReadOnlyStore, markers: Mapping[str, Marker], now: datetime) -> Mapping[str, CheckSummary]:
         """Bring the summaries of the checks in `markers` up to date (see the module docstring); return them."""
         hour = hour_floor(now)
         entries = self._entries
@@ -125,7 +125,7 @@ class _Days:
     """values of the MAX_DAYS days ending `today`, oldest first, rounded for the answer."""
 
 
-def day_uptime(store: Store, check: str, day: date) -> float | None:
+def day_uptime(store: ReadOnlyStore, check: str, day: date) -> float | None:
     """Percent of the check's results on that UTC day that were not down (None without results)."""
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     return store.uptime(check, 86399.0, now=start + timedelta(seconds=86399))
@@ -138,7 +138,7 @@ class DailyHistory:
         self._entries: dict[str, _Days] = {}
 
     def refresh(
-        self, store: Store, markers: Mapping[str, Marker], now: datetime, days: int = MAX_DAYS
+        self, store: ReadOnlyStore, markers: Mapping[str, Marker], now: datetime, days: int = MAX_DAYS
     ) -> tuple[list[date], dict[str, list[float | None]]]:
         """The last `days` days (oldest first, ending today) and each check's uptime per day."""
         days = max(1, min(days, MAX_DAYS))

@@ -23,7 +23,7 @@ from prober.api.summaries import MAX_DAYS
 from prober.durations import parse_duration
 from prober.health import database_problem
 from prober.results import Result, format_timestamp
-from prober.scheduler import SchedulerStats
+from prober.scheduler_stats import SchedulerStats
 
 __all__ = ["IncidentsQuery", "ResultsQuery", "Views"]
 

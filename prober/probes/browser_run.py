@@ -25,7 +25,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from prober.durations import format_duration
 from prober.probes.base import Observation, ProbeContext, ProbeError
-from prober.probes.browser import PAGE_TEXT, BrowserCheck, Step
+from prober.probes.browser_config import PAGE_TEXT, BrowserCheck, Step
 from prober.probes.browser_recorder import PageRecorder, call_log_hint, first_line, network_sentence
 from prober.probes.browser_vitals import INIT_SCRIPT, READ_SCRIPT, vitals_metrics
 

@@ -38,6 +38,7 @@ from prober.store.outbox import (
     pending_op,
     transition_op,
 )
+from prober.store.push import SIDECAR_SUFFIX, PendingIds, PushCursor, import_op, read_sidecar, save_cursor_op
 from prober.store.queries import CurrentState, Incident, Notification, Reader, Rollup
 from prober.store.retention import DEFAULT_BATCH
 from prober.store.retention import prune as _prune
@@ -61,6 +62,9 @@ __all__ = [
     "Notification",
     "OutboxEntry",
     "OutboxRow",
+    "PendingIds",
+    "PushCursor",
+    "ReadOnlyStore",
     "Rollup",
     "Store",
     "StoreError",
@@ -76,7 +80,27 @@ def _ts(moment: datetime) -> str:
     return format_timestamp(utc(moment))
 
 
-class Store(Reader):
+class ReadOnlyStore(Reader):
+    """What a reader of a running store may use: every query (Reader) and the writer's counters, no write.
+    The HTTP API is typed against this, so it cannot write by construction (prober.api.source)."""
+
+    @property
+    def stats(self) -> WriterStats:
+        """Commits, results written, duplicates ignored, largest batch, time spent committing."""
+        raise NotImplementedError
+
+    @property
+    def write_health(self) -> WriteHealth:
+        """Whether the database takes writes, since when it does not, and results held in memory meanwhile."""
+        raise NotImplementedError
+
+    @property
+    def queued(self) -> int:
+        """Write operations waiting for the writer's next transaction."""
+        raise NotImplementedError
+
+
+class Store(ReadOnlyStore):
     """The database of one prober. Implements prober.probes.base.StateStore (`load` / `save`).
 
     Read methods (inherited from Reader: `current`, `checks`, `results`, `result`, `uptime`, `uptimes`,
@@ -325,6 +349,23 @@ class Store(Reader):
 
     async def forget_notifications(self, ids: Sequence[int]) -> int:
         return await self._writer.run(forget_op(ids))
+
+    # --- an agent's push cursor (prober.store.push) -----------------------------------------------------
+
+    async def save_push_cursor(self, hub: str, location: str, cursor: PushCursor, confirmed: int = 0) -> None:
+        """Move the push cursor of (hub, location) to `cursor` and add `confirmed` results to its count."""
+        await self._writer.run(save_cursor_op(hub, location, cursor, confirmed, datetime.now(UTC)))
+
+    async def import_push_sidecar(self) -> int:
+        """Read an older prober's push cursor file `<db>.outbox` once: its cursors join push_cursor (a cursor
+        already in the database wins) and the file is renamed `<db>.outbox.imported`. Return cursors copied."""
+        sidecar = Path(f"{self.path}{SIDECAR_SUFFIX}")
+        if not sidecar.exists():
+            return 0
+        rows = read_sidecar(sidecar)
+        copied = await self._writer.run(import_op(rows))
+        sidecar.replace(Path(f"{sidecar}.imported"))
+        return copied
 
     # --- retention -------------------------------------------------------------------------------------
 

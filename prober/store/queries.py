@@ -19,6 +19,7 @@ from typing import Any, TypedDict
 from sqlite_utils import Database
 
 from prober.results import Assertion, Result, Status, format_timestamp
+from prober.store.push import PendingIds, PushCursor
 from prober.store.rollups import BUCKET_COLUMNS, estimate_percentiles, window_start_key
 from prober.store.writer import utc
 
@@ -200,6 +201,53 @@ class Reader:
     def result(self, result_id: str) -> Result | None:
         rows = self._rows(f"SELECT {_RESULT_COLUMNS} FROM results WHERE id = ?", [result_id])
         return _result(rows[0]) if rows else None
+
+    # --- an agent's push (prober.store.push) -----------------------------------------------------------
+
+    def result_ids_after(self, rowid: int, location: str, limit: int) -> PendingIds:
+        """Up to `limit` ids of `location`'s results committed after `rowid`, oldest commit first, read in one
+        snapshot. When they are all there is, the end passes the other locations' rows too."""
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN")  # one snapshot for the queries below
+            try:
+                top = db.execute("SELECT max(rowid) FROM results").fetchone()[0]
+                if top is None or top <= rowid:
+                    return PendingIds([], rowid, None)
+                rows = db.execute(
+                    "SELECT rowid, id FROM results WHERE rowid > ? AND rowid <= ? AND location = ? "
+                    "ORDER BY rowid LIMIT ?",
+                    (rowid, top, location, limit),
+                ).fetchall()
+                if len(rows) == limit:
+                    return PendingIds([row[1] for row in rows], int(rows[-1][0]), rows[-1][1])
+                end = db.execute("SELECT id FROM results WHERE rowid = ?", (top,)).fetchone()
+                return PendingIds([row[1] for row in rows], int(top), end[0] if end else None)
+            finally:
+                db.execute("COMMIT")
+
+    def result_rowid(self, result_id: str) -> int | None:
+        """The rowid of a result (None if it is not stored): where a push cursor is after a VACUUM."""
+        rows = self._rows("SELECT rowid FROM results WHERE id = ?", [result_id])
+        return int(rows[0]["rowid"]) if rows else None
+
+    def last_result_rowid(self) -> int:
+        """The largest rowid of `results` (0 when empty)."""
+        rows = self._rows("SELECT max(rowid) AS top FROM results")
+        return int(rows[0]["top"] or 0)
+
+    def count_results_after(self, rowid: int, location: str) -> int:
+        """Results of `location` after `rowid` (counts rows: for log lines, not for every poll)."""
+        rows = self._rows("SELECT count(*) AS n FROM results WHERE rowid > ? AND location = ?", [rowid, location])
+        return int(rows[0]["n"])
+
+    def push_cursor(self, hub: str, location: str) -> PushCursor | None:
+        rows = self._rows(
+            "SELECT last_rowid, last_id, confirmed FROM push_cursor WHERE hub = ? AND location = ?", [hub, location]
+        )
+        if not rows:
+            return None
+        return PushCursor(int(rows[0]["last_rowid"]), rows[0]["last_id"], int(rows[0]["confirmed"]))
 
     # --- rollups ---------------------------------------------------------------------------------------
 

@@ -228,7 +228,26 @@ def _v2_notification_outbox(db: Database) -> None:
     db.execute("CREATE INDEX notification_outbox_url ON notification_outbox (url_key, id)")
 
 
-MIGRATIONS: list[Callable[[Database], None]] = [_v1_initial, _v2_notification_outbox]
+def _v3_push_cursor(db: Database) -> None:
+    """An agent's push cursor (prober.store.push): per hub and location, the rowid and id of the last result
+    the hub confirmed and how many it confirmed in all. It used to live in a sidecar file `<db>.outbox`; the
+    store imports that file once (Store.import_push_sidecar)."""
+    db.execute(
+        """
+        CREATE TABLE push_cursor (
+            hub TEXT NOT NULL,
+            location TEXT NOT NULL,
+            last_rowid INTEGER NOT NULL,
+            last_id TEXT,
+            confirmed INTEGER NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (hub, location)
+        )
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[Database], None]] = [_v1_initial, _v2_notification_outbox, _v3_push_cursor]
 """Append only. MIGRATIONS[i] takes the schema from version i to version i + 1."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

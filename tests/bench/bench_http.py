@@ -173,7 +173,8 @@ def main() -> None:
         print(
             f"{args.n} GETs on fresh connections at concurrency {args.c} to a local server, {args.rounds} rounds"
         )
-        prober_rates, bare_rates = [], []
+        prober_rates: list[float] = []
+        bare_rates: list[float] = []
         for round_number in range(args.rounds):
             # Alternate the order: whichever runs second in a process tends to look faster on this machine.
             order = ("prober", "bare") if round_number % 2 == 0 else ("bare", "prober")
