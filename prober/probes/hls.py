@@ -16,8 +16,8 @@ state), or a playlist without PROGRAM-DATE-TIME, samples the playlist again afte
 (and once more just past 1.5 target durations if nothing appeared), within the time the run has left,
 and says so in the details. Under the daemon a first run with PROGRAM-DATE-TIME uses it instead.
 
-Time comes from the module-level `clock` (wall seconds and sleeping), which tests replace with a fake
-clock. The probe measures and reports; it never decides up or down (conditions do) and never touches
+Time comes from `ctx.clock` (wall-clock time and waiting; the Runner's, which tests replace with a fake
+clock). The probe measures and reports; it never decides up or down (conditions do) and never touches
 storage except through `ctx.state`. When nothing can be measured (the playlist is unreachable or
 malformed) it raises ProbeError with the sentence the on-call engineer reads.
 """
@@ -29,7 +29,7 @@ import time
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Literal
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import aiohttp
@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from pydantic import Field, field_validator
 
+from prober.clock import sleep_until
 from prober.conditions import MetricSpec
 from prober.config_models import CheckBase, HttpUrl
 from prober.probes.base import Observation, ProbeContext, ProbeError
@@ -66,30 +67,11 @@ from prober.probes.network import request_url
 from prober.probes.registry import Export, SecretKind, register, standard_exports, url_target
 from prober.redact import redact_url
 
-__all__ = ["Clock", "HlsCheck", "HlsProbe", "SystemClock", "clock", "parse_off_loop"]
+__all__ = ["HlsCheck", "HlsProbe", "parse_off_loop"]
 
 _STATE_VERSION = 1
 _FORGET_AFTER = 86400.0
 """Variant state not refreshed for a day is dropped (a variant removed from the master)."""
-
-
-class Clock(Protocol):
-    """Wall-clock time and sleeping, replaceable in tests."""
-
-    def now(self) -> float: ...
-
-    async def sleep(self, seconds: float) -> None: ...
-
-
-class SystemClock:
-    def now(self) -> float:
-        return time.time()
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-
-
-clock: Clock = SystemClock()
 
 
 class HlsCheck(CheckBase):
@@ -240,6 +222,10 @@ class _Run:
     def budget(self) -> float:
         return max(0.05, self.ctx.remaining() - self.reserve)
 
+    def now(self) -> float:
+        """Wall-clock Unix seconds by the run's clock (PROGRAM-DATE-TIME is compared with it)."""
+        return self.ctx.clock.now().timestamp()
+
     async def playlist(
         self, url: str, label: str, *, budget: float | None = None
     ) -> tuple[PlaylistResponse, MasterPlaylist | MediaPlaylist]:
@@ -267,7 +253,7 @@ class _Run:
     async def look(self, url: str, label: str, *, budget: float | None = None) -> _Look:
         started = time.perf_counter()
         response, playlist = await self.media(url, label, budget=budget)
-        return _Look(response, playlist, clock.now(), time.perf_counter() - started)
+        return _Look(response, playlist, self.now(), time.perf_counter() - started)
 
     async def variant(self, target: _Target, first: _Look | None) -> VariantReport:
         report = VariantReport(name=target.key, bandwidth=target.bandwidth, kind=target.kind, prefixed=target.prefixed)
@@ -488,7 +474,7 @@ class _Run:
             decoded,
             old if isinstance(old, Mapping) else None,
             settings=settings,
-            now=clock.now(),
+            now=self.now(),
             sequence=segment.sequence,
             discontinuity=segment.discontinuity,
             extinf=segment.duration,
@@ -536,7 +522,7 @@ class _Run:
         """
         target = first.playlist.target_duration
         took = max(first.response.elapsed, first.took)
-        limit = clock.now() + max(0.0, self.ctx.remaining() - self.reserve - 2 * took)
+        limit = self.now() + max(0.0, self.ctx.remaining() - self.reserve - 2 * took)
         if limit - first.seen < 0.25 * target:
             basis = "the newest PROGRAM-DATE-TIME" if earlier.stale_for is not None else "nothing (freshness unknown)"
             earlier.notes.append(f"first run: no time left within the timeout to look twice; freshness from {basis}")
@@ -546,9 +532,7 @@ class _Run:
         latest = Tracking(None, None, False, [], [], start.state)
         for moment in (first.seen + target, first.seen + (FRESH_FACTOR + 0.1) * target):
             moment = min(moment, limit)
-            delay = moment - clock.now()
-            if delay > 0:
-                await clock.sleep(delay)
+            await sleep_until(self.ctx.clock, moment)
             look = await self.look(url, label)
             latest = track(latest.state, look.playlist, look.seen)
             reasons += latest.inconsistencies
@@ -689,7 +673,7 @@ class HlsProbe:
                 master_status: int | None = top.status
                 broken: tuple[str, ...] = parsed.broken
             else:
-                first = _Look(top, parsed, clock.now(), time.perf_counter() - started)
+                first = _Look(top, parsed, run.now(), time.perf_counter() - started)
                 alone = _Target(_shown(check.url), check.url, "the playlist", prefixed=False)
                 jobs = [run.variant(alone, first)]
                 master_status, broken = None, ()
@@ -723,7 +707,7 @@ class HlsProbe:
         return Observation(metrics=metrics, details=details)
 
     async def _save(self, ctx: ProbeContext, previous: Mapping[str, Any], reports: list[VariantReport]) -> None:
-        now = clock.now()
+        now = ctx.clock.now().timestamp()
         variants = {
             key: value
             for key, value in previous.items()

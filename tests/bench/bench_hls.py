@@ -34,7 +34,9 @@ VARIANTS = (("v800k", 800_000), ("v1600k", 1_600_000), ("v3000k", 3_000_000), ("
 
 
 class RealClock:
-    def now(self) -> float:
+    """The origin's clock (hls_origin.WallClock) on real time."""
+
+    def time(self) -> float:
         return time.time()
 
 
