@@ -60,6 +60,7 @@ def test_m3u8_reads_the_master_and_prober_keeps_variants_and_renditions() -> Non
         '#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=640x360,AUDIO="aac"\nlow/index.m3u8\n'
         '#EXT-X-STREAM-INF:BANDWIDTH=3000000,RESOLUTION=1280x720,AUDIO="aac"\nhigh/index.m3u8\n'
         '#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=90000,RESOLUTION=640x360,URI="low/iframes.m3u8"\n'
+        "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=90000\n"  # no URI: players ignore it (m3u8 alone raises KeyError)
     )
     playlist = parse_playlist(master.encode())
     assert isinstance(playlist, MasterPlaylist)
