@@ -149,3 +149,39 @@ def test_a_playlist_rotating_a_key_per_segment_parses_in_linear_time() -> None:
     assert isinstance(playlist, MediaPlaylist)
     assert len({segment.key for segment in playlist.segments}) == 20_000
     assert took < 4.0, f"{took:.1f}s of CPU for 20,000 keys"
+
+
+async def test_large_playlists_are_parsed_in_a_worker_thread_one_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """m3u8 peaks at ~50 bytes per byte of playlist: four variants of a huge master parse in turn, not at once."""
+    import asyncio
+    import threading
+
+    from prober.probes import hls
+
+    active, peak, threads = 0, 0, set()
+    lock = threading.Lock()
+
+    def watched(body: bytes) -> MasterPlaylist | MediaPlaylist:
+        nonlocal active, peak
+        with lock:
+            active += 1
+            peak = max(peak, active)
+        threads.add(threading.get_ident())
+        try:
+            time.sleep(0.05)
+            return parse_playlist(body)
+        finally:
+            with lock:
+                active -= 1
+
+    monkeypatch.setattr(hls, "parse_playlist", watched)
+    large = (GOOD + "#EXTINF:2.000,\nseg8.ts\n" * 2000).encode()
+    assert len(large) > 16 * 1024
+    playlists = await asyncio.gather(*(hls.parse_off_loop(large) for _ in range(4)))
+    assert all(isinstance(p, MediaPlaylist) and len(p.segments) == 2001 for p in playlists)
+    assert peak == 1
+    assert threading.get_ident() not in threads
+    threads.clear()
+    small = await asyncio.gather(*(hls.parse_off_loop(GOOD.encode()) for _ in range(4)))  # the twin: on the loop
+    assert all(isinstance(p, MediaPlaylist) for p in small)
+    assert threads == {threading.get_ident()}
