@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from prober.clock import Clock, SystemClock
 from prober.conditions import judge
 from prober.config import CheckSpec
 from prober.durations import format_duration
@@ -85,6 +86,8 @@ class Runner:
     resources: Resources = field(default_factory=Resources)
     artifacts_dir: Path = field(default_factory=lambda: Path("artifacts"))
     persistent_state: bool = False
+    clock: Clock = field(default_factory=SystemClock)
+    """Handed to every probe run as `ProbeContext.clock`; tests pass a fake one."""
     _scrubbers: dict[str, tuple[CheckSpec, Scrubber]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -148,6 +151,7 @@ class Runner:
             logger=log.getChild(spec.type),
             persistent_state=self.persistent_state,
             judge=judge_status,
+            clock=self.clock,
         )
         try:
             async with asyncio.timeout(timeout):

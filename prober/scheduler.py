@@ -25,13 +25,12 @@ import heapq
 import itertools
 import logging
 import math
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Protocol
 
+from prober.clock import Clock, SystemClock
 from prober.config import CheckSpec
 from prober.scheduler_stats import CheckStats, LagWindow, SchedulerStats, moment_or_none
 
@@ -50,34 +49,6 @@ _BATCH = 500
 """Due checks handed out per timer tick before the timer yields to the event loop."""
 _RESOLUTION = 1e-6
 """Datetimes carry microseconds: a slot within a microsecond of now is due (float timestamps round)."""
-
-
-class Clock(Protocol):
-    """Where the scheduler gets time from. Tests pass a fake one."""
-
-    def now(self) -> datetime:
-        """The current time, timezone-aware UTC."""
-        ...
-
-    async def sleep_until(self, moment: datetime) -> None:
-        """Return at `moment` or earlier; the scheduler re-reads `now()` after every wake-up."""
-        ...
-
-
-class SystemClock:
-    """The wall clock. Sleeps at most `step` seconds at a time so that a suspend (the monotonic
-    clock asyncio sleeps on stands still meanwhile) or a clock step is noticed within a step."""
-
-    def __init__(self, step: float = 1.0) -> None:
-        self.step = step
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    async def sleep_until(self, moment: datetime) -> None:
-        remaining = moment.timestamp() - time.time()
-        if remaining > 0:
-            await asyncio.sleep(min(remaining, self.step))
 
 
 class _Entry:

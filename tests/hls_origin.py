@@ -43,19 +43,28 @@ EPOCH = 1_800_000_000.0
 
 
 class FakeClock:
-    """Wall time that moves only when told to; `sleep` advances it at once."""
+    """Wall time that moves only when told to; `sleep_until` advances it at once.
+
+    The prober's `Clock` (handed to runs through `Runner(clock=...)`, so `ProbeContext.clock`), and the
+    origin's `WallClock` (`time()`, Unix seconds). `value` is the time in Unix seconds; `slept` lists the
+    seconds each sleep asked for.
+    """
 
     def __init__(self, start: float = EPOCH) -> None:
         self.value = start
         self.slept: list[float] = []
 
-    def now(self) -> float:
+    def time(self) -> float:
         return self.value
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.value, UTC)
 
     def advance(self, seconds: float) -> None:
         self.value += seconds
 
-    async def sleep(self, seconds: float) -> None:
+    async def sleep_until(self, moment: datetime) -> None:
+        seconds = moment.timestamp() - self.value
         self.slept.append(seconds)
         self.value += max(0.0, seconds)
         await asyncio.sleep(0)
@@ -68,7 +77,9 @@ def pdt_text(moment: float, *, naive: bool = False) -> str:
 
 
 class WallClock(Protocol):
-    def now(self) -> float: ...
+    """What the simulated origin reads: Unix seconds (FakeClock, or the real clock in benchmarks)."""
+
+    def time(self) -> float: ...
 
 
 @dataclass
@@ -113,7 +124,7 @@ class LiveMedia:
 
     def newest(self) -> int:
         """Index of the newest published segment (segments publish in order), -1 if none yet."""
-        now = self.clock.now()
+        now = self.clock.time()
         if self.frozen_at is not None:
             now = min(now, self.frozen_at)
         n = int((now - self.started) // self.segment_duration) - 1
@@ -223,7 +234,7 @@ class Replay:
         return self.started + sum(entry.duration for entry in self.entries[: n + 1])
 
     def newest(self) -> int:
-        now = self.clock.now()
+        now = self.clock.time()
         if self.frozen_at is not None:
             now = min(now, self.frozen_at)
         n = -1

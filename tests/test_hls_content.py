@@ -28,7 +28,6 @@ from hls_origin import (
     read_vod,
 )
 
-from prober.probes import hls
 from prober.results import Result
 from prober.runner import Runner
 
@@ -36,10 +35,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr(hls, "clock", fake)
-    return fake
+def clock() -> FakeClock:
+    """The fake wall clock, handed to runs through `Runner(clock=clock)`."""
+    return FakeClock()
 
 
 @pytest.fixture
@@ -84,7 +82,7 @@ async def test_a_test_pattern_with_a_tone_is_up_with_every_content_metric(
     media: dict[str, Path], clock: FakeClock, origin: Origin, tmp_path: Path
 ) -> None:
     replay = origin.replays["healthy"] = Replay.of(clock, media["healthy"], pdt=True)
-    runner = Runner(persistent_state=True)
+    runner = Runner(clock=clock, persistent_state=True)
     spec = spec_for(tmp_path, origin, "healthy")
     for n in (2, 3, 4):
         result = await run_at(runner, spec, clock, replay, n)
@@ -103,7 +101,7 @@ async def test_a_still_image_turns_down_once_frozen_past_the_threshold(
     media: dict[str, Path], clock: FakeClock, origin: Origin, tmp_path: Path
 ) -> None:
     replay = origin.replays["still"] = Replay.of(clock, media["still"], pdt=True)
-    runner = Runner(persistent_state=True)
+    runner = Runner(clock=clock, persistent_state=True)
     spec = spec_for(tmp_path, origin, "still")
     first = await run_at(runner, spec, clock, replay, 2)
     assert first.status == "up", first.error  # one still second is not an outage (slides, a pause)
@@ -122,7 +120,7 @@ async def test_a_content_block_sets_the_frozen_threshold(
     media: dict[str, Path], clock: FakeClock, origin: Origin, tmp_path: Path
 ) -> None:
     replay = origin.replays["still"] = Replay.of(clock, media["still"], pdt=True)
-    runner = Runner(persistent_state=True)
+    runner = Runner(clock=clock, persistent_state=True)
     spec = spec_for(tmp_path, origin, "still", content={"frozen_for": "3s"})
     await run_at(runner, spec, clock, replay, 2)
     result = await run_at(runner, spec, clock, replay, 5)
@@ -142,7 +140,9 @@ async def test_a_black_picture_or_silent_audio_is_down(
     name: str, says: str | None, media: dict[str, Path], clock: FakeClock, origin: Origin, tmp_path: Path
 ) -> None:
     replay = origin.replays[name] = Replay.of(clock, media[name], pdt=True)
-    result = await run_at(Runner(persistent_state=True), spec_for(tmp_path, origin, name), clock, replay, 3)
+    result = await run_at(
+        Runner(clock=clock, persistent_state=True), spec_for(tmp_path, origin, name), clock, replay, 3
+    )
     assert result.error == says
     assert result.status == ("up" if says is None else "down")
     assert result.metrics["black_ratio"] == (1 if name == "black" else 0)
@@ -161,7 +161,7 @@ async def test_a_timestamp_jump_without_discontinuity_is_a_pts_gap(
     replay = origin.replays["spliced"] = Replay(
         clock, header, first + second, pdt=True, discontinuity_before={splice} if announced else set()
     )
-    runner = Runner(persistent_state=True)
+    runner = Runner(clock=clock, persistent_state=True)
     spec = spec_for(tmp_path, origin, "spliced", expect={"pts_gap": ["< 1s", None]})
     before = await run_at(runner, spec, clock, replay, splice - 2)
     assert before.status == "up", before.error
@@ -184,7 +184,9 @@ async def test_a_segment_that_is_not_media_is_down_saying_it_could_not_be_decode
     assert replay.entries[3].uri == "123.ts"
     if corrupt:
         replay.corrupt["123.ts"] = b"<html>this is not a video</html>\n" * 300
-    result = await run_at(Runner(persistent_state=True), spec_for(tmp_path, origin, "numbered"), clock, replay, 3)
+    result = await run_at(
+        Runner(clock=clock, persistent_state=True), spec_for(tmp_path, origin, "numbered"), clock, replay, 3
+    )
     if corrupt:
         assert result.status == "down"
         assert result.error == "segment 123.ts could not be decoded: Invalid data found when processing input"
@@ -199,6 +201,6 @@ async def test_content_off_decodes_nothing_and_reports_no_content_metrics(
 ) -> None:
     replay = origin.replays["black"] = Replay.of(clock, media["black"], pdt=True)
     spec = load_hls_check(tmp_path, {"url": origin.url("/black/index.m3u8")})
-    result = await run_at(Runner(persistent_state=True), spec, clock, replay, 3)
+    result = await run_at(Runner(clock=clock, persistent_state=True), spec, clock, replay, 3)
     assert result.status == "up", result.error
     assert "black_ratio" not in result.metrics and "has_video" not in result.metrics

@@ -1,7 +1,8 @@
 """hls freshness: stale playlists, one stale variant among advancing ones, Age, jitter, first-run sampling.
 
-Every test runs the check through the Runner against the simulated origin on 127.0.0.1, with the probe's
-clock replaced by the origin's fake clock, so time is exact and the tests take milliseconds.
+Every test runs the check through the Runner against the simulated origin on 127.0.0.1, with the origin's
+fake clock as the run's clock (`Runner(clock=...)`, so `ProbeContext.clock`): time is exact and the tests take
+milliseconds.
 """
 
 from __future__ import annotations
@@ -12,17 +13,15 @@ from pathlib import Path
 import pytest
 from hls_origin import FakeClock, LiveMedia, Origin, hls_origin, load_hls_check
 
-from prober.probes import hls
 from prober.probes.hls_state import is_fresh
 from prober.results import Result
 from prober.runner import Runner
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr(hls, "clock", fake)
-    return fake
+def clock() -> FakeClock:
+    """The fake wall clock, handed to runs through `Runner(clock=clock)`."""
+    return FakeClock()
 
 
 @pytest.fixture
@@ -31,9 +30,9 @@ async def origin() -> AsyncIterator[Origin]:
         yield running
 
 
-def daemon() -> Runner:
+def daemon(clock: FakeClock) -> Runner:
     """A runner whose state survives between runs, as under `prober run`."""
-    return Runner(persistent_state=True)
+    return Runner(clock=clock, persistent_state=True)
 
 
 def variant(result: Result, name: str) -> dict[str, object]:
@@ -49,9 +48,9 @@ def variant(result: Result, name: str) -> dict[str, object]:
 async def test_playlist_without_new_segments_turns_down_after_one_and_a_half_target_durations(
     clock: FakeClock, origin: Origin, tmp_path: Path, fault: str, down_after: float | None
 ) -> None:
-    media = origin.add("live", LiveMedia(clock, frozen_at=None if fault == "healthy" else clock.now()))
+    media = origin.add("live", LiveMedia(clock, frozen_at=None if fault == "healthy" else clock.time()))
     spec = load_hls_check(tmp_path, {"url": origin.url("/live/index.m3u8")})
-    runner = daemon()
+    runner = daemon(clock)
     statuses = []
     for step in range(8):  # one run every 0.5s for 3.5s
         if fault == "frozen_but_bytes_change":
@@ -74,10 +73,10 @@ async def test_one_stale_variant_is_caught_even_when_the_others_advance(
     clock: FakeClock, origin: Origin, tmp_path: Path, stale_variant: str | None
 ) -> None:
     for name, bandwidth in (("low", 800_000), ("mid", 1_600_000), ("high", 3_000_000)):
-        frozen = clock.now() if name == stale_variant else None
+        frozen = clock.time() if name == stale_variant else None
         origin.add(name, LiveMedia(clock, frozen_at=frozen), bandwidth)
     spec = load_hls_check(tmp_path, {"url": origin.url("/master.m3u8")})
-    runner = daemon()
+    runner = daemon(clock)
     assert (await runner.run(spec)).status == "up"
     clock.advance(4.0)
     result = await runner.run(spec)
@@ -103,7 +102,7 @@ async def test_a_cache_copy_older_than_one_and_a_half_target_durations_is_stale(
 ) -> None:
     origin.add("live", LiveMedia(clock, age=age))
     spec = load_hls_check(tmp_path, {"url": origin.url("/live/index.m3u8")})
-    result = await daemon().run(spec)
+    result = await daemon(clock).run(spec)
     assert result.status == status, result.error
     assert result.metrics["age_header"] == age
     assert result.metrics["stale_for"] == age
@@ -118,7 +117,7 @@ async def test_segments_arriving_up_to_one_and_a_half_target_durations_apart_sta
     delays = {n: jitter for n in range(30, 60, 2)}
     origin.add("live", LiveMedia(clock, delays=delays))
     spec = load_hls_check(tmp_path, {"url": origin.url("/live/index.m3u8")})
-    runner = daemon()
+    runner = daemon(clock)
     results = []
     for _ in range(40):  # 20 s of runs every 0.5 s
         results.append(await runner.run(spec))
@@ -136,7 +135,7 @@ async def test_prober_check_looks_twice_on_a_first_run_and_sees_an_advancing_str
 ) -> None:
     origin.add("live", LiveMedia(clock))
     spec = load_hls_check(tmp_path, {"url": origin.url("/live/index.m3u8")})
-    result = await Runner().run(spec)
+    result = await Runner(clock=clock).run(spec)
     assert result.status == "up", result.error
     assert result.metrics["fresh"] is True
     assert result.metrics["stale_for"] == 0.0
@@ -150,9 +149,9 @@ async def test_prober_check_finds_a_frozen_stream_stale_on_its_first_run(
     clock: FakeClock, origin: Origin, tmp_path: Path
 ) -> None:
     # The newest segment is brand new by PDT; only looking twice shows nothing follows it.
-    origin.add("live", LiveMedia(clock, frozen_at=clock.now()))
+    origin.add("live", LiveMedia(clock, frozen_at=clock.time()))
     spec = load_hls_check(tmp_path, {"url": origin.url("/live/index.m3u8")})
-    result = await Runner().run(spec)
+    result = await Runner(clock=clock).run(spec)
     assert result.status == "down"
     assert result.metrics["fresh"] is False
     assert result.metrics["stale_for"] == pytest.approx(3.2)
@@ -163,9 +162,9 @@ async def test_prober_check_finds_a_frozen_stream_stale_on_its_first_run(
 async def test_without_time_for_a_second_look_the_first_run_falls_back_to_the_pdt(
     clock: FakeClock, origin: Origin, tmp_path: Path
 ) -> None:
-    origin.add("live", LiveMedia(clock, segment_duration=10.0, target_duration=10, started=clock.now() - 61.0))
+    origin.add("live", LiveMedia(clock, segment_duration=10.0, target_duration=10, started=clock.time() - 61.0))
     spec = load_hls_check(tmp_path, {"url": origin.url("/live/index.m3u8"), "timeout": "2s"})
-    result = await Runner().run(spec)
+    result = await Runner(clock=clock).run(spec)
     assert result.status == "up", result.error
     assert clock.slept == []
     assert result.metrics["stale_for"] == pytest.approx(1.0)
@@ -176,9 +175,9 @@ async def test_without_time_for_a_second_look_the_first_run_falls_back_to_the_pd
 async def test_a_daemons_first_run_uses_the_pdt_and_looks_twice_only_without_one(
     clock: FakeClock, origin: Origin, tmp_path: Path, pdt: str, samples: bool
 ) -> None:
-    origin.add("live", LiveMedia(clock, pdt=pdt, started=clock.now() - 60.5))  # type: ignore[arg-type]
+    origin.add("live", LiveMedia(clock, pdt=pdt, started=clock.time() - 60.5))  # type: ignore[arg-type]
     spec = load_hls_check(tmp_path, {"url": origin.url("/live/index.m3u8")})
-    result = await daemon().run(spec)
+    result = await daemon(clock).run(spec)
     assert result.status == "up", result.error
     assert bool(clock.slept) is samples
     assert result.metrics["stale_for"] == (0.0 if samples else pytest.approx(0.5))

@@ -11,17 +11,15 @@ from pathlib import Path
 import pytest
 from hls_origin import AAC, H264, TONE, VIDEO, FakeClock, Origin, Replay, encode, hls_origin, load_hls_check
 
-from prober.probes import hls
 from prober.runner import Runner
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr(hls, "clock", fake)
-    return fake
+def clock() -> FakeClock:
+    """The fake wall clock, handed to runs through `Runner(clock=clock)`."""
+    return FakeClock()
 
 
 @pytest.fixture
@@ -49,7 +47,7 @@ async def test_a_working_key_is_fetched_once_per_change_and_the_check_is_up(
     encrypted: Path, clock: FakeClock, origin: Origin, tmp_path: Path
 ) -> None:
     replay = origin.replays["enc"] = Replay.of(clock, encrypted, pdt=True)
-    runner = Runner(persistent_state=True)
+    runner = Runner(clock=clock, persistent_state=True)
     spec = load_hls_check(tmp_path, {"url": origin.url("/enc/index.m3u8"), "keys": True})
     for n in (2, 3, 4):
         clock.value = replay.at(n)
@@ -77,7 +75,7 @@ async def test_a_key_players_cannot_use_is_down_with_a_sentence(
         replay.missing.add("key.bin")
     else:
         replay.corrupt["key.bin"] = b"12345"
-    runner = Runner(persistent_state=True)
+    runner = Runner(clock=clock, persistent_state=True)
     spec = load_hls_check(tmp_path, {"url": origin.url("/enc/index.m3u8"), "keys": True})
     for n in (2, 3):
         clock.value = replay.at(n)
@@ -94,12 +92,12 @@ async def test_with_content_the_segment_is_decrypted_and_decoded(
     replay = origin.replays["enc"] = Replay.of(clock, encrypted, pdt=True)
     spec = load_hls_check(tmp_path, {"url": origin.url("/enc/index.m3u8"), "content": True})
     clock.value = replay.at(3)
-    result = await Runner(persistent_state=True).run(spec)
+    result = await Runner(clock=clock, persistent_state=True).run(spec)
     assert result.status == "up", result.error
     assert result.metrics["has_video"] is True and result.metrics["has_audio"] is True
     replay.missing.add("key.bin")
     clock.value = replay.at(4)
-    broken = await Runner(persistent_state=True).run(spec)
+    broken = await Runner(clock=clock, persistent_state=True).run(spec)
     assert broken.status == "down"
     assert broken.error == "the decryption key key.bin returned HTTP 404: players cannot decrypt the segments"
 
@@ -110,6 +108,8 @@ async def test_keys_off_never_asks_for_the_key(
     replay = origin.replays["enc"] = Replay.of(clock, encrypted, pdt=True)
     replay.missing.add("key.bin")
     clock.value = replay.at(3)
-    result = await Runner(persistent_state=True).run(load_hls_check(tmp_path, {"url": origin.url("/enc/index.m3u8")}))
+    result = await Runner(clock=clock, persistent_state=True).run(
+        load_hls_check(tmp_path, {"url": origin.url("/enc/index.m3u8")})
+    )
     assert result.status == "up", result.error
     assert key_fetches(origin) == 0 and "key_status" not in result.metrics

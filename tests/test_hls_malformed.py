@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from hls_origin import FakeClock, LiveMedia, Origin, hls_origin, load_hls_check
 
-from prober.probes import hls
 from prober.results import Result
 from prober.runner import Runner
 
@@ -25,10 +24,9 @@ GOOD = (
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr(hls, "clock", fake)
-    return fake
+def clock() -> FakeClock:
+    """The fake wall clock, handed to runs through `Runner(clock=clock)`."""
+    return FakeClock()
 
 
 @pytest.fixture
@@ -37,10 +35,10 @@ async def origin() -> AsyncIterator[Origin]:
         yield running
 
 
-async def serve_and_check(origin: Origin, tmp_path: Path, body: bytes, status: int = 200) -> Result:
+async def serve_and_check(clock: FakeClock, origin: Origin, tmp_path: Path, body: bytes, status: int = 200) -> Result:
     origin.static["/live.m3u8"] = (status, {"Content-Type": "application/vnd.apple.mpegurl"}, body)
     spec = load_hls_check(tmp_path, {"url": origin.url("/live.m3u8")})
-    return await Runner(persistent_state=True).run(spec)
+    return await Runner(clock=clock, persistent_state=True).run(spec)
 
 
 HTML = b"<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
@@ -93,7 +91,7 @@ HTML = b"<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head><body
 async def test_a_malformed_playlist_is_down_saying_what_is_wrong(
     clock: FakeClock, origin: Origin, tmp_path: Path, body: bytes, says: str
 ) -> None:
-    result = await serve_and_check(origin, tmp_path, body)
+    result = await serve_and_check(clock, origin, tmp_path, body)
     assert result.status == "down"
     assert result.error is not None
     assert result.error.startswith(f"the playlist {origin.url('/live.m3u8')} is not a valid HLS playlist: ")
@@ -106,7 +104,7 @@ async def test_the_well_formed_twin_of_the_malformed_cases_is_up(
     clock: FakeClock, origin: Origin, tmp_path: Path
 ) -> None:
     origin.static["/seg9.ts"] = (200, {}, b"\x47" * 188)
-    result = await serve_and_check(origin, tmp_path, GOOD.encode())
+    result = await serve_and_check(clock, origin, tmp_path, GOOD.encode())
     assert result.metrics["playlist_status"] == 200
     assert result.metrics["segment_status"] == 200
     assert result.metrics["media_sequence"] == 7
@@ -120,7 +118,7 @@ async def test_the_well_formed_twin_of_the_malformed_cases_is_up(
 async def test_a_playlist_http_error_is_down_with_the_status(
     clock: FakeClock, origin: Origin, tmp_path: Path, status: int, error: str
 ) -> None:
-    result = await serve_and_check(origin, tmp_path, b"not found", status=status)
+    result = await serve_and_check(clock, origin, tmp_path, b"not found", status=status)
     assert result.status == "down"
     assert result.error == f"the playlist {origin.url('/live.m3u8')} {error}"
     assert result.metrics["playlist_status"] == status
@@ -149,7 +147,7 @@ async def test_a_10_mb_body_is_not_read_into_memory(
 ) -> None:
     origin.static["/live.m3u8"] = (200, {}, body)
     spec = load_hls_check(tmp_path, {"url": origin.url("/live.m3u8")})
-    runner = Runner(persistent_state=True)
+    runner = Runner(clock=clock, persistent_state=True)
     tracemalloc.start()
     try:
         result = await runner.run(spec)
@@ -165,7 +163,9 @@ async def test_a_10_mb_body_is_not_read_into_memory(
 async def test_a_gzip_encoded_playlist_is_read(clock: FakeClock, origin: Origin, tmp_path: Path) -> None:
     origin.add("live", LiveMedia(clock))
     origin.gzip_paths.add("/live/index.m3u8")
-    result = await Runner(persistent_state=True).run(load_hls_check(tmp_path, {"url": origin.url("/live/index.m3u8")}))
+    result = await Runner(clock=clock, persistent_state=True).run(
+        load_hls_check(tmp_path, {"url": origin.url("/live/index.m3u8")})
+    )
     assert result.status == "up", result.error
     assert result.metrics["segment_count"] == 6
 
@@ -175,7 +175,7 @@ async def test_relative_uris_resolve_against_the_url_after_redirects(
 ) -> None:
     origin.add("live", LiveMedia(clock))
     origin.redirects["/entry/stream.m3u8"] = origin.url("/live/index.m3u8")
-    result = await Runner(persistent_state=True).run(
+    result = await Runner(clock=clock, persistent_state=True).run(
         load_hls_check(tmp_path, {"url": origin.url("/entry/stream.m3u8")})
     )
     assert result.status == "up", result.error
@@ -188,7 +188,9 @@ async def test_a_master_whose_variant_is_malformed_names_the_variant(
     origin.add("good", LiveMedia(clock), 800_000)
     origin.add("bad", LiveMedia(clock), 3_000_000)
     origin.static["/bad/index.m3u8"] = (200, {}, HTML)
-    result = await Runner(persistent_state=True).run(load_hls_check(tmp_path, {"url": origin.url("/master.m3u8")}))
+    result = await Runner(clock=clock, persistent_state=True).run(
+        load_hls_check(tmp_path, {"url": origin.url("/master.m3u8")})
+    )
     assert result.status == "down"
     assert result.metrics["variants_failed"] == 1
     assert result.metrics["playlist_status"] == 200
@@ -201,7 +203,7 @@ async def test_a_playlist_download_cut_short_is_down_saying_so(
     clock: FakeClock, origin: Origin, tmp_path: Path
 ) -> None:
     origin.cut_short.add("/live.m3u8")
-    result = await serve_and_check(origin, tmp_path, GOOD.encode())
+    result = await serve_and_check(clock, origin, tmp_path, GOOD.encode())
     assert result.status == "down"
     assert result.error is not None
     assert result.error.startswith(f"cannot fetch the playlist {origin.url('/live.m3u8')}: the download was cut short")

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from hls_origin import H264, VIDEO, FakeClock, Origin, Replay, encode, hls_origin, load_hls_check
 
-from prober.probes import hls
 from prober.results import Result
 from prober.runner import Runner
 
@@ -22,10 +21,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr(hls, "clock", fake)
-    return fake
+def clock() -> FakeClock:
+    """The fake wall clock, handed to runs through `Runner(clock=clock)`."""
+    return FakeClock()
 
 
 @pytest.fixture
@@ -51,9 +49,9 @@ def ranges_of(playlist: Path) -> list[tuple[int, int]]:
     return [(int(length), int(offset)) for length, offset in found]
 
 
-async def check(tmp_path: Path, origin: Origin, name: str, **keys: object) -> Result:
+async def check(clock: FakeClock, tmp_path: Path, origin: Origin, name: str, **keys: object) -> Result:
     spec = load_hls_check(tmp_path, {"url": origin.url(f"/{name}/index.m3u8"), **keys})
-    return await Runner(persistent_state=True).run(spec)
+    return await Runner(clock=clock, persistent_state=True).run(spec)
 
 
 @pytest.mark.parametrize("kind", ["ts", "fmp4"])
@@ -62,7 +60,7 @@ async def test_a_single_file_stream_is_fetched_by_range_and_reads_only_the_range
 ) -> None:
     replay = origin.replays[kind] = Replay.of(clock, media[kind], pdt=True)
     clock.value = replay.at(3)
-    result = await check(tmp_path, origin, kind, content=True)
+    result = await check(clock, tmp_path, origin, kind, content=True)
     assert result.status == "up", result.error
     length, offset = ranges_of(media[kind])[3]
     assert result.metrics["segment_bytes"] == length
@@ -83,7 +81,7 @@ async def test_an_origin_that_ignores_range_is_noted_and_only_the_range_is_read(
 ) -> None:
     replay = origin.replays[kind] = Replay.of(clock, media[kind], pdt=True, honour_range=False)
     clock.value = replay.at(3)
-    result = await check(tmp_path, origin, kind, content=content)
+    result = await check(clock, tmp_path, origin, kind, content=content)
     assert result.status == "up", result.error
     length, _ = ranges_of(media[kind])[3]
     assert result.metrics["segment_bytes"] == length
@@ -99,7 +97,7 @@ async def test_a_segment_without_byterange_is_fetched_whole_without_a_range_head
 ) -> None:
     replay = origin.replays["plain"] = Replay.of(clock, media["plain"], pdt=True)
     clock.value = replay.at(3)
-    result = await check(tmp_path, origin, "plain")
+    result = await check(clock, tmp_path, origin, "plain")
     assert result.status == "up", result.error
     assert replay.ranges == []
     assert result.metrics["segment_bytes"] == (media["plain"].parent / replay.entries[3].uri).stat().st_size
@@ -121,7 +119,7 @@ async def test_an_i_frame_playlist_is_checked_by_range_and_judged_at_its_variant
     video = origin.replays["plain"] = Replay.of(clock, media["plain"])
     iframes = origin.replays["iframe"] = Replay.of(clock, media["iframe"])
     assert "#EXT-X-I-FRAMES-ONLY" in " ".join(iframes.entries[0].tags + iframes.header)
-    runner = Runner(persistent_state=True)
+    runner = Runner(clock=clock, persistent_state=True)
     spec = load_hls_check(tmp_path, {"url": origin.url("/master.m3u8")})
     clock.value = video.at(2)
     first = await runner.run(spec)

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from hls_origin import AAC, H264, TONE, VIDEO, FakeClock, Origin, Replay, encode, hls_origin, load_hls_check
 
-from prober.probes import hls
 from prober.runner import Runner
 
 pytestmark = pytest.mark.slow
@@ -28,10 +27,9 @@ MASTER = (
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr(hls, "clock", fake)
-    return fake
+def clock() -> FakeClock:
+    """The fake wall clock, handed to runs through `Runner(clock=clock)`."""
+    return FakeClock()
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +65,7 @@ async def origin(media: dict[str, Path], clock: FakeClock) -> AsyncIterator[Orig
 
 async def runs(origin: Origin, clock: FakeClock, tmp_path: Path, freeze: str | None, **keys: Any) -> list[Any]:
     """Three runs one second apart; `freeze` stops that rendition's encoder after the first."""
-    runner = Runner(persistent_state=True)
+    runner = Runner(clock=clock, persistent_state=True)
     spec = load_hls_check(tmp_path, {"url": origin.url("/master.m3u8"), **keys})
     video = origin.replays["video"]
     results = []

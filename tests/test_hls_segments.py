@@ -15,17 +15,15 @@ from typing import Any
 import pytest
 from hls_origin import FakeClock, LiveMedia, Origin, hls_origin, load_hls_check
 
-from prober.probes import hls
 from prober.probes.base import MemoryStateStore
 from prober.results import Result
 from prober.runner import Runner
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr(hls, "clock", fake)
-    return fake
+def clock() -> FakeClock:
+    """The fake wall clock, handed to runs through `Runner(clock=clock)`."""
+    return FakeClock()
 
 
 @pytest.fixture
@@ -34,8 +32,8 @@ async def origin() -> AsyncIterator[Origin]:
         yield running
 
 
-async def run_once(tmp_path: Path, check: dict[str, Any]) -> Result:
-    return await Runner(persistent_state=True).run(load_hls_check(tmp_path, check))
+async def run_once(clock: FakeClock, tmp_path: Path, check: dict[str, Any]) -> Result:
+    return await Runner(clock=clock, persistent_state=True).run(load_hls_check(tmp_path, check))
 
 
 # --- segments ---------------------------------------------------------------------------------------------
@@ -55,7 +53,7 @@ async def test_a_failing_segment_turns_the_check_down(
     clock: FakeClock, origin: Origin, tmp_path: Path, media_keys: dict[str, Any], metric: str, value: int, error: str
 ) -> None:
     origin.add("live", LiveMedia(clock, **media_keys))
-    result = await run_once(tmp_path, {"url": origin.url("/live/index.m3u8")})
+    result = await run_once(clock, tmp_path, {"url": origin.url("/live/index.m3u8")})
     assert result.metrics[metric] == value
     assert result.status == ("up" if error is None else "down")
     if error is None:
@@ -71,7 +69,7 @@ async def test_a_segment_that_never_finishes_is_cut_off_within_the_timeout(
     clock: FakeClock, origin: Origin, tmp_path: Path
 ) -> None:
     origin.add("live", LiveMedia(clock, segment_hang=True))
-    result = await run_once(tmp_path, {"url": origin.url("/live/index.m3u8"), "timeout": "1s"})
+    result = await run_once(clock, tmp_path, {"url": origin.url("/live/index.m3u8"), "timeout": "1s"})
     assert result.status == "down"
     assert result.error is not None and result.error.startswith("segment_status was null, expected 200")
     assert result.metrics["segment_status"] is None
@@ -88,7 +86,9 @@ async def test_a_segment_downloading_slower_than_real_time_is_caught_by_realtime
     media = LiveMedia(clock, segment_duration=0.5, target_duration=1, segment_delay=delay)
     origin.add("live", media)
     result = await run_once(
-        tmp_path, {"url": origin.url("/live/index.m3u8"), "expect": {"realtime_ratio": "> 1", "segment_fetch": "< 2s"}}
+        clock,
+        tmp_path,
+        {"url": origin.url("/live/index.m3u8"), "expect": {"realtime_ratio": "> 1", "segment_fetch": "< 2s"}},
     )
     assert result.status == status, result.error
     if delay:
@@ -105,7 +105,7 @@ async def test_an_ext_x_gap_segment_is_not_downloaded_so_its_404_does_not_alarm(
 ) -> None:
     media = LiveMedia(clock, gaps={29} if gap else set(), segment_status_for={} if gap else {29: 404})
     origin.add("live", media)
-    result = await run_once(tmp_path, {"url": origin.url("/live/index.m3u8")})
+    result = await run_once(clock, tmp_path, {"url": origin.url("/live/index.m3u8")})
     assert result.status == status, result.error
     fetched = origin.requested(lambda path: path.endswith(".ts"))
     assert fetched == (["/live/seg28.ts"] if gap else ["/live/seg29.ts"])
@@ -115,7 +115,7 @@ async def test_segment_fetch_percentiles_cover_every_downloaded_segment(
     clock: FakeClock, origin: Origin, tmp_path: Path
 ) -> None:
     origin.add("live", LiveMedia(clock))
-    result = await run_once(tmp_path, {"url": origin.url("/live/index.m3u8"), "segments": 4})
+    result = await run_once(clock, tmp_path, {"url": origin.url("/live/index.m3u8"), "segments": 4})
     assert result.status == "up", result.error
     assert origin.requested(lambda path: path.endswith(".ts")) == [f"/live/seg{n}.ts" for n in (29, 28, 27, 26)]
     metrics = result.metrics
@@ -129,7 +129,7 @@ async def test_segments_zero_downloads_nothing_and_drops_segment_expectations(
     clock: FakeClock, origin: Origin, tmp_path: Path
 ) -> None:
     origin.add("live", LiveMedia(clock, segment_status=500))
-    result = await run_once(tmp_path, {"url": origin.url("/live/index.m3u8"), "segments": 0})
+    result = await run_once(clock, tmp_path, {"url": origin.url("/live/index.m3u8"), "segments": 0})
     assert result.status == "up", result.error
     assert "segment_status" not in result.metrics
     assert origin.requested(lambda path: path.endswith(".ts")) == []
@@ -139,7 +139,7 @@ async def test_an_ll_hls_segment_still_in_progress_is_not_a_segment(
     clock: FakeClock, origin: Origin, tmp_path: Path
 ) -> None:
     origin.add("live", LiveMedia(clock, parts_in_progress=2))
-    result = await run_once(tmp_path, {"url": origin.url("/live/index.m3u8")})
+    result = await run_once(clock, tmp_path, {"url": origin.url("/live/index.m3u8")})
     assert result.status == "up", result.error
     assert result.metrics["segment_count"] == 6
     assert result.metrics["window"] == 12.0
@@ -155,7 +155,7 @@ async def test_one_dead_variant_counts_as_a_failed_variant(
 ) -> None:
     origin.add("low", LiveMedia(clock), 800_000)
     origin.add("high", LiveMedia(clock, status=404 if dead else 200), 3_000_000)
-    result = await run_once(tmp_path, {"url": origin.url("/master.m3u8")})
+    result = await run_once(clock, tmp_path, {"url": origin.url("/master.m3u8")})
     assert result.status == status, result.error
     assert result.metrics["variants_total"] == 2
     assert result.metrics["variants_failed"] == (1 if dead else 0)
@@ -170,7 +170,7 @@ async def test_every_variant_dead_is_a_down_result_naming_the_first(
 ) -> None:
     origin.add("low", LiveMedia(clock, status=500), 800_000)
     origin.add("high", LiveMedia(clock, status=404), 3_000_000)
-    result = await run_once(tmp_path, {"url": origin.url("/master.m3u8")})
+    result = await run_once(clock, tmp_path, {"url": origin.url("/master.m3u8")})
     assert result.status == "down"
     assert result.error == f"all 2 variants failed; variant {origin.url('/low/index.m3u8')} returned HTTP 500"
     assert result.metrics["variants_failed"] == 2
@@ -192,7 +192,7 @@ async def test_a_stream_inf_without_a_uri_is_a_failed_variant(
     origin.add("high", LiveMedia(clock), 3_000_000)
     master = ["#EXTM3U", "#EXT-X-STREAM-INF:BANDWIDTH=800000", "low/index.m3u8", *lines]
     origin.static["/broken.m3u8"] = (200, {}, "\n".join(master).encode())
-    result = await run_once(tmp_path, {"url": origin.url("/broken.m3u8")})
+    result = await run_once(clock, tmp_path, {"url": origin.url("/broken.m3u8")})
     assert result.status == "down"
     assert result.metrics["variants_total"] == 3
     assert result.metrics["variants_failed"] == 1
@@ -209,7 +209,7 @@ async def test_variants_with_different_target_durations_are_each_judged_by_their
     origin.add("fast", LiveMedia(clock, segment_duration=2.0, target_duration=2), 800_000)
     origin.add("slow", LiveMedia(clock, segment_duration=6.0, target_duration=6, window=4), 3_000_000)
     spec = load_hls_check(tmp_path, {"url": origin.url("/master.m3u8")})
-    runner = Runner(persistent_state=True)
+    runner = Runner(clock=clock, persistent_state=True)
     results = []
     for _ in range(4):
         results.append(await runner.run(spec))
@@ -228,7 +228,7 @@ async def test_variants_key_chooses_which_variants_are_checked(
 ) -> None:
     for name, bandwidth in (("mid", 1_600_000), ("low", 800_000), ("high", 3_000_000)):
         origin.add(name, LiveMedia(clock), bandwidth)
-    result = await run_once(tmp_path, {"url": origin.url("/master.m3u8"), "variants": choice})
+    result = await run_once(clock, tmp_path, {"url": origin.url("/master.m3u8"), "variants": choice})
     assert result.status == "up", result.error
     playlists = origin.requested(lambda path: path.endswith("index.m3u8"))
     assert {path.split("/")[1] for path in playlists} == fetched
@@ -257,7 +257,7 @@ async def test_renditions_follow_the_groups_of_the_chosen_variants(
         '#EXT-X-STREAM-INF:BANDWIDTH=3000000,AUDIO="hi"\nhigh/index.m3u8\n'
     )
     origin.static["/master.m3u8"] = (200, {}, master.encode())
-    result = await run_once(tmp_path, {"url": origin.url("/master.m3u8"), "variants": choice})
+    result = await run_once(clock, tmp_path, {"url": origin.url("/master.m3u8"), "variants": choice})
     assert result.status == "up", result.error
     playlists = origin.requested(lambda path: path.endswith("index.m3u8"))
     assert {path.split("/")[1] for path in playlists} == fetched
@@ -274,10 +274,10 @@ async def test_tokens_in_variant_and_segment_uris_stay_out_of_results_and_state(
     origin.static["/master.m3u8"] = (200, {}, master.encode())
     store = MemoryStateStore()
     spec = load_hls_check(tmp_path, {"url": origin.url("/master.m3u8?token=s3cr3t-top"), "segments": 2})
-    first = await Runner(persistent_state=True, state_store=store).run(spec)
+    first = await Runner(clock=clock, persistent_state=True, state_store=store).run(spec)
     clock.advance(2.0)
     origin.media["live"].segment_status = 404
-    second = await Runner(persistent_state=True, state_store=store).run(spec)
+    second = await Runner(clock=clock, persistent_state=True, state_store=store).run(spec)
     assert first.status == "up", first.error
     assert second.status == "down"
     assert origin.requested(lambda path: path == "/live/seg30.ts")  # the tokens were sent to the origin

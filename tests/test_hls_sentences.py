@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from hls_origin import FakeClock, LiveMedia, Origin, hls_origin, load_hls_check
 
-from prober.probes import hls
 from prober.probes.hls_playlist import MediaPlaylist, PlaylistError, parse_playlist
 from prober.results import Result
 from prober.runner import Runner
@@ -26,10 +25,9 @@ GOOD = (
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr(hls, "clock", fake)
-    return fake
+def clock() -> FakeClock:
+    """The fake wall clock, handed to runs through `Runner(clock=clock)`."""
+    return FakeClock()
 
 
 @pytest.fixture
@@ -38,34 +36,36 @@ async def origin() -> AsyncIterator[Origin]:
         yield running
 
 
-async def serve(origin: Origin, tmp_path: Path, body: str | bytes, **keys: Any) -> Result:
+async def serve(clock: FakeClock, origin: Origin, tmp_path: Path, body: str | bytes, **keys: Any) -> Result:
     data = body.encode() if isinstance(body, str) else body
     origin.static["/live.m3u8"] = (200, {"Content-Type": "application/vnd.apple.mpegurl"}, data)
     spec = load_hls_check(tmp_path, {"url": origin.url("/live.m3u8"), **keys})
-    return await Runner(persistent_state=True).run(spec)
+    return await Runner(clock=clock, persistent_state=True).run(spec)
 
 
 async def test_a_vod_playlist_under_live_says_the_live_stream_has_ended(
     clock: FakeClock, origin: Origin, tmp_path: Path
 ) -> None:
     vod = GOOD + "#EXT-X-ENDLIST\n"
-    result = await serve(origin, tmp_path, vod)
+    result = await serve(clock, origin, tmp_path, vod)
     assert result.status == "down"
     assert (
         result.error
         == "the playlist has EXT-X-ENDLIST: the live stream has ended (for a VOD or event stream set live: false)"
     )
     assert result.metrics["endlist"] is True
-    twin = await serve(origin, tmp_path, vod, live=False, segments=0)
+    twin = await serve(clock, origin, tmp_path, vod, live=False, segments=0)
     assert twin.status == "up", twin.error
 
 
 async def test_one_ended_variant_of_a_live_master_says_so_first(
     clock: FakeClock, origin: Origin, tmp_path: Path
 ) -> None:
-    origin.add("ended", LiveMedia(clock, endlist=True, frozen_at=clock.now()))
+    origin.add("ended", LiveMedia(clock, endlist=True, frozen_at=clock.time()))
     origin.add("live", LiveMedia(clock))
-    result = await Runner(persistent_state=True).run(load_hls_check(tmp_path, {"url": origin.url("/master.m3u8")}))
+    result = await Runner(clock=clock, persistent_state=True).run(
+        load_hls_check(tmp_path, {"url": origin.url("/master.m3u8")})
+    )
     assert result.status == "down"
     assert result.error is not None
     assert result.error.startswith("the playlist has EXT-X-ENDLIST: the live stream has ended")
@@ -73,7 +73,7 @@ async def test_one_ended_variant_of_a_live_master_says_so_first(
 
 @pytest.mark.parametrize("lead", ["\n", "\r\n\n", "  "])
 async def test_a_blank_line_before_extm3u_is_named(lead: str, clock: FakeClock, origin: Origin, tmp_path: Path) -> None:
-    result = await serve(origin, tmp_path, lead + GOOD)
+    result = await serve(clock, origin, tmp_path, lead + GOOD)
     assert result.status == "down"
     assert result.error is not None
     assert "starts with blank lines or spaces before #EXTM3U" in result.error or "starts with spaces" in result.error
@@ -88,7 +88,7 @@ async def test_a_master_with_renditions_but_no_variants_says_so(
         "#EXTM3U\n#EXT-X-VERSION:3\n"
         '#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",NAME="subtitle_0",DEFAULT=YES,URI="o0_vtt.m3u8"\n'
     )
-    result = await serve(origin, tmp_path, master)
+    result = await serve(clock, origin, tmp_path, master)
     assert result.status == "down"
     assert result.error is not None and result.error.endswith(
         "is not a valid HLS playlist: the master playlist lists no variants (no EXT-X-STREAM-INF with a URI); "
@@ -101,14 +101,14 @@ async def test_a_playlist_with_no_segments_says_there_is_nothing_to_play(
     clock: FakeClock, origin: Origin, tmp_path: Path
 ) -> None:
     empty = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n"
-    result = await serve(origin, tmp_path, empty)
+    result = await serve(clock, origin, tmp_path, empty)
     assert result.status == "down"
     assert result.error == (
         f"the playlist {origin.url('/live.m3u8')} lists no segments (EXT-X-TARGETDURATION but no EXTINF): "
         "players have nothing to play"
     )
     assert "null" not in result.error
-    twin = await serve(origin, tmp_path, GOOD, segments=0, live=False)
+    twin = await serve(clock, origin, tmp_path, GOOD, segments=0, live=False)
     assert twin.status == "up", twin.error
 
 
@@ -116,10 +116,10 @@ async def test_a_playlist_with_no_segments_says_there_is_nothing_to_play(
 async def test_a_first_look_reports_how_old_the_pdt_says_the_stream_is(
     stopped_ago: float | None, clock: FakeClock, origin: Origin, tmp_path: Path
 ) -> None:
-    frozen = None if stopped_ago is None else clock.now() - stopped_ago
+    frozen = None if stopped_ago is None else clock.time() - stopped_ago
     origin.add("live", LiveMedia(clock, frozen_at=frozen))
     spec = load_hls_check(tmp_path, {"url": origin.url("/live/index.m3u8"), "timeout": "10s"})
-    result = await Runner().run(spec)  # `prober check`: no state, it looks twice
+    result = await Runner(clock=clock).run(spec)  # `prober check`: no state, it looks twice
     if stopped_ago is None:
         assert result.status == "up", result.error
         assert result.metrics["stale_for"] < 2

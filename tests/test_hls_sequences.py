@@ -16,16 +16,14 @@ from typing import Any
 import pytest
 from hls_origin import FakeClock, LiveMedia, Origin, hls_origin, load_hls_check
 
-from prober.probes import hls
 from prober.results import Result
 from prober.runner import Runner
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr(hls, "clock", fake)
-    return fake
+def clock() -> FakeClock:
+    """The fake wall clock, handed to runs through `Runner(clock=clock)`."""
+    return FakeClock()
 
 
 @pytest.fixture
@@ -44,7 +42,7 @@ async def two_runs(
 ) -> tuple[Result, Result]:
     origin.add("live", media)
     spec = load_hls_check(tmp_path, {"url": origin.url("/live/index.m3u8")})
-    runner = Runner(persistent_state=True)
+    runner = Runner(clock=clock, persistent_state=True)
     first = await runner.run(spec)
     change(media)
     clock.advance(advance)
@@ -184,10 +182,10 @@ async def test_state_kept_as_json_across_a_restart_still_catches_an_origin_desyn
     media = origin.add("live", LiveMedia(clock))
     spec = load_hls_check(tmp_path, {"url": origin.url("/live/index.m3u8")})
     store = JsonStore()
-    assert (await Runner(persistent_state=True, state_store=store).run(spec)).status == "up"
+    assert (await Runner(clock=clock, persistent_state=True, state_store=store).run(spec)).status == "up"
     media.uri_override = {28: "other28.ts"}
     clock.advance(2.0)
-    second = await Runner(persistent_state=True, state_store=store).run(spec)  # a new process, same store
+    second = await Runner(clock=clock, persistent_state=True, state_store=store).run(spec)  # a new process, same store
     assert second.metrics["sequence_advanced"] is True
     assert second.metrics["consistent"] is False
     assert second.details["inconsistencies"] == [
@@ -231,7 +229,7 @@ async def test_structure_faults_of_a_live_playlist(
 async def test_endlist_is_fine_when_the_check_is_not_live(clock: FakeClock, origin: Origin, tmp_path: Path) -> None:
     origin.add("vod", LiveMedia(clock, endlist=True))
     spec = load_hls_check(tmp_path, {"url": origin.url("/vod/index.m3u8"), "live": False})
-    result = await Runner().run(spec)
+    result = await Runner(clock=clock).run(spec)
     assert result.status == "up", result.error
     assert result.metrics["endlist"] is True
     assert clock.slept == []  # no second look at a finished stream
@@ -243,8 +241,8 @@ async def test_a_live_window_shorter_than_three_target_durations_is_reported(
 ) -> None:
     origin.add("live", LiveMedia(clock, window=window))
     url = origin.url("/live/index.m3u8")
-    plain = await Runner(persistent_state=True).run(load_hls_check(tmp_path, {"url": url}))
-    strict = await Runner(persistent_state=True).run(
+    plain = await Runner(clock=clock, persistent_state=True).run(load_hls_check(tmp_path, {"url": url}))
+    strict = await Runner(clock=clock, persistent_state=True).run(
         load_hls_check(tmp_path, {"url": url, "expect": {"short_window": False}}, name="strict")
     )
     assert plain.metrics["window"] == 2.0 * window
@@ -276,9 +274,9 @@ async def test_pdt_drift_is_wall_clock_minus_the_end_of_the_newest_segment(
     drift: float | None,
     status: str,
 ) -> None:
-    origin.add("live", LiveMedia(clock, started=clock.now() - 61.0, **media_keys))
+    origin.add("live", LiveMedia(clock, started=clock.time() - 61.0, **media_keys))
     spec = load_hls_check(tmp_path, {"url": origin.url("/live/index.m3u8"), "expect": expect})
-    result = await Runner().run(spec)  # prober check: freshness from two looks, not from the PDT
+    result = await Runner(clock=clock).run(spec)  # prober check: freshness from two looks, not from the PDT
     assert result.metrics["fresh"] is True
     assert result.metrics["pdt_drift"] == (None if drift is None else pytest.approx(drift))
     assert result.status == status, result.error
@@ -288,7 +286,9 @@ async def test_pdt_going_backwards_inside_a_playlist_is_inconsistent(
     clock: FakeClock, origin: Origin, tmp_path: Path
 ) -> None:
     origin.add("live", LiveMedia(clock, pdt_jumps={28: -30.0}))
-    result = await Runner(persistent_state=True).run(load_hls_check(tmp_path, {"url": origin.url("/live/index.m3u8")}))
+    result = await Runner(clock=clock, persistent_state=True).run(
+        load_hls_check(tmp_path, {"url": origin.url("/live/index.m3u8")})
+    )
     assert result.status == "down"
     assert result.metrics["consistent"] is False
     (reason,) = result.details["inconsistencies"]
@@ -315,8 +315,10 @@ def new_york(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.mark.usefixtures("new_york")
 async def test_a_naive_pdt_is_read_as_utc(clock: FakeClock, origin: Origin, tmp_path: Path) -> None:
-    origin.add("live", LiveMedia(clock, pdt="naive", started=clock.now() - 61.0))
-    result = await Runner(persistent_state=True).run(load_hls_check(tmp_path, {"url": origin.url("/live/index.m3u8")}))
+    origin.add("live", LiveMedia(clock, pdt="naive", started=clock.time() - 61.0))
+    result = await Runner(clock=clock, persistent_state=True).run(
+        load_hls_check(tmp_path, {"url": origin.url("/live/index.m3u8")})
+    )
     assert result.status == "up", result.error
     assert result.metrics["pdt_drift"] == pytest.approx(1.0)
     assert "PROGRAM-DATE-TIME has no time zone; read as UTC" in result.details["notes"]

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
+from prober.clock import Clock, SystemClock
 from prober.conditions import MetricSpec
 from prober.config_models import CheckBase
 from prober.results import Status
@@ -162,6 +163,8 @@ class ProbeContext:
     """True under the daemon (state survives to the next scheduled run); False for one-off `prober check`."""
     judge: Callable[[Observation], Status] = field(default=lambda observation: "up")
     """Ask how the conditions would judge an observation (a browser deciding to take a screenshot)."""
+    clock: Clock = field(default_factory=SystemClock)
+    """Wall-clock time and waiting (the Runner's, which tests replace with a fake one)."""
 
     def remaining(self) -> float:
         return max(0.0, self.deadline - asyncio.get_running_loop().time())

@@ -16,8 +16,8 @@ state), or a playlist without PROGRAM-DATE-TIME, samples the playlist again afte
 (and once more just past 1.5 target durations if nothing appeared), within the time the run has left,
 and says so in the details. Under the daemon a first run with PROGRAM-DATE-TIME uses it instead.
 
-Time comes from the module-level `clock` (wall seconds and sleeping), which tests replace with a fake
-clock. The probe measures and reports; it never decides up or down (conditions do) and never touches
+Time comes from `ctx.clock` (wall-clock time and waiting; the Runner's, which tests replace with a fake
+clock). The probe measures and reports; it never decides up or down (conditions do) and never touches
 storage except through `ctx.state`. When nothing can be measured (the playlist is unreachable or
 malformed) it raises ProbeError with the sentence the on-call engineer reads.
 """
@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Literal
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import aiohttp
@@ -36,6 +37,7 @@ from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from pydantic import Field, field_validator
 
+from prober.clock import sleep_until
 from prober.conditions import MetricSpec
 from prober.config_models import CheckBase, HttpUrl
 from prober.probes.base import Observation, ProbeContext, ProbeError
@@ -65,30 +67,11 @@ from prober.probes.network import request_url
 from prober.probes.registry import Export, SecretKind, register, standard_exports, url_target
 from prober.redact import redact_url
 
-__all__ = ["Clock", "HlsCheck", "HlsProbe", "SystemClock", "clock", "parse_off_loop"]
+__all__ = ["HlsCheck", "HlsProbe", "parse_off_loop"]
 
 _STATE_VERSION = 1
 _FORGET_AFTER = 86400.0
 """Variant state not refreshed for a day is dropped (a variant removed from the master)."""
-
-
-class Clock(Protocol):
-    """Wall-clock time and sleeping, replaceable in tests."""
-
-    def now(self) -> float: ...
-
-    async def sleep(self, seconds: float) -> None: ...
-
-
-class SystemClock:
-    def now(self) -> float:
-        return time.time()
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-
-
-clock: Clock = SystemClock()
 
 
 class HlsCheck(CheckBase):
@@ -157,17 +140,33 @@ def _choose(variants: tuple[Variant, ...], how: str) -> list[Variant]:
     return [pick(rated, key=lambda v: v.bandwidth or 0)]
 
 
-_PARSE_INLINE = 64 * 1024
-"""Playlists larger than this are parsed in a worker thread, so a huge one never holds the event loop."""
+_PARSE_INLINE = 16 * 1024
+"""Playlists larger than this are parsed in a worker thread, so a huge one never holds the event loop (m3u8
+reads about 1.4 MB a second here: 16 KiB is ~12 ms on the loop, about what handing it to a thread saves)."""
 _PART_FACTOR = 3.0
 """LL-HLS: a new part must appear within 3 x PART-TARGET (RFC 8216bis 6.2.5.2 holds requests that long)."""
+_PARSE_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def _parse_gate() -> asyncio.Semaphore:
+    """One large parse at a time per event loop. m3u8 holds about 50 bytes of dictionaries per byte of a
+    playlist while it parses (a 4 MB playlist peaks at ~220 MB), and the GIL runs one parse at a time anyway:
+    four variants of a huge master parsed one after another finish no later than parsed together, and
+    use a quarter of the memory."""
+    loop = asyncio.get_running_loop()
+    gate = _PARSE_GATES.get(loop)
+    if gate is None:
+        gate = _PARSE_GATES[loop] = asyncio.Semaphore(1)
+    return gate
 
 
 async def parse_off_loop(body: bytes) -> MasterPlaylist | MediaPlaylist:
-    """Parse a playlist; a large one in a worker thread (CPU in proportion to what the target sends)."""
+    """Parse a playlist; a large one in a worker thread (CPU in proportion to what the target sends), one at
+    a time (see `_parse_gate`)."""
     if len(body) <= _PARSE_INLINE:
         return parse_playlist(body)
-    return await asyncio.to_thread(parse_playlist, body)
+    async with _parse_gate():
+        return await asyncio.to_thread(parse_playlist, body)
 
 
 def _with_query(url: str, name: str, value: str) -> str:
@@ -223,6 +222,10 @@ class _Run:
     def budget(self) -> float:
         return max(0.05, self.ctx.remaining() - self.reserve)
 
+    def now(self) -> float:
+        """Wall-clock Unix seconds by the run's clock (PROGRAM-DATE-TIME is compared with it)."""
+        return self.ctx.clock.now().timestamp()
+
     async def playlist(
         self, url: str, label: str, *, budget: float | None = None
     ) -> tuple[PlaylistResponse, MasterPlaylist | MediaPlaylist]:
@@ -250,7 +253,7 @@ class _Run:
     async def look(self, url: str, label: str, *, budget: float | None = None) -> _Look:
         started = time.perf_counter()
         response, playlist = await self.media(url, label, budget=budget)
-        return _Look(response, playlist, clock.now(), time.perf_counter() - started)
+        return _Look(response, playlist, self.now(), time.perf_counter() - started)
 
     async def variant(self, target: _Target, first: _Look | None) -> VariantReport:
         report = VariantReport(name=target.key, bandwidth=target.bandwidth, kind=target.kind, prefixed=target.prefixed)
@@ -471,7 +474,7 @@ class _Run:
             decoded,
             old if isinstance(old, Mapping) else None,
             settings=settings,
-            now=clock.now(),
+            now=self.now(),
             sequence=segment.sequence,
             discontinuity=segment.discontinuity,
             extinf=segment.duration,
@@ -519,7 +522,7 @@ class _Run:
         """
         target = first.playlist.target_duration
         took = max(first.response.elapsed, first.took)
-        limit = clock.now() + max(0.0, self.ctx.remaining() - self.reserve - 2 * took)
+        limit = self.now() + max(0.0, self.ctx.remaining() - self.reserve - 2 * took)
         if limit - first.seen < 0.25 * target:
             basis = "the newest PROGRAM-DATE-TIME" if earlier.stale_for is not None else "nothing (freshness unknown)"
             earlier.notes.append(f"first run: no time left within the timeout to look twice; freshness from {basis}")
@@ -529,9 +532,7 @@ class _Run:
         latest = Tracking(None, None, False, [], [], start.state)
         for moment in (first.seen + target, first.seen + (FRESH_FACTOR + 0.1) * target):
             moment = min(moment, limit)
-            delay = moment - clock.now()
-            if delay > 0:
-                await clock.sleep(delay)
+            await sleep_until(self.ctx.clock, moment)
             look = await self.look(url, label)
             latest = track(latest.state, look.playlist, look.seen)
             reasons += latest.inconsistencies
@@ -672,7 +673,7 @@ class HlsProbe:
                 master_status: int | None = top.status
                 broken: tuple[str, ...] = parsed.broken
             else:
-                first = _Look(top, parsed, clock.now(), time.perf_counter() - started)
+                first = _Look(top, parsed, run.now(), time.perf_counter() - started)
                 alone = _Target(_shown(check.url), check.url, "the playlist", prefixed=False)
                 jobs = [run.variant(alone, first)]
                 master_status, broken = None, ()
@@ -706,7 +707,7 @@ class HlsProbe:
         return Observation(metrics=metrics, details=details)
 
     async def _save(self, ctx: ProbeContext, previous: Mapping[str, Any], reports: list[VariantReport]) -> None:
-        now = clock.now()
+        now = ctx.clock.now().timestamp()
         variants = {
             key: value
             for key, value in previous.items()
