@@ -79,6 +79,13 @@ class HlsCheck(CheckBase):
     url: HttpUrl
     variants: Literal["all", "first", "highest", "lowest"] = "all"
     renditions: Literal["all", "none"] = "all"
+    max_playlists: int = Field(
+        50,
+        ge=1,
+        le=1000,
+        description="most variant and rendition playlists fetched per run of a master; the rest are skipped "
+        "(variants first, then renditions) and named in details.notes",
+    )
     segments: int = Field(1, ge=0, le=20, description="newest segments downloaded per variant")
     live: bool = True
     keys: bool = False
@@ -583,7 +590,21 @@ def _fresh_iframes(reports: list[VariantReport]) -> None:
             report.fresh = is_fresh(report.stale_for, max(pace, report.playlist.target_duration))
 
 
-def _targets(check: HlsCheck, master: MasterPlaylist, base: str) -> list[_Target]:
+def _targets(check: HlsCheck, master: MasterPlaylist, base: str) -> tuple[list[_Target], str | None]:
+    """The playlists one run fetches, at most `max_playlists` of them (a master listing 80,000 variants must
+    not cost 80,000 requests and the loop's time), and a note naming what was left out."""
+    targets = _all_targets(check, master, base)
+    if len(targets) <= check.max_playlists:
+        return targets, None
+    kept = targets[: check.max_playlists]
+    note = (
+        f"the master lists {len(targets)} variant and rendition playlists; only the first {len(kept)} were checked "
+        f"(max_playlists: {check.max_playlists})"
+    )
+    return kept, note
+
+
+def _all_targets(check: HlsCheck, master: MasterPlaylist, base: str) -> list[_Target]:
     chosen = _choose(master.variants, check.variants)
     targets = [
         _Target(_shown(v.uri), urljoin(base, v.uri), "variant", "variant", v.bandwidth, v.resolution) for v in chosen
@@ -669,14 +690,15 @@ class HlsProbe:
                 metrics = {"playlist_status": failure.status, "variants_total": 1, "variants_failed": 1}
                 raise ProbeError(str(failure), metrics=metrics) from None
             if isinstance(parsed, MasterPlaylist):
-                jobs = [run.variant(target, None) for target in _targets(check, parsed, top.url)]
+                targets, skipped = _targets(check, parsed, top.url)
+                jobs = [run.variant(target, None) for target in targets]
                 master_status: int | None = top.status
                 broken: tuple[str, ...] = parsed.broken
             else:
                 first = _Look(top, parsed, run.now(), time.perf_counter() - started)
                 alone = _Target(_shown(check.url), check.url, "the playlist", prefixed=False)
                 jobs = [run.variant(alone, first)]
-                master_status, broken = None, ()
+                master_status, broken, skipped = None, (), None
             outcomes = await asyncio.gather(*jobs, return_exceptions=True)
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
@@ -690,6 +712,8 @@ class HlsProbe:
             segments_wanted=check.segments,
             content_wanted=check.content_settings is not None,
         )
+        if skipped:
+            details["notes"] = [skipped, *details.get("notes", ())]
         variants = [report for report in reports if report.kind == "variant"]
         if variants and all(report.failed for report in variants):
             reason = variants[0].error or (variants[0].prefix + variants[0].failures[0])
