@@ -59,6 +59,7 @@ from prober.redact import redact_url
 from prober.results import Result, format_timestamp
 from prober.store import Store, StoreError
 from prober.store.schema import open_read_connection
+from prober.store.queries import result_rowid
 from prober.supervise import Supervisor
 
 __all__ = [
@@ -244,14 +245,14 @@ class Outbox:
             return
         db = self._results
         if last_id is not None:
-            found = db.execute("SELECT rowid FROM results WHERE id = ?", (last_id,)).fetchone()
+            found = result_rowid(db, last_id)  # by the id's index (`results` is a view without one)
             if found is not None:
-                if int(found[0]) != rowid:
+                if found != rowid:
                     log.warning(
                         "the database's rows were renumbered (VACUUM?); the push cursor follows them",
-                        extra={"fields": {"outbox": str(self.path), "was": rowid, "now": int(found[0])}},
+                        extra={"fields": {"outbox": str(self.path), "was": rowid, "now": found}},
                     )
-                    self._save((int(found[0]), last_id), 0)
+                    self._save((found, last_id), 0)
                 return
         top = db.execute("SELECT max(rowid) FROM results").fetchone()[0]
         if top is None or top < rowid:

@@ -427,7 +427,7 @@ async def test_renumbered_rows_are_followed_and_a_replaced_database_is_pushed_ag
             async with pushing(store, url) as pusher:
                 await wait_until(lambda: pusher.outbox.confirmed == 3, 10)
         with sqlite3.connect(db) as connection:  # as a VACUUM may: the same rows under other rowids
-            connection.execute("UPDATE results SET rowid = rowid + 100")
+            connection.execute("UPDATE result_rows SET rowid = rowid + 100")
         async with Store(db) as store:
             await store.write_many(second)
             async with pushing(store, url) as pusher:

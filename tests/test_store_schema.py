@@ -13,7 +13,18 @@ from prober.results import Result
 from prober.store import SCHEMA_VERSION, Store, StoreError
 from prober.store import schema as schema_module
 
-TABLES = {"results", "current_state", "probe_state", "alert_state", "incidents", "notifications", "rollups_hourly"}
+TABLES = {
+    "result_rows",
+    "result_names",
+    "current_state",
+    "probe_state",
+    "alert_state",
+    "incidents",
+    "notifications",
+    "rollups_hourly",
+    "rollups_daily",
+    "notification_failures",
+}
 
 
 def make_result(check: str = "api", minute: int = 0) -> Result:
@@ -47,10 +58,12 @@ def test_a_new_file_gets_every_table_at_the_current_schema_version_in_wal_mode(d
     connection = sqlite3.connect(db_path)
     try:
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        views = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'view'")}
         journal = connection.execute("PRAGMA journal_mode").fetchone()[0]
     finally:
         connection.close()
     assert tables >= TABLES
+    assert "results" in views, "the results of schema version 2 stay readable as a view"
     assert journal == "wal"
     assert user_version(db_path) == SCHEMA_VERSION >= 1
 

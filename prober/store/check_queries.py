@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from prober.results import format_timestamp
+from prober.store.codec import STATUS_NAMES, decode_duration, decode_id, decode_started, encode_started
 from prober.store.queries import Reader, parse_timestamp
 from prober.store.rollups import BUCKET_COLUMNS, hour_key
 from prober.store.writer import utc
@@ -135,20 +136,39 @@ def _latency(value: Any, duration_ms: float) -> float:
 
 def raw_points(reader: Reader, check: str, since: datetime, limit: int) -> list[RawPoint]:
     """The newest `limit` results of the check since `since` (as latency points), oldest first."""
+    check_id = reader.check_id(check)
+    if check_id is None:
+        return []
     sql = (
-        "SELECT started_at, location, status, duration_ms, json_extract(metrics, '$.latency') FROM results "
-        'WHERE "check" = ? AND started_at >= ? ORDER BY started_at DESC LIMIT ?'
+        "SELECT started, location_id, status, duration, shape_id, metrics FROM result_rows "
+        "WHERE check_id = ? AND started >= ? ORDER BY started DESC LIMIT ?"
     )
-    rows = _tuples(reader, sql, [check, format_timestamp(utc(since)), max(0, limit)])
-    return [
-        RawPoint(started, location, status, _latency(latency, duration))
-        for started, location, status, duration, latency in reversed(rows)
-    ]
+    rows = _tuples(reader, sql, [check_id, encode_started(utc(since)), max(0, limit)])
+    where: dict[int, int | None] = {}
+    points: list[RawPoint] = []
+    for started, location_id, status, duration, shape_id, metrics in reversed(rows):
+        index = where.get(shape_id, -1)
+        if index == -1:
+            keys = reader.shape_of(shape_id).keys
+            index = where[shape_id] = keys.index("latency") if keys is not None and "latency" in keys else None
+        value = json.loads(metrics)[index] if index is not None else None
+        points.append(
+            RawPoint(
+                format_timestamp(decode_started(started)),
+                reader.name_of(location_id),
+                STATUS_NAMES[status],
+                _latency(value, decode_duration(duration)),
+            )
+        )
+    return points
 
 
 def failed_results(reader: Reader, check: str, since: datetime, limit: int) -> list[FailedResult]:
     """The newest `limit` down results since `since`, newest first. The hourly rollups say which hours had
     any, so only those hours of raw results are read, never a check's whole history."""
+    check_id = reader.check_id(check)
+    if check_id is None:
+        return []
     hours = _tuples(
         reader,
         'SELECT hour FROM rollups_hourly WHERE "check" = ? AND hour >= ? GROUP BY hour HAVING sum(down) > 0 '
@@ -157,17 +177,18 @@ def failed_results(reader: Reader, check: str, since: datetime, limit: int) -> l
     )
     found: list[FailedResult] = []
     sql = (
-        'SELECT id, started_at, location, duration_ms, error FROM results WHERE "check" = ? AND started_at >= ? '
-        "AND started_at < ? AND status = 'down' ORDER BY started_at DESC, id DESC LIMIT ?"
+        "SELECT uid, started, location_id, duration, error FROM result_rows WHERE check_id = ? AND started >= ? "
+        "AND started < ? AND status = 2 ORDER BY started DESC, uid DESC LIMIT ?"
     )
     for (hour_text,) in hours:
-        start = parse_timestamp(hour_text)
-        rows = _tuples(
-            reader,
-            sql,
-            [check, format_timestamp(start), format_timestamp(start + timedelta(hours=1)), limit - len(found)],
+        start = encode_started(parse_timestamp(hour_text))
+        rows = _tuples(reader, sql, [check_id, start, start + 3_600_000, limit - len(found)])
+        found.extend(
+            FailedResult(
+                decode_id(row[0]), decode_started(row[1]), reader.name_of(row[2]), decode_duration(row[3]), row[4]
+            )
+            for row in rows
         )
-        found.extend(FailedResult(row[0], parse_timestamp(row[1]), row[2], row[3], row[4]) for row in rows)
         if len(found) >= limit:
             break
     return found
@@ -175,26 +196,32 @@ def failed_results(reader: Reader, check: str, since: datetime, limit: int) -> l
 
 def newest_artifacts(reader: Reader, check: str, since: datetime) -> tuple[datetime, list[str]] | None:
     """The start time and artifact paths of the check's newest result with artifacts since `since`."""
+    check_id = reader.check_id(check)
+    if check_id is None:
+        return None
     rows = _tuples(
         reader,
-        'SELECT started_at, artifacts FROM results WHERE "check" = ? AND started_at >= ? AND artifacts IS NOT NULL '
-        "ORDER BY started_at DESC LIMIT 1",
-        [check, format_timestamp(utc(since))],
+        "SELECT started, artifacts FROM result_rows WHERE check_id = ? AND started >= ? AND artifacts IS NOT NULL "
+        "ORDER BY started DESC LIMIT 1",
+        [check_id, encode_started(utc(since))],
     )
     if not rows:
         return None
     paths = json.loads(rows[0][1])
-    return parse_timestamp(rows[0][0]), [str(path) for path in paths] if isinstance(paths, list) else []
+    return decode_started(rows[0][0]), [str(path) for path in paths] if isinstance(paths, list) else []
 
 
 def artifact_listed(reader: Reader, check: str, file: str, since: datetime) -> bool:
     """True when a result of the check since `since` lists an artifact whose file name is `file`."""
+    check_id = reader.check_id(check)
+    if check_id is None:
+        return False
     pattern = "%" + file.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + '"%'
     rows = _tuples(
         reader,
-        'SELECT artifacts FROM results WHERE "check" = ? AND started_at >= ? AND artifacts LIKE ? ESCAPE '
-        "'\\' ORDER BY started_at DESC LIMIT 20",
-        [check, format_timestamp(utc(since)), pattern],
+        "SELECT artifacts FROM result_rows WHERE check_id = ? AND started >= ? AND artifacts LIKE ? ESCAPE "
+        "'\\' ORDER BY started DESC LIMIT 20",
+        [check_id, encode_started(utc(since)), pattern],
     )
     for (text,) in rows:
         paths = json.loads(text)

@@ -11,6 +11,7 @@ Times come back as timezone-aware UTC datetimes, JSON columns as Python values.
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -18,11 +19,24 @@ from typing import Any, TypedDict
 
 from sqlite_utils import Database
 
-from prober.results import Assertion, Result, Status, format_timestamp
+from prober.results import Result, Status
+from prober.store.codec import (
+    CHECK,
+    LOCATION,
+    STATUS_NAMES,
+    NameTable,
+    Shape,
+    decode_assertions,
+    decode_duration,
+    decode_id,
+    decode_started,
+    encode_id,
+    encode_started,
+)
 from prober.store.rollups import BUCKET_COLUMNS, estimate_percentiles, window_start_key
 from prober.store.writer import utc
 
-__all__ = ["CurrentState", "Incident", "Notification", "Reader", "Rollup", "parse_timestamp"]
+__all__ = ["CurrentState", "Incident", "Notification", "Reader", "Rollup", "parse_timestamp", "result_rowid"]
 
 
 class CurrentState(TypedDict):
@@ -85,6 +99,12 @@ class Rollup(TypedDict):
     """Counts per bucket, in the order of rollups.BUCKET_BOUNDS (upper bounds in seconds)."""
 
 
+def result_rowid(db: Database, result_id: str) -> int | None:
+    """The rowid of a stored result by its id (an agent's push cursor follows rowids), or None."""
+    row = db.execute("SELECT rowid FROM result_rows WHERE uid = ?", (encode_id(result_id),)).fetchone()
+    return None if row is None else int(row[0])
+
+
 def parse_timestamp(text: str) -> datetime:
     return datetime.fromisoformat(text).astimezone(UTC)
 
@@ -94,26 +114,10 @@ def _optional_timestamp(text: str | None) -> datetime | None:
 
 
 _RESULT_COLUMNS = (
-    'id, "check", location, type, started_at, status, duration_ms, error, metrics, assertions, artifacts, details'
+    "uid, check_id, started, location_id, type_id, status, duration, shape_id, metrics, failed, extra, error, "
+    "artifacts, details"
 )
 _HISTOGRAM_SUMS = ", ".join(f"sum({column}) AS {column}" for column in BUCKET_COLUMNS)
-
-
-def _result(row: dict[str, Any]) -> Result:
-    return Result(
-        id=row["id"],
-        check=row["check"],
-        location=row["location"],
-        type=row["type"],
-        started_at=parse_timestamp(row["started_at"]),
-        duration_ms=row["duration_ms"],
-        status=row["status"],
-        error=row["error"],
-        metrics=json.loads(row["metrics"]),
-        assertions=[Assertion(**item) for item in json.loads(row["assertions"])],
-        artifacts=json.loads(row["artifacts"]) if row["artifacts"] else [],
-        details=json.loads(row["details"]) if row["details"] else {},
-    )
 
 
 def _incident(row: dict[str, Any]) -> Incident:
@@ -136,6 +140,7 @@ class Reader:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._lock = threading.Lock()
+        self._names = NameTable()
 
     def _close_reader(self) -> None:
         with self._lock:
@@ -181,25 +186,73 @@ class Reader:
         until: datetime | None = None,
     ) -> list[Result]:
         """Raw results of one check, newest first, started at or after `since` and before `until`."""
-        clauses, params = ['"check" = ?'], [check]
-        if since is not None:
-            clauses.append("started_at >= ?")
-            params.append(format_timestamp(utc(since)))
-        if until is not None:
-            clauses.append("started_at < ?")
-            params.append(format_timestamp(utc(until)))
-        if location is not None:
-            clauses.append("location = ?")
-            params.append(location)
-        sql = (
-            f"SELECT {_RESULT_COLUMNS} FROM results WHERE {' AND '.join(clauses)} "
-            "ORDER BY started_at DESC, id DESC LIMIT ?"
-        )
-        return [_result(row) for row in self._rows(sql, [*params, max(0, limit)])]
+        with self._lock:
+            connection = self._db.conn
+            check_id = self._names.id_of(connection, CHECK, check)
+            location_id = None if location is None else self._names.id_of(connection, LOCATION, location)
+            if check_id is None or (location is not None and location_id is None):
+                return []
+            clauses, params = ["check_id = ?"], [check_id]
+            if since is not None:
+                clauses.append("started >= ?")
+                params.append(encode_started(utc(since)))
+            if until is not None:
+                clauses.append("started < ?")
+                params.append(encode_started(utc(until)))
+            if location_id is not None:
+                clauses.append("location_id = ?")
+                params.append(location_id)
+            sql = (
+                f"SELECT {_RESULT_COLUMNS} FROM result_rows WHERE {' AND '.join(clauses)} "
+                "ORDER BY started DESC, uid DESC LIMIT ?"
+            )
+            rows = connection.execute(sql, [*params, max(0, limit)]).fetchall()
+            return [self._decode(connection, row) for row in rows]
 
     def result(self, result_id: str) -> Result | None:
-        rows = self._rows(f"SELECT {_RESULT_COLUMNS} FROM results WHERE id = ?", [result_id])
-        return _result(rows[0]) if rows else None
+        with self._lock:
+            connection = self._db.conn
+            row = connection.execute(
+                f"SELECT {_RESULT_COLUMNS} FROM result_rows WHERE uid = ?", (encode_id(result_id),)
+            ).fetchone()
+            return self._decode(connection, row) if row is not None else None
+
+    def _decode(self, connection: sqlite3.Connection, row: Sequence[Any]) -> Result:
+        """A result_rows row (in _RESULT_COLUMNS order) as the Result that was stored (with the lock held)."""
+        uid, check_id, started, location_id, type_id, status, duration, shape_id, metrics = row[:9]
+        failed, extra, error, artifacts, details = row[9:]
+        names = self._names
+        shape = names.shape(connection, shape_id)
+        values = json.loads(metrics)
+        return Result(
+            id=decode_id(uid),
+            check=names.name(connection, check_id),
+            location=names.name(connection, location_id),
+            type=names.name(connection, type_id),
+            started_at=decode_started(started),
+            duration_ms=decode_duration(duration),
+            status=STATUS_NAMES[status],
+            error=error,
+            metrics=dict(values) if shape.keys is None else dict(zip(shape.keys, values, strict=True)),
+            assertions=decode_assertions(shape, values if shape.keys is not None else None, failed, extra),
+            artifacts=json.loads(artifacts) if artifacts else [],
+            details=json.loads(details) if details else {},
+        )
+
+    def check_id(self, check: str) -> int | None:
+        """The result_rows id of a check's name, or None when no result of it was ever stored."""
+        with self._lock:
+            return self._names.id_of(self._db.conn, CHECK, check)
+
+    def shape_of(self, shape_id: int) -> Shape:
+        """The shape (metric names, assertion parts) of a result_names id of kind SHAPE."""
+        with self._lock:
+            return self._names.shape(self._db.conn, shape_id)
+
+    def name_of(self, name_id: int) -> str:
+        """The name (check, location, type) of a result_names id."""
+        with self._lock:
+            return self._names.name(self._db.conn, name_id)
 
     # --- rollups ---------------------------------------------------------------------------------------
 

@@ -26,7 +26,6 @@ on another connection.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import sqlite3
@@ -43,7 +42,18 @@ from sqlite_utils import Database
 
 from prober.logs import RepeatedError
 from prober.results import Result, format_timestamp
-from prober.store.rollups import UPSERT_ROLLUP_SQL, aggregate, latency_of
+from prober.store.codec import (
+    STATUS_CODES,
+    NameTable,
+    Shape,
+    encode_duration,
+    encode_id,
+    encode_started,
+    encode_values,
+    row_values,
+    to_json,
+)
+from prober.store.rollups import UPSERT_DAILY_SQL, UPSERT_ROLLUP_SQL, aggregate, daily_deltas, latency_of
 from prober.store.schema import StoreError
 
 __all__ = [
@@ -98,45 +108,46 @@ def utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-def to_json(value: Any) -> str:
-    """Compact JSON for a column. Values JSON cannot express (datetimes, bytes) are stored as their text
-    rather than refused: a result is never lost because a probe put an odd value in its metrics."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
 @dataclass(frozen=True, slots=True)
 class EncodedResult:
-    """A Result turned into column values, done by the caller so the writer thread only runs SQL."""
+    """A Result turned into column values, done by the caller so the writer thread only runs SQL (and
+    looks up name ids). See prober.store.codec for the encoding of result_rows."""
 
     id: str
+    uid: bytes | str
     check: str
     location: str
     type: str
     started_at: str
     started: datetime
+    started_ms: int
     status: str
     duration_ms: float
     error: str | None
+    shape: Shape
+    values: str
+    """The metrics as a JSON array in the shape's order (result_rows.metrics)."""
     metrics: str
-    assertions: str
+    """The metrics as a JSON object (current_state.metrics)."""
+    failed: int
+    extra: str | None
     artifacts: str | None
     details: str | None
     latency: float
 
-    def row(self) -> tuple[Any, ...]:
-        return (
-            self.id,
-            self.check,
-            self.location,
-            self.type,
-            self.started_at,
-            self.status,
-            self.duration_ms,
-            self.error,
-            self.metrics,
-            self.assertions,
-            self.artifacts,
-            self.details,
+    def row(self, resolve: Callable[[int, str], int]) -> tuple[Any, ...]:
+        return row_values(
+            self.uid,
+            (self.check, self.location, self.type),
+            self.started_ms,
+            STATUS_CODES[self.status],
+            encode_duration(self.duration_ms),
+            self.shape,
+            self.values,
+            self.failed,
+            self.extra,
+            (self.error, self.artifacts, self.details),
+            resolve,
         )
 
 
@@ -145,18 +156,24 @@ def encode_result(result: Result) -> EncodedResult:
     duration = float(result.duration_ms)
     if not math.isfinite(duration):
         raise ValueError(f"result {result.id} of check {result.check} has a duration_ms of {duration!r}")
+    shape, values, failed, extra = encode_values(result.metrics, result.assertions)
     return EncodedResult(
         id=result.id,
+        uid=encode_id(result.id),
         check=result.check,
         location=result.location,
         type=result.type,
         started_at=format_timestamp(started),
         started=started,
+        started_ms=encode_started(started),
         status=result.status,
         duration_ms=duration,
         error=result.error,
+        shape=shape,
+        values=values,
         metrics=to_json(result.metrics),
-        assertions=to_json([assertion.to_json() for assertion in result.assertions]),
+        failed=failed,
+        extra=extra,
         artifacts=to_json(result.artifacts) if result.artifacts else None,
         details=to_json(result.details) if result.details else None,
         latency=latency_of(result.metrics, duration),
@@ -164,8 +181,9 @@ def encode_result(result: Result) -> EncodedResult:
 
 
 _INSERT_RESULT_SQL = (
-    'INSERT INTO results (id, "check", location, type, started_at, status, duration_ms, error, metrics, '
-    "assertions, artifacts, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
+    "INSERT INTO result_rows (uid, check_id, started, location_id, type_id, status, duration, shape_id, metrics, "
+    "failed, extra, error, artifacts, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (uid) DO NOTHING"
 )
 _SELECT_CURRENT_SQL = (
     'SELECT status, started_at, consecutive_down, consecutive_ok, last_change FROM current_state WHERE "check" = ? '
@@ -181,9 +199,14 @@ _UPSERT_CURRENT_SQL = (
 )
 
 
-def _insert_results(db: Database, results: Iterable[EncodedResult]) -> list[EncodedResult]:
+def _insert_results(db: Database, names: NameTable, results: Iterable[EncodedResult]) -> list[EncodedResult]:
     """Insert, skipping ids already stored; return the results that are new."""
-    return [result for result in results if db.execute(_INSERT_RESULT_SQL, result.row()).rowcount == 1]
+    connection = db.conn
+
+    def resolve(kind: int, name: str) -> int:
+        return names.resolve(connection, kind, name)
+
+    return [result for result in results if connection.execute(_INSERT_RESULT_SQL, result.row(resolve)).rowcount == 1]
 
 
 def _update_current(db: Database, results: list[EncodedResult]) -> None:
@@ -228,6 +251,8 @@ def _update_rollups(db: Database, results: list[EncodedResult]) -> None:
     deltas = aggregate((r.check, r.location, r.started, r.status, r.latency) for r in results)
     for (check, location, hour), delta in deltas.items():
         db.execute(UPSERT_ROLLUP_SQL, delta.params(check, location, hour))
+    for params in daily_deltas(deltas):
+        db.execute(UPSERT_DAILY_SQL, params)
 
 
 @dataclass(slots=True)
@@ -286,6 +311,7 @@ class Writer:
         self.retry_interval = 1.0
         self._backlog: deque[_Op] = deque()
         self._errors = RepeatedError(log)
+        self._names = NameTable()
 
     @property
     def queued(self) -> int:
@@ -525,7 +551,7 @@ class Writer:
         try:
             for op in batch:
                 if op.results is not None:
-                    new = _insert_results(db, op.results)
+                    new = _insert_results(db, self._names, op.results)
                     offered += len(op.results)
                     new_results.extend(new)
                     values.append(len(new))
@@ -537,9 +563,11 @@ class Writer:
                 _update_rollups(db, new_results)
             db.execute("COMMIT")
         except BaseException:
+            self._names.rolled_back()
             if db.conn.in_transaction:
                 db.execute("ROLLBACK")
             raise
+        self._names.committed()
         self.stats.results += len(new_results)
         self.stats.duplicates += offered - len(new_results)
         return values
