@@ -43,6 +43,7 @@ __all__ = [
     "FEED_VERSION",
     "SEVERITY",
     "CheckStatus",
+    "EncodedDocument",
     "FeedBuilder",
     "announcement_json",
     "check_reason",
@@ -263,8 +264,16 @@ class _Fragment:
     body: bytes
 
 
+class EncodedDocument(dict[str, Any]):
+    """A document that carries its own JSON (`json`), which `dumps` returns as it is."""
+
+    json: bytes = b""
+
+
 def dumps(document: Any) -> bytes:
     """Compact JSON, UTF-8, no NaN."""
+    if isinstance(document, EncodedDocument) and document.json:
+        return document.json
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
@@ -449,15 +458,18 @@ class FeedBuilder:
         }
 
     def build_history(self, days: int) -> dict[str, Any]:
-        """Daily uptime bars of every configured check (blocking: call it in a worker thread)."""
+        """Daily uptime bars of every configured check (blocking: call it in a worker thread). The answer
+        is an EncodedDocument: `dumps` returns the JSON it was built with, joined from each check's kept
+        bytes, instead of encoding 90,000 numbers again."""
         now = self.clock()
         config = self.source.config
         store = store_of(self.source)
+        markers = self._read(store, config).markers
+        wanted = {spec.name: markers.get(spec.name, ()) for spec in config.checks}
         with self._history_lock:  # two requests for different `days` may build at once
-            shown, values = self.history.refresh(store, self._read(store, config).markers, now, days)
-        return {
-            "version": FEED_VERSION,
-            "generated_at": _ts(now),
-            "days": [day.isoformat() for day in shown],
-            "checks": {spec.name: values[spec.name] for spec in config.checks},
-        }
+            shown, checks_json = self.history.encoded(store, wanted, now, days)
+            _, values = self.history.refresh(store, wanted, now, days)
+        head = {"version": FEED_VERSION, "generated_at": _ts(now), "days": [day.isoformat() for day in shown]}
+        document = EncodedDocument({**head, "checks": values})
+        document.json = dumps(head)[:-1] + b',"checks":' + checks_json + b"}"
+        return document

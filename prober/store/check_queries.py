@@ -135,31 +135,34 @@ def _latency(value: Any, duration_ms: float) -> float:
 
 
 def raw_points(reader: Reader, check: str, since: datetime, limit: int) -> list[RawPoint]:
-    """The newest `limit` results of the check since `since` (as latency points), oldest first."""
+    """The newest `limit` results of the check since `since` (as latency points), oldest first. The
+    `latency` metric's place in the metrics array depends on the row's shape: the few shapes of the
+    range are looked up first, so SQLite extracts the one value per row."""
     check_id = reader.check_id(check)
     if check_id is None:
         return []
-    sql = (
-        "SELECT started, location_id, status, duration, shape_id, metrics FROM result_rows "
-        "WHERE check_id = ? AND started >= ? ORDER BY started DESC LIMIT ?"
+    start = encode_started(utc(since))
+    shapes = _tuples(
+        reader, "SELECT DISTINCT shape_id FROM result_rows WHERE check_id = ? AND started >= ?", [check_id, start]
     )
-    rows = _tuples(reader, sql, [check_id, encode_started(utc(since)), max(0, limit)])
-    where: dict[int, int | None] = {}
+    cases = []
+    for (shape_id,) in shapes:
+        keys = reader.shape_of(shape_id).keys
+        if keys is not None and "latency" in keys:
+            cases.append(f"WHEN {int(shape_id)} THEN json_extract(metrics, '$[{keys.index('latency')}]')")
+    latency = f"CASE shape_id {' '.join(cases)} END" if cases else "NULL"
+    sql = (
+        "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', started / 1000.0, 'unixepoch'), location_id, status, duration, "
+        f"{latency} FROM result_rows WHERE check_id = ? AND started >= ? ORDER BY started DESC LIMIT ?"
+    )
+    rows = _tuples(reader, sql, [check_id, start, max(0, limit)])
+    locations: dict[int, str] = {}
     points: list[RawPoint] = []
-    for started, location_id, status, duration, shape_id, metrics in reversed(rows):
-        index = where.get(shape_id, -1)
-        if index == -1:
-            keys = reader.shape_of(shape_id).keys
-            index = where[shape_id] = keys.index("latency") if keys is not None and "latency" in keys else None
-        value = json.loads(metrics)[index] if index is not None else None
-        points.append(
-            RawPoint(
-                format_timestamp(decode_started(started)),
-                reader.name_of(location_id),
-                STATUS_NAMES[status],
-                _latency(value, decode_duration(duration)),
-            )
-        )
+    for started, location_id, status, duration, value in reversed(rows):
+        location = locations.get(location_id)
+        if location is None:
+            location = locations[location_id] = reader.name_of(location_id)
+        points.append(RawPoint(started, location, STATUS_NAMES[status], _latency(value, decode_duration(duration))))
     return points
 
 

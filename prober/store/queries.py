@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypedDict
 
 from sqlite_utils import Database
@@ -276,6 +276,76 @@ class Reader:
             params,
         )
         return {row["check"]: 100.0 * (row["count"] - row["down"]) / row["count"] for row in rows if row["count"]}
+
+    def uptime_windows(
+        self, check: str, windows: Mapping[str, float], *, now: datetime | None = None
+    ) -> dict[str, float | None]:
+        """`uptime(check, seconds)` for every named window at once, the same numbers read from the daily
+        rollups for the whole days inside a window and the hourly ones only for its first and last day,
+        so 90 days cost about 90 rows instead of 2,160."""
+        end = utc(now) if now is not None else datetime.now(UTC)
+        last_hour = window_start_key(end, 0)
+        last_day = last_hour[:10]
+        starts = {name: window_start_key(end, seconds) for name, seconds in windows.items()}
+        if not starts:
+            return {}
+        edge_days = {start[:10] for start in starts.values()} | {last_day}
+        first_day = min(edge_days)
+        with self._lock:
+            connection = self._db.conn
+            days = dict(
+                (day, (count, down))
+                for day, count, down in connection.execute(
+                    'SELECT day, sum(count), sum(down) FROM rollups_daily WHERE "check" = ? AND day > ? AND day < ? '
+                    "GROUP BY day",
+                    (check, first_day, last_day),
+                )
+            )
+            hours: dict[str, tuple[int, int]] = {}
+            for day in edge_days:
+                following = (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+                hours.update(
+                    (hour, (count, down))
+                    for hour, count, down in connection.execute(
+                        'SELECT hour, sum(count), sum(down) FROM rollups_hourly WHERE "check" = ? AND hour >= ? '
+                        "AND hour < ? AND hour <= ? GROUP BY hour",
+                        (check, day, following, last_hour),
+                    )
+                )
+        found: dict[str, float | None] = {}
+        for name, start in starts.items():
+            first = start[:10]
+            count = down = 0
+            for hour, (hour_count, hour_down) in hours.items():
+                if hour >= start and (hour[:10] == first or hour[:10] == last_day):
+                    count += hour_count
+                    down += hour_down
+            if first != last_day:
+                for day, (day_count, day_down) in days.items():
+                    if first < day:
+                        count += day_count
+                        down += day_down
+            found[name] = 100.0 * (count - down) / count if count else None
+        return found
+
+    def daily_uptimes(self, first_day: date, last_day: date, check: str | None = None) -> dict[str, dict[date, float]]:
+        """Percent of results not down per check and UTC day from `first_day` through `last_day` (days
+        without results are absent), from the daily rollups: one query for every check."""
+        clauses, params = ["day >= ?", "day <= ?"], [first_day.isoformat(), last_day.isoformat()]
+        if check is not None:
+            clauses.append('"check" = ?')
+            params.append(check)
+        sql = (
+            f'SELECT "check", day, sum(count), sum(down) FROM rollups_daily WHERE {" AND ".join(clauses)} '
+            'GROUP BY "check", day'
+        )
+        found: dict[str, dict[date, float]] = {}
+        parse = date.fromisoformat
+        with self._lock:
+            for name, day, count, down in self._db.conn.execute(sql, params):
+                if count:
+                    found.setdefault(name, {})[parse(day)] = 100.0 * (count - down) / count
+        return found
 
     def latency_percentiles(
         self,

@@ -39,23 +39,24 @@ class Clock:
         index = self.n
         self.n += 1
         status: Status = "down" if index % 97 == 0 else "up"
-        latency = 0.02 + (index % 50) * 0.003
+        # as the http probe reports them: phases in seconds rounded to the microsecond
+        latency = round(0.02 + (index * 7919 % 50_000) / 1e6 * 3, 6)
         return Result(
             check=f"check-{index % self.checks:05d}",
             type="http",
             location="default",
             started_at=self.start + self.step * index,
-            duration_ms=latency * 1000 + 1.5,
+            duration_ms=latency * 1000 + 1.5 + (index % 1000) / 997,
             status=status,
             error="HTTP status 503, expected 2xx" if status == "down" else None,
             metrics={
                 "status": 503 if status == "down" else 200,
                 "latency": latency,
-                "dns": 0.001,
-                "connect": 0.002,
-                "tls": 0.011,
-                "ttfb": latency * 0.8,
-                "transfer": latency * 0.1,
+                "dns": round(0.0008 + (index % 13) / 1e5, 6),
+                "connect": round(0.0015 + (index % 17) / 1e5, 6),
+                "tls": round(0.009 + (index % 31) / 1e5, 6),
+                "ttfb": round(latency * 0.8, 6),
+                "transfer": round(latency * 0.1, 6),
                 "body_size": 1234,
                 "redirects": 0,
             },
@@ -133,7 +134,12 @@ async def run(args: argparse.Namespace) -> None:
         busy_us = store.stats.commit_seconds / max(1, store.stats.results) * 1e6
         await store.close()
         total = clock.n
-        size = path.stat().st_size
+        connection = sqlite3.connect(path)
+        try:
+            pages, page_size = (connection.execute(f"PRAGMA {name}").fetchone()[0] for name in ("page_count", "page_size"))
+        finally:
+            connection.close()
+        size = pages * page_size
         print(f"synchronous={args.synchronous} producers={args.producers} checks={args.checks}")
         print(
             "write() concurrent:  {results:.0f} results, {results_per_s:,.0f} results/s, {commits:.0f} commits "
@@ -147,7 +153,7 @@ async def run(args: argparse.Namespace) -> None:
             )
         )
         print(f"writer thread busy {busy_us:.0f} µs per result (a ceiling of {1e6 / busy_us:,.0f} results/s)")
-        print(f"database: {size:,} bytes for {total:,} results = {size / total:.0f} bytes per result")
+        print(f"database: {size:,} bytes (page_count × page_size) for {total:,} results = {size / total:.0f} bytes per result")
         for name, table_bytes in table_sizes(path).items():
             print(f"  {name:28s} {table_bytes:>14,} bytes  {table_bytes / total:7.1f} bytes/result")
 
