@@ -435,6 +435,13 @@ class Reader:
         rows = self._rows("SELECT * FROM incidents WHERE id = ?", [incident_id])
         return _incident(rows[0]) if rows else None
 
+    def failed_notification_counts(self) -> dict[tuple[str, str], int]:
+        """(check, outcome) → notifications recorded as failed, abandoned or dropped since the database was
+        made (counted by a trigger as they are inserted, so pruning old rows does not lower them; a message
+        about no check counts under the check ""). Reads one row per check and outcome."""
+        rows = self._rows('SELECT "check", outcome, count FROM notification_failures')
+        return {(row["check"], row["outcome"]): int(row["count"]) for row in rows}
+
     def notifications(
         self, limit: int = 100, check: str | None = None, incident_id: int | None = None
     ) -> list[Notification]:
