@@ -58,8 +58,8 @@ import aiohttp
 from prober.redact import redact_url
 from prober.results import Result, format_timestamp
 from prober.store import Store, StoreError
-from prober.store.schema import open_read_connection
 from prober.store.queries import result_rowid
+from prober.store.schema import open_read_connection
 from prober.supervise import Supervisor
 
 __all__ = [

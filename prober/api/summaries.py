@@ -129,12 +129,15 @@ class _Days:
     row: list[float | None]
     """values of the MAX_DAYS days ending `today`, oldest first, rounded for the answer."""
     encoded: dict[int, bytes]
-    """The JSON of the last `days` values of `row`, by `days` (filled as asked)."""
+    """`member(check, days)` by `days` (filled as asked)."""
 
-    def json(self, days: int) -> bytes:
+    def member(self, check: str, days: int) -> bytes:
+        """`"check":[...]` with the last `days` values."""
         found = self.encoded.get(days)
         if found is None:
-            found = self.encoded[days] = json.dumps(self.row[-days:], separators=(",", ":"), allow_nan=False).encode()
+            name = json.dumps(check, ensure_ascii=False)
+            values = json.dumps(self.row[-days:], separators=(",", ":"), allow_nan=False)
+            found = self.encoded[days] = f"{name}:{values}".encode()
         return found
 
 
@@ -161,16 +164,21 @@ class DailyHistory:
         """The last `days` days (oldest first, ending today) and each check's uptime per day."""
         days = max(1, min(days, MAX_DAYS))
         window, entries = self._update(store, markers, now)
+        if days == MAX_DAYS:  # the kept lists themselves: callers only read them
+            return window, {check: entry.row for check, entry in entries.items()}
         return window[-days:], {check: entry.row[-days:] for check, entry in entries.items()}
 
-    def encoded(self, store: Store, markers: Mapping[str, Marker], now: datetime, days: int) -> tuple[list[date], bytes]:
+    def encoded(
+        self, store: Store, markers: Mapping[str, Marker], now: datetime, days: int
+    ) -> tuple[list[date], bytes]:
         """Like `refresh`, with the checks as one JSON object (`{"name":[...],...}`) in `markers` order."""
         days = max(1, min(days, MAX_DAYS))
         window, entries = self._update(store, markers, now)
-        parts = [json.dumps(check, ensure_ascii=False).encode() + b":" + entry.json(days) for check, entry in entries.items()]
-        return window[-days:], b"{" + b",".join(parts) + b"}"
+        return window[-days:], b"{" + b",".join(entry.member(check, days) for check, entry in entries.items()) + b"}"
 
-    def _update(self, store: Store, markers: Mapping[str, Marker], now: datetime) -> tuple[list[date], dict[str, _Days]]:
+    def _update(
+        self, store: Store, markers: Mapping[str, Marker], now: datetime
+    ) -> tuple[list[date], dict[str, _Days]]:
         today = now.astimezone(UTC).date()
         window = [today - timedelta(days=offset) for offset in range(MAX_DAYS - 1, -1, -1)]
         entries: dict[str, _Days] = {}
@@ -200,9 +208,7 @@ class DailyHistory:
                 found = store.daily_uptimes(first, today, check).get(check, {})
             entry = self._entries.get(check)
             old = entry.values if entry is not None else {}
-            values: dict[date, float | None] = {
-                day: found.get(day) if day >= first else old.get(day) for day in window
-            }
+            values: dict[date, float | None] = {day: found.get(day) if day >= first else old.get(day) for day in window}
             entries[check] = _Days(today, markers[check], values, [_round(values[day], 3) for day in window], {})
         self._entries = entries
         return window, entries

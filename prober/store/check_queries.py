@@ -12,10 +12,9 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
-from prober.results import format_timestamp
 from prober.store.codec import STATUS_NAMES, decode_duration, decode_id, decode_started, encode_started
 from prober.store.queries import Reader, parse_timestamp
 from prober.store.rollups import BUCKET_COLUMNS, hour_key

@@ -30,6 +30,7 @@ This module is pure (no connection, no I/O); `NameTable` is handed the connectio
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import uuid
@@ -77,10 +78,14 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+
+
 def to_json(value: Any) -> str:
     """Compact JSON for a column. Values JSON cannot express (datetimes, bytes) are stored as their text
-    rather than refused: a result is never lost because a probe put an odd value in its metrics."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    rather than refused: a result is never lost because a probe put an odd value in its metrics. (One
+    encoder for every call: `json.dumps` with options builds a new one each time.)"""
+    return _ENCODER.encode(value)
 
 
 # --- scalars ------------------------------------------------------------------------------------------
@@ -135,7 +140,7 @@ class Shape:
     None: the row's `extra` column holds the whole assertion list."""
 
     def text(self) -> str:
-        return to_json({"m": self.keys, "a": self.assertions})
+        return _shape_text(self)
 
     @classmethod
     def parse(cls, text: str) -> Shape:
@@ -146,6 +151,12 @@ class Shape:
             keys=None if keys is None else tuple(keys),
             assertions=None if assertions is None else tuple((a[0], a[1], a[2], int(a[3])) for a in assertions),
         )
+
+
+@functools.lru_cache(maxsize=4096)
+def _shape_text(shape: Shape) -> str:
+    """The result_names text of a shape (kept: every result of a check has the same few shapes)."""
+    return to_json({"m": shape.keys, "a": shape.assertions})
 
 
 _SCALARS = (int, str, bool)
@@ -163,9 +174,7 @@ def _same(actual: Any, value: Any) -> bool:
     return actual is None and value is None
 
 
-def encode_values(
-    metrics: Mapping[str, Any], assertions: Sequence[Assertion]
-) -> tuple[Shape, str, int, str | None]:
+def encode_values(metrics: Mapping[str, Any], assertions: Sequence[Assertion]) -> tuple[Shape, str, int, str | None]:
     """(shape, metrics column, failed bitmask, extra column) of one result."""
     keys: tuple[str, ...] | None = tuple(metrics)
     if all(type(key) is str for key in metrics):

@@ -173,6 +173,15 @@ class Reader:
             for row in rows
         ]
 
+    def current_markers(self) -> list[tuple[str, str, str]]:
+        """(check, location, result id) of every current state, in `current()` order: what changed since a
+        previous `current()` without decoding any metrics."""
+        with self._lock:
+            rows = self._db.conn.execute(
+                'SELECT "check", location, result_id FROM current_state ORDER BY "check", location'
+            )
+            return [(str(check), str(location), str(result_id)) for check, location, result_id in rows]
+
     def checks(self) -> list[str]:
         return [row["check"] for row in self._rows('SELECT DISTINCT "check" FROM current_state ORDER BY "check"')]
 

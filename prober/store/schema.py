@@ -382,7 +382,7 @@ def _v4_daily_rollups_and_counters(db: Database) -> None:
     outcomes = "('failed', 'abandoned', 'dropped')"
     db.execute(
         f'INSERT INTO notification_failures ("check", outcome, count) SELECT coalesce("check", \'\'), outcome, '
-        f'count(*) FROM notifications WHERE outcome IN {outcomes} GROUP BY coalesce("check", \'\'), outcome'
+        f"count(*) FROM notifications WHERE outcome IN {outcomes} GROUP BY coalesce(\"check\", ''), outcome"
     )
     db.execute(
         f"""

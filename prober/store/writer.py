@@ -478,8 +478,7 @@ class Writer:
         elif health.failing_since is not None and not self._backlog and (not outcomes or any(o.ok for o in outcomes)):
             lasted = (datetime.now(UTC) - health.failing_since).total_seconds()
             self._errors.recovered(
-                f"the database {self._path} takes writes again after {lasted:.0f} s and {health.failures} failed "
-                "writes"
+                f"the database {self._path} takes writes again after {lasted:.0f} s and {health.failures} failed writes"
             )
             health.failing_since = None
             health.last_error = None

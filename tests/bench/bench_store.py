@@ -136,7 +136,9 @@ async def run(args: argparse.Namespace) -> None:
         total = clock.n
         connection = sqlite3.connect(path)
         try:
-            pages, page_size = (connection.execute(f"PRAGMA {name}").fetchone()[0] for name in ("page_count", "page_size"))
+            pages, page_size = (
+                connection.execute(f"PRAGMA {name}").fetchone()[0] for name in ("page_count", "page_size")
+            )
         finally:
             connection.close()
         size = pages * page_size
@@ -153,7 +155,10 @@ async def run(args: argparse.Namespace) -> None:
             )
         )
         print(f"writer thread busy {busy_us:.0f} µs per result (a ceiling of {1e6 / busy_us:,.0f} results/s)")
-        print(f"database: {size:,} bytes (page_count × page_size) for {total:,} results = {size / total:.0f} bytes per result")
+        print(
+            f"database: {size:,} bytes (page_count × page_size) for {total:,} results = "
+            f"{size / total:.0f} bytes per result"
+        )
         for name, table_bytes in table_sizes(path).items():
             print(f"  {name:28s} {table_bytes:>14,} bytes  {table_bytes / total:7.1f} bytes/result")
 
