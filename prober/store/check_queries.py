@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -76,15 +77,41 @@ class FailedResult:
     error: str | None
 
 
-def hourly_rows(reader: Reader, check: str, since: datetime) -> list[HourRow]:
+def hourly_rows(
+    reader: Reader, check: str, since: datetime, *, buckets_for: Callable[[str, int, float], bool] | None = None
+) -> list[HourRow]:
     """Every hour of the check with results, from the hour containing `since`, oldest first, summed over
-    locations (in Python: cheaper than GROUP BY over 60 columns when most hours have one row)."""
-    sql = (
-        "SELECT hour, count, down, degraded, latency_min, latency_max, latency_sum, "
-        f'{", ".join(BUCKET_COLUMNS)} FROM rollups_hourly WHERE "check" = ? AND hour >= ? ORDER BY hour'
-    )
+    locations (in Python: cheaper than GROUP BY over 60 columns when most hours have one row).
+
+    With `buckets_for(hour, count, latency_sum)`, the 37 histogram columns are read only for the hours it
+    says need them (a caller that keeps past hours' percentiles wants the current hour's alone); the
+    other rows come with empty `buckets`."""
+    fixed = "hour, count, down, degraded, latency_min, latency_max, latency_sum"
+    where = 'FROM rollups_hourly WHERE "check" = ? AND hour >= ? ORDER BY hour'
+    start = hour_key(since)
+    if buckets_for is None:
+        return _merged(_tuples(reader, f"SELECT {fixed}, {', '.join(BUCKET_COLUMNS)} {where}", [check, start]))
+    rows = _merged(_tuples(reader, f"SELECT {fixed} {where}", [check, start]))
+    wanted = [row.hour for row in rows if buckets_for(row.hour, row.count, row.latency_sum)]
+    if not wanted:
+        return rows
+    if len(wanted) > 50:
+        sql, params = f"SELECT {fixed}, {', '.join(BUCKET_COLUMNS)} {where}", [check, start]
+    else:
+        marks = ", ".join("?" * len(wanted))
+        sql = (
+            f'SELECT {fixed}, {", ".join(BUCKET_COLUMNS)} FROM rollups_hourly WHERE "check" = ? AND hour IN '
+            f"({marks}) ORDER BY hour"
+        )
+        params = [check, *wanted]
+    full = {row.hour: row for row in _merged(_tuples(reader, sql, params))}
+    # a row read twice may have moved on between the reads: the newer one, buckets and all, wins
+    return [full.get(row.hour, row) for row in rows]
+
+
+def _merged(found: list[tuple[Any, ...]]) -> list[HourRow]:
     merged: list[list[Any]] = []
-    for row in _tuples(reader, sql, [check, hour_key(since)]):
+    for row in found:
         last = merged[-1] if merged else None
         if last is None or last[0] != row[0]:
             merged.append(list(row))
@@ -112,11 +139,8 @@ def hourly_rows(reader: Reader, check: str, since: datetime) -> list[HourRow]:
 
 
 def daily_uptime(reader: Reader, check: str, first_day: date) -> dict[date, float]:
-    """Percent of results not down per UTC day with results, from `first_day` on."""
-    sql = (
-        'SELECT substr(hour, 1, 10), sum(count), sum(down) FROM rollups_hourly WHERE "check" = ? AND hour >= ? '
-        "GROUP BY substr(hour, 1, 10)"
-    )
+    """Percent of results not down per UTC day with results, from `first_day` on (the daily rollups)."""
+    sql = 'SELECT day, sum(count), sum(down) FROM rollups_daily WHERE "check" = ? AND day >= ? GROUP BY day'
     rows = _tuples(reader, sql, [check, first_day.isoformat()])
     return {date.fromisoformat(day): 100.0 * (count - down) / count for day, count, down in rows if count}
 
