@@ -337,6 +337,89 @@ class Reader:
             found[name] = 100.0 * (count - down) / count if count else None
         return found
 
+    def all_uptime_windows(
+        self, windows: Mapping[str, float], *, now: datetime | None = None
+    ) -> dict[str, dict[str, float | None]]:
+        """`uptime_windows` of every check with results, in a few aggregate queries (one on the daily
+        rollups, one per edge day on the hourly ones) instead of a handful per check: for a feed computed
+        from nothing (a start) over 1,000 checks."""
+        end = utc(now) if now is not None else datetime.now(UTC)
+        last_hour = window_start_key(end, 0)
+        last_day = last_hour[:10]
+        starts = {name: window_start_key(end, seconds) for name, seconds in windows.items()}
+        names = list(starts)
+        totals: dict[str, list[int]] = {}
+
+        def add(check: str, values: Sequence[Any], positions: list[int]) -> None:
+            found = totals.setdefault(check, [0] * (2 * len(names)))
+            for offset, position in enumerate(positions):
+                found[2 * position] += int(values[2 * offset] or 0)
+                found[2 * position + 1] += int(values[2 * offset + 1] or 0)
+
+        with self._lock:
+            connection = self._db.conn
+            whole = [position for position, name in enumerate(names) if starts[name][:10] != last_day]
+            if whole:
+                columns = ", ".join(
+                    "sum(CASE WHEN day > ? THEN count END), sum(CASE WHEN day > ? THEN down END)" for _ in whole
+                )
+                params: list[Any] = []
+                for position in whole:
+                    params += [starts[names[position]][:10]] * 2
+                first = min(starts[names[position]][:10] for position in whole)
+                sql = f'SELECT "check", {columns} FROM rollups_daily WHERE day > ? AND day < ? GROUP BY "check"'
+                for check, *values in connection.execute(sql, [*params, first, last_day]):
+                    add(check, values, whole)
+            edges: dict[str, list[int]] = {}
+            for position, name in enumerate(names):
+                edges.setdefault(starts[name][:10], []).append(position)
+            edges.setdefault(last_day, [])
+            for day, positions in edges.items():
+                counted = list(positions)  # windows that start on this day count it from their first hour
+                if day == last_day:  # and every longer window counts today up to the current hour
+                    counted += whole
+                if not counted:
+                    continue
+                columns = ", ".join(
+                    "sum(CASE WHEN hour >= ? THEN count END), sum(CASE WHEN hour >= ? THEN down END)" for _ in counted
+                )
+                params = []
+                for position in counted:
+                    first_hour = starts[names[position]] if position in positions else day
+                    params += [first_hour] * 2
+                following = (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+                sql = (
+                    f'SELECT "check", {columns} FROM rollups_hourly WHERE hour >= ? AND hour < ? AND hour <= ? '
+                    'GROUP BY "check"'
+                )
+                for check, *values in connection.execute(sql, [*params, day, following, last_hour]):
+                    add(check, values, counted)
+        return {
+            check: {
+                name: 100.0 * (found[2 * p] - found[2 * p + 1]) / found[2 * p] if found[2 * p] else None
+                for p, name in enumerate(names)
+            }
+            for check, found in totals.items()
+        }
+
+    def all_latency_percentiles(
+        self, window_seconds: float, percentiles: Iterable[float] = (50, 95), *, now: datetime | None = None
+    ) -> dict[str, dict[float, float | None]]:
+        """`latency_percentiles` of every check with results in the window, in one query."""
+        clauses, params = self._window(window_seconds, now, None, None)
+        wanted = tuple(percentiles)
+        sql = (
+            'SELECT "check", min(latency_min), max(latency_max), '
+            f"{', '.join(f'sum({column})' for column in BUCKET_COLUMNS)} FROM rollups_hourly WHERE {clauses} "
+            'GROUP BY "check"'
+        )
+        with self._lock:
+            rows = self._db.conn.execute(sql, params).fetchall()
+        return {
+            row[0]: estimate_percentiles([int(v or 0) for v in row[3:]], row[1] or 0.0, row[2] or 0.0, wanted)
+            for row in rows
+        }
+
     def daily_uptimes(self, first_day: date, last_day: date, check: str | None = None) -> dict[str, dict[date, float]]:
         """Percent of results not down per check and UTC day from `first_day` through `last_day` (days
         without results are absent), from the daily rollups: one query for every check."""
