@@ -84,27 +84,10 @@ class SummaryCache:
         """Checks recomputed by the last refresh (for tests and the benchmark)."""
 
     def compute(self, store: Store, check: str, marker: Marker, now: datetime) -> CheckSummary:
-        uptime = store.uptime_windows(check, WINDOWS, now=now)
+        uptime = {name: _round(value, 4) for name, value in store.uptime_windows(check, WINDOWS, now=now).items()}
         latency = store.latency_percentiles(check, LATENCY_WINDOW, (50, 95), now=now)
-        return self._summary(uptime, latency, marker, now)
-
-    @staticmethod
-    def _bulk(
-        store: Store, checks: list[str], now: datetime
-    ) -> tuple[dict[str, dict[str, float | None]], dict[str, dict[float, float | None]]] | None:
-        """Every check's numbers in a few aggregate queries, when more than BULK checks have none yet."""
-        if len(checks) <= BULK:
-            return None
-        return (
-            store.all_uptime_windows(WINDOWS, now=now),
-            store.all_latency_percentiles(LATENCY_WINDOW, (50, 95), now=now),
-        )
-
-    def _summary(
-        self, uptime: Mapping[str, float | None], latency: Mapping[float, float | None], marker: Marker, now: datetime
-    ) -> CheckSummary:
         return CheckSummary(
-            uptime={name: _round(uptime.get(name), 4) for name in WINDOWS},
+            uptime=uptime,
             latency_p50=_round(latency.get(50), 6),
             latency_p95=_round(latency.get(95), 6),
             marker=marker,
@@ -120,14 +103,9 @@ class SummaryCache:
             for check in [check for check in entries if check not in markers]:
                 del entries[check]
         recomputed = 0
-        bulk = self._bulk(store, [check for check in markers if check not in entries], now)
         for check, marker in markers.items():
             entry = entries.get(check)
-            if entry is None and bulk is not None:
-                uptime, latency = bulk[0].get(check, {}), bulk[1].get(check, {})
-                entries[check] = self._summary(uptime, latency, marker, now)
-                recomputed += 1
-            elif entry is None or entry.marker != marker:
+            if entry is None or entry.marker != marker:
                 entries[check] = self.compute(store, check, marker, now)
                 entries.move_to_end(check)
                 recomputed += 1
