@@ -15,7 +15,7 @@ from test_api_helpers import NOW, FakeDaemon, serve, write_config
 
 from prober.results import Assertion, Result, Status, new_result_id
 from prober.store import SCHEMA_VERSION, Store
-from prober.store.codec import decode_assertions, encode_values
+from prober.store.codec import decode_assertions, encode_values, to_json
 from prober.store.rollups import UPSERT_ROLLUP_SQL, aggregate, latency_of
 from prober.store.schema import MIGRATIONS, open_write_connection
 from prober.store.writer import encode_result
@@ -78,7 +78,7 @@ def odd_results() -> list[Result]:
     return found
 
 
-def write_v2(path: Path, results: list[Result]) -> None:
+def write_v2(path: Path, results: list[Result]) -> dict[tuple[str, str], Result]:
     """A database as prober wrote it at schema version 2 (its migrations, its row format)."""
     db = open_write_connection(path, synchronous="NORMAL")
     db.execute("BEGIN IMMEDIATE")
@@ -98,7 +98,7 @@ def write_v2(path: Path, results: list[Result]) -> None:
                 result.status,
                 result.duration_ms,
                 result.error,
-                encoded.metrics,
+                to_json(result.metrics),
                 json.dumps([item.to_json() for item in result.assertions], separators=(",", ":")),
                 encoded.artifacts,
                 encoded.details,
@@ -109,11 +109,31 @@ def write_v2(path: Path, results: list[Result]) -> None:
     )
     for (check, location, hour), delta in deltas.items():
         db.execute(UPSERT_ROLLUP_SQL, delta.params(check, location, hour))
-    from prober.store.writer import _update_current
-
-    _update_current(db, [encode_result(result) for result in results])
+    newest: dict[tuple[str, str], Result] = {}
+    for result in sorted(results, key=lambda item: item.started_at):
+        newest[(result.check, result.location)] = result
+    for result in newest.values():  # version 2 kept the metrics of a current state as a JSON object
+        db.execute(
+            'INSERT INTO current_state ("check", location, type, status, started_at, duration_ms, error, metrics, '
+            "result_id, consecutive_down, consecutive_ok, last_change) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                result.check,
+                result.location,
+                result.type,
+                result.status,
+                encode_result(result).started_at,
+                result.duration_ms,
+                result.error,
+                to_json(result.metrics),
+                result.id,
+                int(result.status == "down"),
+                int(result.status != "down"),
+                encode_result(result).started_at,
+            ),
+        )
     db.execute("COMMIT")
     db.close()
+    return newest
 
 
 def rows_of(path: Path, sql: str) -> list[tuple[Any, ...]]:
@@ -124,7 +144,7 @@ def rows_of(path: Path, sql: str) -> list[tuple[Any, ...]]:
 async def test_a_version_2_database_keeps_every_row_and_answers_the_same(tmp_path: Path) -> None:
     results = odd_results()
     path = tmp_path / "prober.db"
-    write_v2(path, results)
+    newest = write_v2(path, results)
     columns = 'rowid, id, "check", location, type, started_at, status, duration_ms, error, metrics, assertions, ' + (
         "artifacts, details"
     )
@@ -147,6 +167,16 @@ async def test_a_version_2_database_keeps_every_row_and_answers_the_same(tmp_pat
             )
             listed = store.results(check, location=location, limit=10_000)
             assert [r.to_json() for r in listed] == [r.to_json() for r in mine]
+        # current states written by version 2 (metrics as an object) read as they were, and so do new ones
+        for state in store.current():
+            assert (state["check"], state["location"]) in newest
+            assert state["metrics"] == newest[(state["check"], state["location"])].metrics
+        later = Result(
+            check="fresh", type="http", location="default", started_at=NOW, duration_ms=1.0, status="up",
+            metrics={"status": 200, "latency": 0.001, "extra": [1, 2]},
+        )  # fmt: skip
+        await store.write(later)
+        assert store.current("fresh")[0]["metrics"] == later.metrics
         # the feed's windows (daily rollups) agree with the hourly rollups; so do the daily bars
         async with serve(FakeDaemon(store, config), cache_ttl=0) as client:
             feed = await (await client.get("/api/v1/status")).json()
@@ -172,7 +202,7 @@ async def test_a_version_2_database_keeps_every_row_and_answers_the_same(tmp_pat
         assert listed_json["results"][0]["id"] == newest_page.id
 
     assert rows_of(path, "PRAGMA user_version")[0][0] == SCHEMA_VERSION
-    after = rows_of(path, f"SELECT {columns} FROM results ORDER BY rowid")
+    after = rows_of(path, f"SELECT {columns} FROM results ORDER BY rowid")[:-1]  # the last: written after
     assert [row[0] for row in after] == [row[0] for row in before], "every row, under its rowid"
     for old, new in zip(before, after, strict=True):
         assert new[1:6] == old[1:6] and new[6] == old[6] and new[8] == old[8], old
@@ -180,8 +210,12 @@ async def test_a_version_2_database_keeps_every_row_and_answers_the_same(tmp_pat
         assert json.loads(new[9]) == json.loads(old[9]), "the view shows the metrics as JSON"
         assert json.loads(new[10]) == json.loads(old[10]), "and the assertions"
         assert new[11:] == old[11:]
-    assert rows_of(path, "SELECT * FROM rollups_hourly ORDER BY 1, 2, 3") == hourly_before
-    daily = rows_of(path, 'SELECT day, "check", location, count, down, degraded FROM rollups_daily ORDER BY 1, 2, 3')
+    assert rows_of(path, "SELECT * FROM rollups_hourly WHERE \"check\" != 'fresh' ORDER BY 1, 2, 3") == hourly_before
+    daily = rows_of(
+        path,
+        'SELECT day, "check", location, count, down, degraded FROM rollups_daily WHERE "check" != \'fresh\' '
+        "ORDER BY 1, 2, 3",
+    )
     summed: dict[tuple[str, str, str], list[int]] = {}
     for check, location, hour, count, down, degraded, *_ in hourly_before:
         counts = summed.setdefault((hour[:10], check, location), [0, 0, 0])

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sqlite3
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -75,6 +76,7 @@ FROM_OK = -1
 FROM_EXTRA = -2
 """Assertion source: `actual` is in the row's `extra` array, at the assertion's index."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _MS = timedelta(milliseconds=1)
 
 
@@ -94,13 +96,8 @@ def to_json(value: Any) -> str:
 def encode_id(result_id: str) -> bytes | str:
     """16 bytes for a canonical (lower-case, hyphenated) UUID, else the text unchanged, so that decoding
     gives back exactly the string that was stored."""
-    if len(result_id) == 36:
-        try:
-            parsed = uuid.UUID(result_id)
-        except ValueError:
-            return result_id
-        if str(parsed) == result_id:
-            return parsed.bytes
+    if _CANONICAL_UUID.fullmatch(result_id):
+        return bytes.fromhex(result_id.replace("-", ""))
     return result_id
 
 

@@ -105,6 +105,14 @@ def result_rowid(db: Database, result_id: str) -> int | None:
     return None if row is None else int(row[0])
 
 
+def _state_metrics(shape: Shape | None, text: str) -> dict[str, Any]:
+    """current_state.metrics: a JSON object (rows from before schema version 4), or the values of `shape`."""
+    values = json.loads(text)
+    if shape is None or shape.keys is None:
+        return dict(values)
+    return dict(zip(shape.keys, values, strict=True))
+
+
 def parse_timestamp(text: str) -> datetime:
     return datetime.fromisoformat(text).astimezone(UTC)
 
@@ -155,6 +163,12 @@ class Reader:
     def current(self, check: str | None = None) -> list[CurrentState]:
         where, params = ('WHERE "check" = ?', [check]) if check is not None else ("", [])
         rows = self._rows(f'SELECT * FROM current_state {where} ORDER BY "check", location', params)
+        with self._lock:
+            shapes = {
+                shape_id: self._names.shape(self._db.conn, shape_id)
+                for shape_id in {row["shape_id"] for row in rows}
+                if shape_id is not None
+            }
         return [
             CurrentState(
                 check=row["check"],
@@ -164,7 +178,7 @@ class Reader:
                 started_at=parse_timestamp(row["started_at"]),
                 duration_ms=row["duration_ms"],
                 error=row["error"],
-                metrics=json.loads(row["metrics"]),
+                metrics=_state_metrics(shapes.get(row["shape_id"]), row["metrics"]),
                 result_id=row["result_id"],
                 consecutive_down=row["consecutive_down"],
                 consecutive_ok=row["consecutive_ok"],

@@ -347,7 +347,9 @@ class _MigrationNames:
 
 def _v4_daily_rollups_and_counters(db: Database) -> None:
     """Daily rollups (count, down, degraded per check, location and UTC day), so uptime over 7 to 90 days
-    reads a row per day instead of 24, filled from the hourly rows; and the failed-notification counters
+    reads a row per day instead of 24, filled from the hourly rows; current states keep their metrics as
+    result_rows does (a values array and `shape_id`; NULL for a row written before: a JSON object); and the
+    failed-notification counters
     that /metrics exports, kept by a trigger on every insert into notifications, so a scrape reads one
     row per check and outcome instead of every notification ever recorded."""
     db.execute(
@@ -369,6 +371,7 @@ def _v4_daily_rollups_and_counters(db: Database) -> None:
         'SELECT substr(hour, 1, 10), "check", location, sum(count), sum(down), sum(degraded) FROM rollups_hourly '
         'GROUP BY substr(hour, 1, 10), "check", location'
     )
+    db.execute("ALTER TABLE current_state ADD COLUMN shape_id INTEGER")
     db.execute(
         """
         CREATE TABLE notification_failures (

@@ -43,6 +43,7 @@ from sqlite_utils import Database
 from prober.logs import RepeatedError
 from prober.results import Result, format_timestamp
 from prober.store.codec import (
+    SHAPE,
     STATUS_CODES,
     NameTable,
     Shape,
@@ -126,9 +127,7 @@ class EncodedResult:
     error: str | None
     shape: Shape
     values: str
-    """The metrics as a JSON array in the shape's order (result_rows.metrics)."""
-    metrics: str
-    """The metrics as a JSON object (current_state.metrics)."""
+    """The metrics as a JSON array in the shape's order (result_rows.metrics and current_state.metrics)."""
     failed: int
     extra: str | None
     artifacts: str | None
@@ -171,7 +170,6 @@ def encode_result(result: Result) -> EncodedResult:
         error=result.error,
         shape=shape,
         values=values,
-        metrics=to_json(result.metrics),
         failed=failed,
         extra=extra,
         artifacts=to_json(result.artifacts) if result.artifacts else None,
@@ -191,10 +189,12 @@ _SELECT_CURRENT_SQL = (
 )
 _UPSERT_CURRENT_SQL = (
     'INSERT INTO current_state ("check", location, type, status, started_at, duration_ms, error, metrics, '
-    "result_id, consecutive_down, consecutive_ok, last_change) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "result_id, consecutive_down, consecutive_ok, last_change, shape_id) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     'ON CONFLICT ("check", location) DO UPDATE SET type = excluded.type, status = excluded.status, '
     "started_at = excluded.started_at, duration_ms = excluded.duration_ms, error = excluded.error, "
-    "metrics = excluded.metrics, result_id = excluded.result_id, consecutive_down = excluded.consecutive_down, "
+    "metrics = excluded.metrics, shape_id = excluded.shape_id, result_id = excluded.result_id, "
+    "consecutive_down = excluded.consecutive_down, "
     "consecutive_ok = excluded.consecutive_ok, last_change = excluded.last_change"
 )
 
@@ -209,8 +209,9 @@ def _insert_results(db: Database, names: NameTable, results: Iterable[EncodedRes
     return [result for result in results if connection.execute(_INSERT_RESULT_SQL, result.row(resolve)).rowcount == 1]
 
 
-def _update_current(db: Database, results: list[EncodedResult]) -> None:
-    """Move each check+location's current state forward through its new results, oldest first."""
+def _update_current(db: Database, names: NameTable, results: list[EncodedResult]) -> None:
+    """Move each check+location's current state forward through its new results, oldest first. The
+    metrics are kept as in result_rows: the values array and its shape's id."""
     states: dict[tuple[str, str], tuple[Any, ...] | None] = {}
     changed: dict[tuple[str, str], tuple[Any, ...]] = {}
     for result in sorted(results, key=lambda item: item.started_at):
@@ -237,11 +238,12 @@ def _update_current(db: Database, results: list[EncodedResult]) -> None:
             result.started_at,
             result.duration_ms,
             result.error,
-            result.metrics,
+            result.values,
             result.id,
             consecutive_down,
             consecutive_ok,
             last_change,
+            names.resolve(db.conn, SHAPE, result.shape.text()),
         )
     for row in changed.values():
         db.execute(_UPSERT_CURRENT_SQL, row)
@@ -558,7 +560,7 @@ class Writer:
                     assert op.fn is not None
                     values.append(op.fn(db))
             if new_results:
-                _update_current(db, new_results)
+                _update_current(db, self._names, new_results)
                 _update_rollups(db, new_results)
             db.execute("COMMIT")
         except BaseException:
