@@ -284,10 +284,11 @@ async def test_metrics_cost_does_not_grow_with_notification_history(tmp_path: Pa
     async with fake_daemon(tmp_path, CONFIG, results()) as daemon:
         await daemon.store._writer.run(fill)
         statements: list[str] = []
-        daemon.store._db.conn.set_trace_callback(statements.append)
         async with serve(daemon, cache_ttl=0) as client:
             timings = []
-            for _ in range(5):
+            for attempt in range(5):
+                if attempt == 4:  # the last scrape's queries
+                    daemon.store._db.conn.set_trace_callback(statements.append)
                 began = time.perf_counter()
                 text = await (await client.get("/metrics")).text()
                 timings.append(time.perf_counter() - began)
@@ -296,7 +297,8 @@ async def test_metrics_cost_does_not_grow_with_notification_history(tmp_path: Pa
             for (check, outcome), count in expected.items():
                 assert value(found, "prober_notifications_failed_total", check=check, outcome=outcome) == count
             assert not [sql for sql in statements if re.search(r"\bFROM notifications\b", sql)], statements
-            assert len(statements) <= 5 * 10, "a bounded number of queries per scrape"
+            selects = [sql for sql in statements if sql.lstrip().upper().startswith("SELECT")]
+            assert len(selects) <= 5, f"a few queries per scrape, whatever the history: {selects}"
             assert min(timings) < 0.25, f"best scrape {min(timings) * 1000:.0f} ms"
             pruned = await daemon.store.prune(RetentionConfig(raw=86400, rollup=10 * 86400), now=NOW)
             assert pruned["notifications"] > 100_000
