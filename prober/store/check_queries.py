@@ -1,7 +1,7 @@
 """Reads for one check's page (`GET /api/v1/checks/NAME`): hourly latency and uptime, daily uptime, recent
 raw points, recent failures, the newest screenshot. Every query is bounded by the check and a time range
-on an index (rollups_hourly's primary key, results_check_started), so a page costs a few milliseconds
-however many checks and how much history the database holds.
+on an index (rollups_hourly's primary key, rollups_daily_check, result_rows_check_started), so a page costs
+a few milliseconds however many checks and how much history the database holds.
 
 Only reads, through the Reader's read-only connection (and its lock). Times come back as aware UTC
 datetimes.
