@@ -1,6 +1,6 @@
 """Store benchmark: sustained batched insert rate and database bytes per result. Run on demand:
 
-    .venv/bin/python tests/bench/bench_store.py [--seconds 10] [--producers 200] [--checks 1000]
+    .venv/bin/python tests/bench/bench_store.py [--seconds 10 | --results 100000] [--producers 200] [--checks 1000]
 
 Not collected by pytest (not named test_*). It measures, on a fresh file in a temporary directory:
   1. `write()` from many concurrent producers (the daemon's path: each awaits its own commit) for
@@ -77,12 +77,14 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
-async def concurrent_writes(store: Store, clock: Clock, producers: int, seconds: float) -> dict[str, float]:
+async def concurrent_writes(
+    store: Store, clock: Clock, producers: int, seconds: float, until: int | None = None
+) -> dict[str, float]:
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
 
     async def producer() -> None:
-        while time.perf_counter() < deadline:
+        while time.perf_counter() < deadline if until is None else clock.n < until:
             result = clock.result()
             began = time.perf_counter()
             await store.write(result)
@@ -103,10 +105,12 @@ async def concurrent_writes(store: Store, clock: Clock, producers: int, seconds:
     }
 
 
-async def bulk_writes(store: Store, clock: Clock, batch: int, seconds: float) -> dict[str, float]:
+async def bulk_writes(
+    store: Store, clock: Clock, batch: int, seconds: float, until: int | None = None
+) -> dict[str, float]:
     written = 0
     began = time.perf_counter()
-    while time.perf_counter() - began < seconds:
+    while time.perf_counter() - began < seconds if until is None else clock.n < until:
         written += await store.write_many([clock.result() for _ in range(batch)])
     elapsed = time.perf_counter() - began
     return {"results": written, "results_per_s": written / elapsed}
@@ -129,8 +133,9 @@ async def run(args: argparse.Namespace) -> None:
         clock = Clock(args.checks)
         store = Store(path, synchronous=args.synchronous)
         await store.start()
-        concurrent = await concurrent_writes(store, clock, args.producers, args.seconds)
-        bulk = await bulk_writes(store, clock, args.ingest_batch, args.seconds)
+        half = None if args.results is None else args.results // 2
+        concurrent = await concurrent_writes(store, clock, args.producers, args.seconds, half)
+        bulk = await bulk_writes(store, clock, args.ingest_batch, args.seconds, args.results)
         busy_us = store.stats.commit_seconds / max(1, store.stats.results) * 1e6
         await store.close()
         total = clock.n
@@ -166,6 +171,9 @@ async def run(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each phase")
+    parser.add_argument(
+        "--results", type=int, default=None, help="write exactly this many results (half per phase) instead"
+    )
     parser.add_argument("--producers", type=int, default=200, help="concurrent write() callers")
     parser.add_argument("--checks", type=int, default=1000, help="distinct checks the results belong to")
     parser.add_argument("--ingest-batch", type=int, default=500, help="results per write_many()")
