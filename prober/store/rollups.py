@@ -26,12 +26,10 @@ from prober.results import format_timestamp
 __all__ = [
     "BUCKET_BOUNDS",
     "BUCKET_COLUMNS",
-    "UPSERT_DAILY_SQL",
     "UPSERT_ROLLUP_SQL",
     "HourlyDelta",
     "aggregate",
     "bucket_index",
-    "daily_deltas",
     "estimate_percentiles",
     "hour_floor",
     "hour_key",
@@ -150,29 +148,6 @@ UPSERT_ROLLUP_SQL = (
     + ", ".join(f"{column} = {column} + excluded.{column}" for column in BUCKET_COLUMNS)
 )
 """Adds a HourlyDelta (HourlyDelta.params) to its row, creating the row on the first result of the hour."""
-
-UPSERT_DAILY_SQL = (
-    'INSERT INTO rollups_daily (day, "check", location, count, down, degraded) VALUES (?, ?, ?, ?, ?, ?) '
-    'ON CONFLICT (day, "check", location) DO UPDATE SET count = count + excluded.count, '
-    "down = down + excluded.down, degraded = degraded + excluded.degraded"
-)
-"""Adds one day's counts (`daily_deltas`) to its rollups_daily row."""
-
-
-def daily_deltas(deltas: Mapping[tuple[str, str, str], HourlyDelta]) -> list[tuple[str, str, str, int, int, int]]:
-    """The hourly deltas of a batch summed per (UTC day, check, location): UPSERT_DAILY_SQL parameters.
-    The day is the first ten characters of the hour key (`2026-01-31`)."""
-    days: dict[tuple[str, str, str], list[int]] = {}
-    for (check, location, hour), delta in deltas.items():
-        key = (hour[:10], check, location)
-        found = days.get(key)
-        if found is None:
-            days[key] = [delta.count, delta.down, delta.degraded]
-        else:
-            found[0] += delta.count
-            found[1] += delta.down
-            found[2] += delta.degraded
-    return [(*key, *counts) for key, counts in days.items()]  # type: ignore[misc]
 
 
 def estimate_percentiles(

@@ -345,13 +345,37 @@ class _MigrationNames:
         return found
 
 
+ROLLUPS_DAILY_INSERT_TRIGGER = """
+    CREATE TRIGGER rollups_daily_add AFTER INSERT ON rollups_hourly
+    BEGIN
+        INSERT INTO rollups_daily (day, "check", location, count, down, degraded)
+        VALUES (substr(NEW.hour, 1, 10), NEW."check", NEW.location, NEW.count, NEW.down, NEW.degraded)
+        ON CONFLICT (day, "check", location) DO UPDATE SET count = count + excluded.count,
+            down = down + excluded.down, degraded = degraded + excluded.degraded;
+    END
+"""
+ROLLUPS_DAILY_UPDATE_TRIGGER = """
+    CREATE TRIGGER rollups_daily_change AFTER UPDATE OF count, down, degraded ON rollups_hourly
+    BEGIN
+        INSERT INTO rollups_daily (day, "check", location, count, down, degraded)
+        VALUES (substr(NEW.hour, 1, 10), NEW."check", NEW.location, NEW.count - OLD.count, NEW.down - OLD.down,
+                NEW.degraded - OLD.degraded)
+        ON CONFLICT (day, "check", location) DO UPDATE SET count = count + excluded.count,
+            down = down + excluded.down, degraded = degraded + excluded.degraded;
+    END
+"""
+"""The daily rollups follow the hourly ones in the same statement, whoever writes them (the writer's upsert
+of a batch, a migration): a day is always the sum of its hours, and deleting old hours (retention) leaves
+the days alone."""
+
+
 def _v4_daily_rollups_and_counters(db: Database) -> None:
     """Daily rollups (count, down, degraded per check, location and UTC day), so uptime over 7 to 90 days
-    reads a row per day instead of 24, filled from the hourly rows; current states keep their metrics as
-    result_rows does (a values array and `shape_id`; NULL for a row written before: a JSON object); and the
-    failed-notification counters
-    that /metrics exports, kept by a trigger on every insert into notifications, so a scrape reads one
-    row per check and outcome instead of every notification ever recorded."""
+    reads a row per day instead of 24: filled from the hourly rows, then kept by triggers on them. Current
+    states keep their metrics as result_rows does (a values array and `shape_id`; NULL for a row written
+    before: a JSON object). The failed-notification counters that /metrics exports, kept by a trigger on
+    every insert into notifications, so a scrape reads one row per check and outcome instead of every
+    notification ever recorded."""
     db.execute(
         """
         CREATE TABLE rollups_daily (
@@ -366,6 +390,8 @@ def _v4_daily_rollups_and_counters(db: Database) -> None:
         """
     )
     db.execute('CREATE INDEX rollups_daily_check ON rollups_daily ("check", day)')
+    db.execute(ROLLUPS_DAILY_INSERT_TRIGGER)
+    db.execute(ROLLUPS_DAILY_UPDATE_TRIGGER)
     db.execute(
         'INSERT INTO rollups_daily (day, "check", location, count, down, degraded) '
         'SELECT substr(hour, 1, 10), "check", location, sum(count), sum(down), sum(degraded) FROM rollups_hourly '

@@ -54,7 +54,7 @@ from prober.store.codec import (
     row_values,
     to_json,
 )
-from prober.store.rollups import UPSERT_DAILY_SQL, UPSERT_ROLLUP_SQL, aggregate, daily_deltas, latency_of
+from prober.store.rollups import UPSERT_ROLLUP_SQL, aggregate, latency_of
 from prober.store.schema import StoreError
 
 __all__ = [
@@ -253,8 +253,6 @@ def _update_rollups(db: Database, results: list[EncodedResult]) -> None:
     deltas = aggregate((r.check, r.location, r.started, r.status, r.latency) for r in results)
     for (check, location, hour), delta in deltas.items():
         db.execute(UPSERT_ROLLUP_SQL, delta.params(check, location, hour))
-    for params in daily_deltas(deltas):
-        db.execute(UPSERT_DAILY_SQL, params)
 
 
 @dataclass(slots=True)
