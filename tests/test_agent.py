@@ -459,7 +459,7 @@ async def test_renumbered_rows_are_followed_and_an_emptied_database_is_pushed_ag
             async with pushing(store, url) as pusher:
                 await wait_until(lambda: pusher.outbox.confirmed == 3, 10)
         with sqlite3.connect(db) as connection:  # as a VACUUM may: the same rows under other rowids
-            connection.execute("UPDATE results SET rowid = rowid + 100")
+            connection.execute("UPDATE result_rows SET rowid = rowid + 100")
         async with Store(db) as store:
             await store.write_many(second)
             async with pushing(store, url) as pusher:
@@ -467,7 +467,7 @@ async def test_renumbered_rows_are_followed_and_an_emptied_database_is_pushed_ag
         assert hub.delivered == [r.id for r in first + second], "nothing resent, nothing skipped"
 
         with sqlite3.connect(db) as connection:  # the results are gone (emptied, restored from an old copy ...)
-            connection.execute("DELETE FROM results")  # but the push cursor stays
+            connection.execute("DELETE FROM result_rows")  # but the push cursor stays
         async with Store(db) as store:
             await store.write_many(third)
             async with pushing(store, url) as pusher:
@@ -573,7 +573,7 @@ async def test_a_hub_that_cannot_store_answers_503_and_the_agent_delivers_once_i
     hub = await world.hub.start()
     with sqlite3.connect(hub.db) as connection:  # the hub's database refuses every new result, as a full disk
         connection.execute(
-            "CREATE TRIGGER refuse BEFORE INSERT ON results BEGIN SELECT RAISE(ABORT, 'disk is full'); END"
+            "CREATE TRIGGER refuse BEFORE INSERT ON result_rows BEGIN SELECT RAISE(ABORT, 'disk is full'); END"
         )
     made = results(3)
     async with Store(world.agent_db) as store:

@@ -253,3 +253,59 @@ async def test_alert_rules_and_grafana_dashboard_use_only_metrics_prober_exports
     used = {name for expr in expressions for name in re.findall(r"\b(probe_[a-z0-9_]+|prober_[a-z0-9_]+)", expr)}
     assert len(used) > 15
     assert used - exported == set()
+
+
+async def test_metrics_cost_does_not_grow_with_notification_history(tmp_path: Path) -> None:
+    """200,000 recorded notification attempts (was 2.2 s a scrape): the failed counters come from the
+    trigger-kept notification_failures rows, so a scrape never reads the notifications table, stays
+    fast, and the counters do not drop when old attempts are pruned."""
+    import sqlite3
+    import time
+
+    from prober.config_models import RetentionConfig
+
+    outcomes = ("delivered", "retrying", "failed", "dropped", "abandoned")
+    rows = [
+        ("live" if index % 3 else "api", "opened", "json://hooks.example/****", 1, 0, outcomes[index % 5], None,
+         (NOW - timedelta(days=index % 30)).strftime("%Y-%m-%dT%H:%M:%S.000Z"))
+        for index in range(200_000)
+    ]  # fmt: skip
+
+    def fill(db) -> None:
+        db.conn.executemany(
+            'INSERT INTO notifications ("check", kind, url, attempt, ok, outcome, error, at) '
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+    expected: dict[tuple[str, str], int] = {}
+    for check, *_, outcome, _, _ in rows:
+        if outcome in ("failed", "dropped", "abandoned"):
+            expected[(check, outcome)] = expected.get((check, outcome), 0) + 1
+    async with fake_daemon(tmp_path, CONFIG, results()) as daemon:
+        await daemon.store._writer.run(fill)
+        statements: list[str] = []
+        async with serve(daemon, cache_ttl=0) as client:
+            timings = []
+            for attempt in range(5):
+                if attempt == 4:  # the last scrape's queries
+                    daemon.store._db.conn.set_trace_callback(statements.append)
+                began = time.perf_counter()
+                text = await (await client.get("/metrics")).text()
+                timings.append(time.perf_counter() - began)
+            daemon.store._db.conn.set_trace_callback(None)
+            found = samples(text)
+            for (check, outcome), count in expected.items():
+                assert value(found, "prober_notifications_failed_total", check=check, outcome=outcome) == count
+            assert not [sql for sql in statements if re.search(r"\bFROM notifications\b", sql)], statements
+            selects = [sql for sql in statements if sql.lstrip().upper().startswith("SELECT")]
+            assert len(selects) <= 5, f"a few queries per scrape, whatever the history: {selects}"
+            assert min(timings) < 0.25, f"best scrape {min(timings) * 1000:.0f} ms"
+            pruned = await daemon.store.prune(RetentionConfig(raw=86400, rollup=10 * 86400), now=NOW)
+            assert pruned["notifications"] > 100_000
+            after = samples(await (await client.get("/metrics")).text())
+    for (check, outcome), count in expected.items():
+        assert value(after, "prober_notifications_failed_total", check=check, outcome=outcome) == count
+    with sqlite3.connect(tmp_path / "prober.db") as connection:
+        left = connection.execute("SELECT count(*) FROM notifications").fetchone()[0]
+    assert left < 200_000 - 100_000

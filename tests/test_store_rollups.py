@@ -163,3 +163,25 @@ def test_estimates_interpolate_inside_a_bucket_and_stay_within_the_observed_rang
     assert narrowed == {0: pytest.approx(0.085), 100: pytest.approx(0.095)}
     with pytest.raises(ValueError, match="between 0 and 100"):
         estimate_percentiles(buckets, 0.08, 0.1, (150,))
+
+
+async def test_windows_from_daily_rollups_equal_the_hourly_sums(store: Store) -> None:
+    """uptime_windows (daily rows for whole days, hourly ones for the edge days) gives exactly what summing
+    the hourly rows gives, at several moments of the day (a window's first day partial, today partial, a
+    late result in an old hour)."""
+    windows = {"24h": 86400.0, "7d": 7 * 86400.0, "30d": 30 * 86400.0, "90d": 90 * 86400.0}
+    rng = random.Random(7)
+    results = []
+    for index in range(95 * 24 * 2):
+        at = NOW - timedelta(days=95) + timedelta(minutes=30 * index + rng.randrange(30))
+        for check, location in (("api", "a"), ("api", "b"), ("web", "a")):
+            if rng.random() < 0.9:
+                status = "down" if rng.random() < 0.05 else "degraded" if rng.random() < 0.05 else "up"
+                results.append(make_result(check, at, status, location=location, latency=rng.uniform(0.01, 0.5)))
+    await store.write_many(results)
+    await store.write(make_result("api", NOW - timedelta(days=40, hours=3), "down", location="a"))  # late
+    for moment in (NOW, NOW.replace(hour=0, minute=5), NOW.replace(hour=23, minute=59), NOW + timedelta(days=2)):
+        for check in ("api", "web", "none"):
+            expected = {name: store.uptime(check, seconds, now=moment) for name, seconds in windows.items()}
+            assert store.uptime_windows(check, windows, now=moment) == expected, (check, moment)
+    assert any(value is not None for value in store.uptime_windows("api", windows, now=NOW).values())

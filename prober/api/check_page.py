@@ -221,8 +221,16 @@ class CheckPage:
     def _chart(self, store: ReadOnlyStore, name: str, now: datetime) -> dict[str, Any]:
         first_hour = hour_floor(now) - timedelta(days=CHART_DAYS) + timedelta(hours=1)
         hours = []
-        rows = hourly_rows(store, name, first_hour)
+        kept = self._percentiles
+
+        def unknown(hour: str, count: int, latency_sum: float) -> bool:
+            known = kept.get((name, hour))
+            return known is None or known[0] != count or known[1] != latency_sum
+
+        # the histogram columns are read only for hours whose estimates are not kept (held under the lock,
+        # so no other request evicts one between the question and the answer)
         with self._lock:
+            rows = hourly_rows(store, name, first_hour, buckets_for=unknown)
             estimates = [self._hour_percentiles(name, row) for row in rows]
         for row, (p50, p95) in zip(rows, estimates, strict=True):
             hours.append(

@@ -39,7 +39,7 @@ from prober.probes.registry import Export, standard_name
 from prober.scheduler_stats import SchedulerStats
 from prober.store import CurrentState, WriterStats
 
-__all__ = ["STATUS_VALUES", "MetricsSnapshot", "ProbeCollector", "failed_counts", "family_name", "render"]
+__all__ = ["STATUS_VALUES", "MetricsSnapshot", "ProbeCollector", "family_name", "render"]
 
 LABELS = ["check", "type", "location"]
 STATUS_VALUES = {"up": 0, "degraded": 1, "down": 2}
@@ -201,7 +201,8 @@ class ProbeCollector(Collector):
         yield incidents
         failed = CounterMetricFamily(
             "prober_notifications_failed",
-            "notifications that were never delivered (outcome failed, abandoned or dropped), as recorded",
+            "notifications that were never delivered (outcome failed, abandoned or dropped), counted in the "
+            "database as they are recorded",
             labels=["check", "outcome"],
         )
         for (check, outcome), count in sorted(snap.failed_notifications.items()):
@@ -297,13 +298,3 @@ def render(snapshot: MetricsSnapshot, accept: str) -> tuple[bytes, str]:
     registry.register(ProbeCollector(snapshot))
     encoder, content_type = choose_encoder(accept)
     return encoder(registry), content_type
-
-
-def failed_counts(notifications: Iterable[dict[str, Any]]) -> dict[tuple[str, str], int]:
-    counts: dict[tuple[str, str], int] = {}
-    for item in notifications:
-        outcome = item.get("outcome")
-        if outcome in FAILED_OUTCOMES:
-            key = (str(item.get("check") or ""), str(outcome))
-            counts[key] = counts.get(key, 0) + 1
-    return counts

@@ -10,8 +10,12 @@ refresh computes everything. Each recomputation is a handful of indexed single-c
 store (about 0.7 ms per check with 30 days of history), so a refresh costs milliseconds, not the
 seconds a scan of every rollup of the last 90 days takes.
 
+Uptime windows of 7 to 90 days are read from the daily rollups for their whole days and from the hourly
+ones for their first and last day (the same numbers as summing hours, at a 24th of the rows).
+
 Daily bars work the same way per UTC day: past days are computed once, today and yesterday again when
-the check gets a new result.
+the check gets a new result; a refresh that starts from nothing (a restart) reads every check's 90 days
+in one query of the daily rollups.
 
 Not thread-safe on their own: the feed builder calls `refresh` from one thread at a time. Nothing here
 writes to the store.
@@ -19,6 +23,7 @@ writes to the store.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -79,7 +84,7 @@ class SummaryCache:
         """Checks recomputed by the last refresh (for tests and the benchmark)."""
 
     def compute(self, store: ReadOnlyStore, check: str, marker: Marker, now: datetime) -> CheckSummary:
-        uptime = {name: _round(store.uptime(check, seconds, now=now), 4) for name, seconds in WINDOWS.items()}
+        uptime = {name: _round(value, 4) for name, value in store.uptime_windows(check, WINDOWS, now=now).items()}
         latency = store.latency_percentiles(check, LATENCY_WINDOW, (50, 95), now=now)
         return CheckSummary(
             uptime=uptime,
@@ -123,16 +128,32 @@ class _Days:
     values: dict[date, float | None]
     row: list[float | None]
     """values of the MAX_DAYS days ending `today`, oldest first, rounded for the answer."""
+    encoded: dict[int, bytes]
+    """`member(check, days)` by `days` (filled as asked)."""
+
+    def member(self, check: str, days: int) -> bytes:
+        """`"check":[...]` with the last `days` values."""
+        found = self.encoded.get(days)
+        if found is None:
+            name = json.dumps(check, ensure_ascii=False)
+            values = json.dumps(self.row[-days:], separators=(",", ":"), allow_nan=False)
+            found = self.encoded[days] = f"{name}:{values}".encode()
+        return found
 
 
 def day_uptime(store: ReadOnlyStore, check: str, day: date) -> float | None:
     """Percent of the check's results on that UTC day that were not down (None without results)."""
-    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    return store.uptime(check, 86399.0, now=start + timedelta(seconds=86399))
+    return store.daily_uptimes(day, day, check).get(check, {}).get(day)
+
+
+BULK = 50
+"""More checks than this to compute from scratch: one query for all of them instead of one per check."""
 
 
 class DailyHistory:
-    """Daily uptime per check for the last MAX_DAYS UTC days (the status page's bars)."""
+    """Daily uptime per check for the last MAX_DAYS UTC days (the status page's bars), from the daily
+    rollups: a check's days are read again only when it got a result (today and yesterday then) or the
+    day rolled over, and each check's JSON is kept, so an unchanged answer costs a join of bytes."""
 
     def __init__(self) -> None:
         self._entries: dict[str, _Days] = {}
@@ -142,27 +163,55 @@ class DailyHistory:
     ) -> tuple[list[date], dict[str, list[float | None]]]:
         """The last `days` days (oldest first, ending today) and each check's uptime per day."""
         days = max(1, min(days, MAX_DAYS))
+        window, entries = self._update(store, markers, now)
+        if days == MAX_DAYS:  # the kept lists themselves: callers only read them
+            return window, {check: entry.row for check, entry in entries.items()}
+        return window[-days:], {check: entry.row[-days:] for check, entry in entries.items()}
+
+    def encoded(
+        self, store: ReadOnlyStore, markers: Mapping[str, Marker], now: datetime, days: int
+    ) -> tuple[list[date], bytes]:
+        """Like `refresh`, with the checks as one JSON object (`{"name":[...],...}`) in `markers` order."""
+        days = max(1, min(days, MAX_DAYS))
+        window, entries = self._update(store, markers, now)
+        return window[-days:], b"{" + b",".join(entry.member(check, days) for check, entry in entries.items()) + b"}"
+
+    def _update(
+        self, store: ReadOnlyStore, markers: Mapping[str, Marker], now: datetime
+    ) -> tuple[list[date], dict[str, _Days]]:
         today = now.astimezone(UTC).date()
         window = [today - timedelta(days=offset) for offset in range(MAX_DAYS - 1, -1, -1)]
         entries: dict[str, _Days] = {}
+        redo: dict[str, date] = {}
+        """check -> the first day to read again (window[0] for a check read from scratch)."""
         for check, marker in markers.items():
             entry = self._entries.get(check)
             if entry is not None and entry.today == today and entry.marker == marker:
                 entries[check] = entry
                 continue
-            redo: set[date] = set()
+            first = window[0]
             if entry is not None:
+                first = today
                 if entry.today != today:  # new days, and the last one counted while it was still today
-                    redo.update(day for day in window if day >= entry.today)
+                    first = min(first, entry.today)
                 if entry.marker != marker:
-                    redo.update((today, today - timedelta(days=1)))
+                    first = min(first, today - timedelta(days=1))
+            redo[check] = max(first, window[0])
+        fresh: dict[str, dict[date, float]] = {}
+        whole = [check for check, first in redo.items() if first == window[0]]
+        if len(whole) > BULK:
+            fresh = store.daily_uptimes(window[0], today)
+        for check, first in redo.items():
+            if len(whole) > BULK and first == window[0]:
+                found = fresh.get(check, {})
+            else:
+                found = store.daily_uptimes(first, today, check).get(check, {})
+            entry = self._entries.get(check)
             old = entry.values if entry is not None else {}
-            values = {
-                day: old[day] if day in old and day not in redo else day_uptime(store, check, day) for day in window
-            }
-            entries[check] = _Days(today, marker, values, [_round(values[day], 3) for day in window])
+            values: dict[date, float | None] = {day: found.get(day) if day >= first else old.get(day) for day in window}
+            entries[check] = _Days(today, markers[check], values, [_round(values[day], 3) for day in window], {})
         self._entries = entries
-        return window[-days:], {check: entry.row[-days:] for check, entry in entries.items()}
+        return window, entries
 
 
 def markers_of(states: Sequence[tuple[str, str, str]]) -> dict[str, Marker]:

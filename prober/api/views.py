@@ -17,7 +17,7 @@ from aiohttp import web
 import prober
 from prober.api.feed import FEED_VERSION, FeedBuilder, incident_json
 from prober.api.maintenance_now import checks_in_maintenance
-from prober.api.metrics import MetricsSnapshot, failed_counts, render
+from prober.api.metrics import MetricsSnapshot, render
 from prober.api.source import ApiSource, store_of
 from prober.api.summaries import MAX_DAYS
 from prober.durations import parse_duration
@@ -150,7 +150,7 @@ class Views:
             maintenance=checks_in_maintenance(config, {state["check"] for state in states}, self.builder.clock()),
             open_incidents=[item["check"] for item in store.incidents(limit=100_000, open_only=True)],
             scheduler=stats,
-            failed_notifications=failed_counts(dict(item) for item in store.notifications(limit=1_000_000)),
+            failed_notifications=store.failed_notification_counts(),
             store_stats=store.stats,
             store_queued=store.queued,
             push=getattr(getattr(self.source, "pusher", None), "stats", None),

@@ -10,8 +10,9 @@ Or `async with Store(path) as store:`; a reader that never writes (`prober statu
 `with Store(path, create=False) as store:` and never start the writer.
 
 One file in WAL mode. Writes go through one writer task that batches every queued operation into one
-transaction on its own thread; reads use a second connection and never block it. Times are stored as
-ISO 8601 UTC text (sortable), JSON columns as compact JSON. Nothing outside this package writes the
+transaction on its own thread; reads use a second connection and never block it. Raw results are stored
+in the compact encoding of codec.py (result_rows; `results` is a view with the columns of schema version 2);
+other times are ISO 8601 UTC text (sortable), other JSON columns compact JSON. Nothing outside this package writes the
 database, and this package never sends, schedules or judges anything.
 
 Errors: StoreError (opening, migrating, writing failed; the message names the file and the cause).
@@ -374,5 +375,5 @@ class Store(ReadOnlyStore):
     ) -> dict[str, int]:
         """Delete raw results and state older than retention.raw, rollups, resolved incidents and
         notifications older than retention.rollup, `batch` rows per transaction. Return rows deleted per
-        table (results, current_state, probe_state, rollups_hourly, incidents, notifications)."""
+        table (results, current_state, probe_state, rollups_hourly, rollups_daily, incidents, notifications)."""
         return await _prune(self._writer, retention, now if now is not None else datetime.now(UTC), batch=batch)

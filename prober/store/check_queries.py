@@ -1,7 +1,7 @@
 """Reads for one check's page (`GET /api/v1/checks/NAME`): hourly latency and uptime, daily uptime, recent
 raw points, recent failures, the newest screenshot. Every query is bounded by the check and a time range
-on an index (rollups_hourly's primary key, results_check_started), so a page costs a few milliseconds
-however many checks and how much history the database holds.
+on an index (rollups_hourly's primary key, rollups_daily_check, result_rows_check_started), so a page costs
+a few milliseconds however many checks and how much history the database holds.
 
 Only reads, through the Reader's read-only connection (and its lock). Times come back as aware UTC
 datetimes.
@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
-from prober.results import format_timestamp
+from prober.store.codec import STATUS_NAMES, decode_duration, decode_id, decode_started, encode_started
 from prober.store.queries import Reader, parse_timestamp
 from prober.store.rollups import BUCKET_COLUMNS, hour_key
 from prober.store.writer import utc
@@ -76,15 +77,41 @@ class FailedResult:
     error: str | None
 
 
-def hourly_rows(reader: Reader, check: str, since: datetime) -> list[HourRow]:
+def hourly_rows(
+    reader: Reader, check: str, since: datetime, *, buckets_for: Callable[[str, int, float], bool] | None = None
+) -> list[HourRow]:
     """Every hour of the check with results, from the hour containing `since`, oldest first, summed over
-    locations (in Python: cheaper than GROUP BY over 60 columns when most hours have one row)."""
-    sql = (
-        "SELECT hour, count, down, degraded, latency_min, latency_max, latency_sum, "
-        f'{", ".join(BUCKET_COLUMNS)} FROM rollups_hourly WHERE "check" = ? AND hour >= ? ORDER BY hour'
-    )
+    locations (in Python: cheaper than GROUP BY over 60 columns when most hours have one row).
+
+    With `buckets_for(hour, count, latency_sum)`, the 37 histogram columns are read only for the hours it
+    says need them (a caller that keeps past hours' percentiles wants the current hour's alone); the
+    other rows come with empty `buckets`."""
+    fixed = "hour, count, down, degraded, latency_min, latency_max, latency_sum"
+    where = 'FROM rollups_hourly WHERE "check" = ? AND hour >= ? ORDER BY hour'
+    start = hour_key(since)
+    if buckets_for is None:
+        return _merged(_tuples(reader, f"SELECT {fixed}, {', '.join(BUCKET_COLUMNS)} {where}", [check, start]))
+    rows = _merged(_tuples(reader, f"SELECT {fixed} {where}", [check, start]))
+    wanted = [row.hour for row in rows if buckets_for(row.hour, row.count, row.latency_sum)]
+    if not wanted:
+        return rows
+    if len(wanted) > 50:
+        sql, params = f"SELECT {fixed}, {', '.join(BUCKET_COLUMNS)} {where}", [check, start]
+    else:
+        marks = ", ".join("?" * len(wanted))
+        sql = (
+            f'SELECT {fixed}, {", ".join(BUCKET_COLUMNS)} FROM rollups_hourly WHERE "check" = ? AND hour IN '
+            f"({marks}) ORDER BY hour"
+        )
+        params = [check, *wanted]
+    full = {row.hour: row for row in _merged(_tuples(reader, sql, params))}
+    # a row read twice may have moved on between the reads: the newer one, buckets and all, wins
+    return [full.get(row.hour, row) for row in rows]
+
+
+def _merged(found: list[tuple[Any, ...]]) -> list[HourRow]:
     merged: list[list[Any]] = []
-    for row in _tuples(reader, sql, [check, hour_key(since)]):
+    for row in found:
         last = merged[-1] if merged else None
         if last is None or last[0] != row[0]:
             merged.append(list(row))
@@ -112,11 +139,8 @@ def hourly_rows(reader: Reader, check: str, since: datetime) -> list[HourRow]:
 
 
 def daily_uptime(reader: Reader, check: str, first_day: date) -> dict[date, float]:
-    """Percent of results not down per UTC day with results, from `first_day` on."""
-    sql = (
-        'SELECT substr(hour, 1, 10), sum(count), sum(down) FROM rollups_hourly WHERE "check" = ? AND hour >= ? '
-        "GROUP BY substr(hour, 1, 10)"
-    )
+    """Percent of results not down per UTC day with results, from `first_day` on (the daily rollups)."""
+    sql = 'SELECT day, sum(count), sum(down) FROM rollups_daily WHERE "check" = ? AND day >= ? GROUP BY day'
     rows = _tuples(reader, sql, [check, first_day.isoformat()])
     return {date.fromisoformat(day): 100.0 * (count - down) / count for day, count, down in rows if count}
 
@@ -134,21 +158,43 @@ def _latency(value: Any, duration_ms: float) -> float:
 
 
 def raw_points(reader: Reader, check: str, since: datetime, limit: int) -> list[RawPoint]:
-    """The newest `limit` results of the check since `since` (as latency points), oldest first."""
-    sql = (
-        "SELECT started_at, location, status, duration_ms, json_extract(metrics, '$.latency') FROM results "
-        'WHERE "check" = ? AND started_at >= ? ORDER BY started_at DESC LIMIT ?'
+    """The newest `limit` results of the check since `since` (as latency points), oldest first. The
+    `latency` metric's place in the metrics array depends on the row's shape: the few shapes of the
+    range are looked up first, so SQLite extracts the one value per row."""
+    check_id = reader.check_id(check)
+    if check_id is None:
+        return []
+    start = encode_started(utc(since))
+    shapes = _tuples(
+        reader, "SELECT DISTINCT shape_id FROM result_rows WHERE check_id = ? AND started >= ?", [check_id, start]
     )
-    rows = _tuples(reader, sql, [check, format_timestamp(utc(since)), max(0, limit)])
-    return [
-        RawPoint(started, location, status, _latency(latency, duration))
-        for started, location, status, duration, latency in reversed(rows)
-    ]
+    cases = []
+    for (shape_id,) in shapes:
+        keys = reader.shape_of(shape_id).keys
+        if keys is not None and "latency" in keys:
+            cases.append(f"WHEN {int(shape_id)} THEN json_extract(metrics, '$[{keys.index('latency')}]')")
+    latency = f"CASE shape_id {' '.join(cases)} END" if cases else "NULL"
+    sql = (
+        "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', started / 1000.0, 'unixepoch'), location_id, status, duration, "
+        f"{latency} FROM result_rows WHERE check_id = ? AND started >= ? ORDER BY started DESC LIMIT ?"
+    )
+    rows = _tuples(reader, sql, [check_id, start, max(0, limit)])
+    locations: dict[int, str] = {}
+    points: list[RawPoint] = []
+    for started, location_id, status, duration, value in reversed(rows):
+        location = locations.get(location_id)
+        if location is None:
+            location = locations[location_id] = reader.name_of(location_id)
+        points.append(RawPoint(started, location, STATUS_NAMES[status], _latency(value, decode_duration(duration))))
+    return points
 
 
 def failed_results(reader: Reader, check: str, since: datetime, limit: int) -> list[FailedResult]:
     """The newest `limit` down results since `since`, newest first. The hourly rollups say which hours had
     any, so only those hours of raw results are read, never a check's whole history."""
+    check_id = reader.check_id(check)
+    if check_id is None:
+        return []
     hours = _tuples(
         reader,
         'SELECT hour FROM rollups_hourly WHERE "check" = ? AND hour >= ? GROUP BY hour HAVING sum(down) > 0 '
@@ -157,17 +203,18 @@ def failed_results(reader: Reader, check: str, since: datetime, limit: int) -> l
     )
     found: list[FailedResult] = []
     sql = (
-        'SELECT id, started_at, location, duration_ms, error FROM results WHERE "check" = ? AND started_at >= ? '
-        "AND started_at < ? AND status = 'down' ORDER BY started_at DESC, id DESC LIMIT ?"
+        "SELECT uid, started, location_id, duration, error FROM result_rows WHERE check_id = ? AND started >= ? "
+        "AND started < ? AND status = 2 ORDER BY started DESC, uid DESC LIMIT ?"
     )
     for (hour_text,) in hours:
-        start = parse_timestamp(hour_text)
-        rows = _tuples(
-            reader,
-            sql,
-            [check, format_timestamp(start), format_timestamp(start + timedelta(hours=1)), limit - len(found)],
+        start = encode_started(parse_timestamp(hour_text))
+        rows = _tuples(reader, sql, [check_id, start, start + 3_600_000, limit - len(found)])
+        found.extend(
+            FailedResult(
+                decode_id(row[0]), decode_started(row[1]), reader.name_of(row[2]), decode_duration(row[3]), row[4]
+            )
+            for row in rows
         )
-        found.extend(FailedResult(row[0], parse_timestamp(row[1]), row[2], row[3], row[4]) for row in rows)
         if len(found) >= limit:
             break
     return found
@@ -175,26 +222,32 @@ def failed_results(reader: Reader, check: str, since: datetime, limit: int) -> l
 
 def newest_artifacts(reader: Reader, check: str, since: datetime) -> tuple[datetime, list[str]] | None:
     """The start time and artifact paths of the check's newest result with artifacts since `since`."""
+    check_id = reader.check_id(check)
+    if check_id is None:
+        return None
     rows = _tuples(
         reader,
-        'SELECT started_at, artifacts FROM results WHERE "check" = ? AND started_at >= ? AND artifacts IS NOT NULL '
-        "ORDER BY started_at DESC LIMIT 1",
-        [check, format_timestamp(utc(since))],
+        "SELECT started, artifacts FROM result_rows WHERE check_id = ? AND started >= ? AND artifacts IS NOT NULL "
+        "ORDER BY started DESC LIMIT 1",
+        [check_id, encode_started(utc(since))],
     )
     if not rows:
         return None
     paths = json.loads(rows[0][1])
-    return parse_timestamp(rows[0][0]), [str(path) for path in paths] if isinstance(paths, list) else []
+    return decode_started(rows[0][0]), [str(path) for path in paths] if isinstance(paths, list) else []
 
 
 def artifact_listed(reader: Reader, check: str, file: str, since: datetime) -> bool:
     """True when a result of the check since `since` lists an artifact whose file name is `file`."""
+    check_id = reader.check_id(check)
+    if check_id is None:
+        return False
     pattern = "%" + file.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + '"%'
     rows = _tuples(
         reader,
-        'SELECT artifacts FROM results WHERE "check" = ? AND started_at >= ? AND artifacts LIKE ? ESCAPE '
-        "'\\' ORDER BY started_at DESC LIMIT 20",
-        [check, format_timestamp(utc(since)), pattern],
+        "SELECT artifacts FROM result_rows WHERE check_id = ? AND started >= ? AND artifacts LIKE ? ESCAPE "
+        "'\\' ORDER BY started DESC LIMIT 20",
+        [check_id, encode_started(utc(since)), pattern],
     )
     for (text,) in rows:
         paths = json.loads(text)

@@ -11,19 +11,33 @@ Times come back as timezone-aware UTC datetimes, JSON columns as Python values.
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypedDict
 
 from sqlite_utils import Database
 
-from prober.results import Assertion, Result, Status, format_timestamp
+from prober.results import Result, Status
+from prober.store.codec import (
+    CHECK,
+    LOCATION,
+    STATUS_NAMES,
+    NameTable,
+    Shape,
+    decode_assertions,
+    decode_duration,
+    decode_id,
+    decode_started,
+    encode_id,
+    encode_started,
+)
 from prober.store.push import PendingIds, PushCursor
 from prober.store.rollups import BUCKET_COLUMNS, estimate_percentiles, window_start_key
 from prober.store.writer import utc
 
-__all__ = ["CurrentState", "Incident", "Notification", "Reader", "Rollup", "parse_timestamp"]
+__all__ = ["CurrentState", "Incident", "Notification", "Reader", "Rollup", "parse_timestamp", "result_rowid"]
 
 
 class CurrentState(TypedDict):
@@ -86,6 +100,20 @@ class Rollup(TypedDict):
     """Counts per bucket, in the order of rollups.BUCKET_BOUNDS (upper bounds in seconds)."""
 
 
+def result_rowid(db: Database, result_id: str) -> int | None:
+    """The rowid of a stored result by its id (an agent's push cursor follows rowids), or None."""
+    row = db.execute("SELECT rowid FROM result_rows WHERE uid = ?", (encode_id(result_id),)).fetchone()
+    return None if row is None else int(row[0])
+
+
+def _state_metrics(shape: Shape | None, text: str) -> dict[str, Any]:
+    """current_state.metrics: a JSON object (rows from before schema version 4), or the values of `shape`."""
+    values = json.loads(text)
+    if shape is None or shape.keys is None:
+        return dict(values)
+    return dict(zip(shape.keys, values, strict=True))
+
+
 def parse_timestamp(text: str) -> datetime:
     return datetime.fromisoformat(text).astimezone(UTC)
 
@@ -95,26 +123,10 @@ def _optional_timestamp(text: str | None) -> datetime | None:
 
 
 _RESULT_COLUMNS = (
-    'id, "check", location, type, started_at, status, duration_ms, error, metrics, assertions, artifacts, details'
+    "uid, check_id, started, location_id, type_id, status, duration, shape_id, metrics, failed, extra, error, "
+    "artifacts, details"
 )
 _HISTOGRAM_SUMS = ", ".join(f"sum({column}) AS {column}" for column in BUCKET_COLUMNS)
-
-
-def _result(row: dict[str, Any]) -> Result:
-    return Result(
-        id=row["id"],
-        check=row["check"],
-        location=row["location"],
-        type=row["type"],
-        started_at=parse_timestamp(row["started_at"]),
-        duration_ms=row["duration_ms"],
-        status=row["status"],
-        error=row["error"],
-        metrics=json.loads(row["metrics"]),
-        assertions=[Assertion(**item) for item in json.loads(row["assertions"])],
-        artifacts=json.loads(row["artifacts"]) if row["artifacts"] else [],
-        details=json.loads(row["details"]) if row["details"] else {},
-    )
 
 
 def _incident(row: dict[str, Any]) -> Incident:
@@ -137,6 +149,7 @@ class Reader:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._lock = threading.Lock()
+        self._names = NameTable()
 
     def _close_reader(self) -> None:
         with self._lock:
@@ -151,6 +164,12 @@ class Reader:
     def current(self, check: str | None = None) -> list[CurrentState]:
         where, params = ('WHERE "check" = ?', [check]) if check is not None else ("", [])
         rows = self._rows(f'SELECT * FROM current_state {where} ORDER BY "check", location', params)
+        with self._lock:
+            shapes = {
+                shape_id: self._names.shape(self._db.conn, shape_id)
+                for shape_id in {row["shape_id"] for row in rows}
+                if shape_id is not None
+            }
         return [
             CurrentState(
                 check=row["check"],
@@ -160,7 +179,7 @@ class Reader:
                 started_at=parse_timestamp(row["started_at"]),
                 duration_ms=row["duration_ms"],
                 error=row["error"],
-                metrics=json.loads(row["metrics"]),
+                metrics=_state_metrics(shapes.get(row["shape_id"]), row["metrics"]),
                 result_id=row["result_id"],
                 consecutive_down=row["consecutive_down"],
                 consecutive_ok=row["consecutive_ok"],
@@ -168,6 +187,15 @@ class Reader:
             )
             for row in rows
         ]
+
+    def current_markers(self) -> list[tuple[str, str, str]]:
+        """(check, location, result id) of every current state, in `current()` order: what changed since a
+        previous `current()` without decoding any metrics."""
+        with self._lock:
+            rows = self._db.conn.execute(
+                'SELECT "check", location, result_id FROM current_state ORDER BY "check", location'
+            )
+            return [(str(check), str(location), str(result_id)) for check, location, result_id in rows]
 
     def checks(self) -> list[str]:
         return [row["check"] for row in self._rows('SELECT DISTINCT "check" FROM current_state ORDER BY "check"')]
@@ -182,25 +210,73 @@ class Reader:
         until: datetime | None = None,
     ) -> list[Result]:
         """Raw results of one check, newest first, started at or after `since` and before `until`."""
-        clauses, params = ['"check" = ?'], [check]
-        if since is not None:
-            clauses.append("started_at >= ?")
-            params.append(format_timestamp(utc(since)))
-        if until is not None:
-            clauses.append("started_at < ?")
-            params.append(format_timestamp(utc(until)))
-        if location is not None:
-            clauses.append("location = ?")
-            params.append(location)
-        sql = (
-            f"SELECT {_RESULT_COLUMNS} FROM results WHERE {' AND '.join(clauses)} "
-            "ORDER BY started_at DESC, id DESC LIMIT ?"
-        )
-        return [_result(row) for row in self._rows(sql, [*params, max(0, limit)])]
+        with self._lock:
+            connection = self._db.conn
+            check_id = self._names.id_of(connection, CHECK, check)
+            location_id = None if location is None else self._names.id_of(connection, LOCATION, location)
+            if check_id is None or (location is not None and location_id is None):
+                return []
+            clauses, params = ["check_id = ?"], [check_id]
+            if since is not None:
+                clauses.append("started >= ?")
+                params.append(encode_started(utc(since)))
+            if until is not None:
+                clauses.append("started < ?")
+                params.append(encode_started(utc(until)))
+            if location_id is not None:
+                clauses.append("location_id = ?")
+                params.append(location_id)
+            sql = (
+                f"SELECT {_RESULT_COLUMNS} FROM result_rows WHERE {' AND '.join(clauses)} "
+                "ORDER BY started DESC, uid DESC LIMIT ?"
+            )
+            rows = connection.execute(sql, [*params, max(0, limit)]).fetchall()
+            return [self._decode(connection, row) for row in rows]
 
     def result(self, result_id: str) -> Result | None:
-        rows = self._rows(f"SELECT {_RESULT_COLUMNS} FROM results WHERE id = ?", [result_id])
-        return _result(rows[0]) if rows else None
+        with self._lock:
+            connection = self._db.conn
+            row = connection.execute(
+                f"SELECT {_RESULT_COLUMNS} FROM result_rows WHERE uid = ?", (encode_id(result_id),)
+            ).fetchone()
+            return self._decode(connection, row) if row is not None else None
+
+    def _decode(self, connection: sqlite3.Connection, row: Sequence[Any]) -> Result:
+        """A result_rows row (in _RESULT_COLUMNS order) as the Result that was stored (with the lock held)."""
+        uid, check_id, started, location_id, type_id, status, duration, shape_id, metrics = row[:9]
+        failed, extra, error, artifacts, details = row[9:]
+        names = self._names
+        shape = names.shape(connection, shape_id)
+        values = json.loads(metrics)
+        return Result(
+            id=decode_id(uid),
+            check=names.name(connection, check_id),
+            location=names.name(connection, location_id),
+            type=names.name(connection, type_id),
+            started_at=decode_started(started),
+            duration_ms=decode_duration(duration),
+            status=STATUS_NAMES[status],
+            error=error,
+            metrics=dict(values) if shape.keys is None else dict(zip(shape.keys, values, strict=True)),
+            assertions=decode_assertions(shape, values if shape.keys is not None else None, failed, extra),
+            artifacts=json.loads(artifacts) if artifacts else [],
+            details=json.loads(details) if details else {},
+        )
+
+    def check_id(self, check: str) -> int | None:
+        """The result_rows id of a check's name, or None when no result of it was ever stored."""
+        with self._lock:
+            return self._names.id_of(self._db.conn, CHECK, check)
+
+    def shape_of(self, shape_id: int) -> Shape:
+        """The shape (metric names, assertion parts) of a result_names id of kind SHAPE."""
+        with self._lock:
+            return self._names.shape(self._db.conn, shape_id)
+
+    def name_of(self, name_id: int) -> str:
+        """The name (check, location, type) of a result_names id."""
+        with self._lock:
+            return self._names.name(self._db.conn, name_id)
 
     # --- an agent's push (prober.store.push) -----------------------------------------------------------
 
@@ -208,38 +284,48 @@ class Reader:
         """Up to `limit` ids of `location`'s results committed after `rowid`, oldest commit first, read in one
         snapshot. When they are all there is, the end passes the other locations' rows too."""
         with self._lock:
-            db = self._db
-            db.execute("BEGIN")  # one snapshot for the queries below
+            connection = self._db.conn
+            connection.execute("BEGIN")  # one snapshot for the queries below
             try:
-                top = db.execute("SELECT max(rowid) FROM results").fetchone()[0]
+                top = connection.execute("SELECT max(rowid) FROM result_rows").fetchone()[0]
                 if top is None or top <= rowid:
                     return PendingIds([], rowid, None)
-                rows = db.execute(
-                    "SELECT rowid, id FROM results WHERE rowid > ? AND rowid <= ? AND location = ? "
-                    "ORDER BY rowid LIMIT ?",
-                    (rowid, top, location, limit),
-                ).fetchall()
-                if len(rows) == limit:
-                    return PendingIds([row[1] for row in rows], int(rows[-1][0]), rows[-1][1])
-                end = db.execute("SELECT id FROM results WHERE rowid = ?", (top,)).fetchone()
-                return PendingIds([row[1] for row in rows], int(top), end[0] if end else None)
+                location_id = self._names.id_of(connection, LOCATION, location)
+                rows = (
+                    connection.execute(
+                        "SELECT rowid, uid FROM result_rows WHERE rowid > ? AND rowid <= ? AND location_id = ? "
+                        "ORDER BY rowid LIMIT ?",
+                        (rowid, top, location_id, limit),
+                    ).fetchall()
+                    if location_id is not None
+                    else []
+                )
+                if rows and len(rows) == limit:
+                    return PendingIds([decode_id(row[1]) for row in rows], int(rows[-1][0]), decode_id(rows[-1][1]))
+                end = connection.execute("SELECT uid FROM result_rows WHERE rowid = ?", (top,)).fetchone()
+                return PendingIds([decode_id(row[1]) for row in rows], int(top), decode_id(end[0]) if end else None)
             finally:
-                db.execute("COMMIT")
+                connection.execute("COMMIT")
 
     def result_rowid(self, result_id: str) -> int | None:
         """The rowid of a result (None if it is not stored): where a push cursor is after a VACUUM."""
-        rows = self._rows("SELECT rowid FROM results WHERE id = ?", [result_id])
-        return int(rows[0]["rowid"]) if rows else None
+        with self._lock:
+            return result_rowid(self._db, result_id)
 
     def last_result_rowid(self) -> int:
-        """The largest rowid of `results` (0 when empty)."""
-        rows = self._rows("SELECT max(rowid) AS top FROM results")
-        return int(rows[0]["top"] or 0)
+        """The largest rowid of the raw results (0 when empty)."""
+        with self._lock:
+            return int(self._db.conn.execute("SELECT max(rowid) FROM result_rows").fetchone()[0] or 0)
 
     def count_results_after(self, rowid: int, location: str) -> int:
         """Results of `location` after `rowid` (counts rows: for log lines, not for every poll)."""
-        rows = self._rows("SELECT count(*) AS n FROM results WHERE rowid > ? AND location = ?", [rowid, location])
-        return int(rows[0]["n"])
+        with self._lock:
+            connection = self._db.conn
+            location_id = self._names.id_of(connection, LOCATION, location)
+            if location_id is None:
+                return 0
+            sql = "SELECT count(*) FROM result_rows WHERE rowid > ? AND location_id = ?"
+            return int(connection.execute(sql, (rowid, location_id)).fetchone()[0])
 
     def push_cursor(self, hub: str, location: str) -> PushCursor | None:
         rows = self._rows(
@@ -271,6 +357,78 @@ class Reader:
             params,
         )
         return {row["check"]: 100.0 * (row["count"] - row["down"]) / row["count"] for row in rows if row["count"]}
+
+    def uptime_windows(
+        self, check: str, windows: Mapping[str, float], *, now: datetime | None = None
+    ) -> dict[str, float | None]:
+        """`uptime(check, seconds)` for every named window at once, the same numbers read from the daily
+        rollups for the whole days inside a window and the hourly ones only for its first and last day,
+        so 90 days cost about 90 rows instead of 2,160."""
+        end = utc(now) if now is not None else datetime.now(UTC)
+        last_hour = window_start_key(end, 0)
+        last_day = last_hour[:10]
+        starts = {name: window_start_key(end, seconds) for name, seconds in windows.items()}
+        if not starts:
+            return {}
+        edge_days = {start[:10] for start in starts.values()} | {last_day}
+        first_day = min(edge_days)
+        with self._lock:
+            connection = self._db.conn
+            days = dict(
+                (day, (count, down))
+                for day, count, down in connection.execute(
+                    'SELECT day, sum(count), sum(down) FROM rollups_daily WHERE "check" = ? AND day > ? AND day < ? '
+                    "GROUP BY day",
+                    (check, first_day, last_day),
+                )
+            )
+            params: list[str] = []
+            for day in edge_days:
+                params += [check, day, (date.fromisoformat(day) + timedelta(days=1)).isoformat(), last_hour]
+            one_day = (
+                'SELECT hour, sum(count), sum(down) FROM rollups_hourly WHERE "check" = ? AND hour >= ? AND hour < ? '
+                "AND hour <= ? GROUP BY hour"
+            )  # a range of the primary key per edge day, in one statement
+            hours: dict[str, tuple[int, int]] = {
+                hour: (count, down)
+                for hour, count, down in connection.execute(
+                    " UNION ALL ".join(f"SELECT * FROM ({one_day})" for _ in edge_days), params
+                )
+            }
+        found: dict[str, float | None] = {}
+        for name, start in starts.items():
+            first = start[:10]
+            count = down = 0
+            for hour, (hour_count, hour_down) in hours.items():
+                if hour >= start and (hour[:10] == first or hour[:10] == last_day):
+                    count += hour_count
+                    down += hour_down
+            if first != last_day:
+                for day, (day_count, day_down) in days.items():
+                    if first < day:
+                        count += day_count
+                        down += day_down
+            found[name] = 100.0 * (count - down) / count if count else None
+        return found
+
+    def daily_uptimes(self, first_day: date, last_day: date, check: str | None = None) -> dict[str, dict[date, float]]:
+        """Percent of results not down per check and UTC day from `first_day` through `last_day` (days
+        without results are absent), from the daily rollups: one query for every check."""
+        clauses, params = ["day >= ?", "day <= ?"], [first_day.isoformat(), last_day.isoformat()]
+        if check is not None:
+            clauses.append('"check" = ?')
+            params.append(check)
+        sql = (
+            f'SELECT "check", day, sum(count), sum(down) FROM rollups_daily WHERE {" AND ".join(clauses)} '
+            'GROUP BY "check", day'
+        )
+        found: dict[str, dict[date, float]] = {}
+        parse = date.fromisoformat
+        with self._lock:
+            for name, day, count, down in self._db.conn.execute(sql, params):
+                if count:
+                    found.setdefault(name, {})[parse(day)] = 100.0 * (count - down) / count
+        return found
 
     def latency_percentiles(
         self,
@@ -359,6 +517,13 @@ class Reader:
     def incident(self, incident_id: int) -> Incident | None:
         rows = self._rows("SELECT * FROM incidents WHERE id = ?", [incident_id])
         return _incident(rows[0]) if rows else None
+
+    def failed_notification_counts(self) -> dict[tuple[str, str], int]:
+        """(check, outcome) → notifications recorded as failed, abandoned or dropped since the database was
+        made (counted by a trigger as they are inserted, so pruning old rows does not lower them; a message
+        about no check counts under the check ""). Reads one row per check and outcome."""
+        rows = self._rows('SELECT "check", outcome, count FROM notification_failures')
+        return {(row["check"], row["outcome"]): int(row["count"]) for row in rows}
 
     def notifications(
         self, limit: int = 100, check: str | None = None, incident_id: int | None = None

@@ -8,6 +8,7 @@ What goes when:
   current_state, probe_state                   not updated for retention.raw (a check removed from the config
                                                drops off the status page once its raw history is gone)
   rollups_hourly                               hour older than retention.rollup
+  rollups_daily                                day older than retention.rollup
   incidents                                    resolved longer ago than retention.rollup; open ones never go
   notifications                                older than retention.rollup
 
@@ -25,6 +26,7 @@ from sqlite_utils import Database
 
 from prober.config_models import RetentionConfig
 from prober.results import format_timestamp
+from prober.store.codec import encode_started
 from prober.store.rollups import hour_key
 from prober.store.writer import Writer, utc
 
@@ -38,18 +40,32 @@ _PRUNED: dict[str, tuple[str, str]] = {
     "current_state": ("started_at", "raw"),
     "probe_state": ("updated_at", "raw"),
     "rollups_hourly": ("hour", "rollup_hour"),
+    "rollups_daily": ("day", "rollup_day"),
     "incidents": ("resolved_at", "rollup"),
     "notifications": ("at", "rollup"),
 }
 
 
+_RESULTS_SQL = (
+    "DELETE FROM result_rows WHERE rowid IN (SELECT r.rowid FROM result_names AS n CROSS JOIN result_rows AS r "
+    "ON r.check_id = n.id AND r.started < ? WHERE n.kind = 0 LIMIT ?)"
+)
+"""Raw results are found check by check on (check_id, started): no index on the start time alone."""
+_KEYS = {"rollups_hourly": '"check", location, hour', "rollups_daily": 'day, "check", location'}
+"""WITHOUT ROWID tables name their rows by their primary key instead of a rowid."""
+
+
 def _delete_batch(table: str, column: str, cutoff: str, batch: int) -> Callable[[Database], int]:
-    # rollups_hourly is WITHOUT ROWID: its rows are named by their primary key instead of a rowid.
-    key = '"check", location, hour' if table == "rollups_hourly" else "rowid"
-    sql = f"DELETE FROM {table} WHERE ({key}) IN (SELECT {key} FROM {table} WHERE {column} < ? LIMIT ?)"
+    if table == "results":
+        sql = _RESULTS_SQL
+        value: str | int = encode_started(datetime.fromisoformat(cutoff.replace("Z", "+00:00")))
+    else:
+        key = _KEYS.get(table, "rowid")
+        sql = f"DELETE FROM {table} WHERE ({key}) IN (SELECT {key} FROM {table} WHERE {column} < ? LIMIT ?)"
+        value = cutoff
 
     def op(db: Database) -> int:
-        return db.execute(sql, (cutoff, batch)).rowcount
+        return db.execute(sql, (value, batch)).rowcount
 
     return op
 
@@ -66,6 +82,7 @@ async def prune(
         "rollup": format_timestamp(now - timedelta(seconds=retention.rollup)),
         # keep the hour that contains the cutoff: it still holds results inside the retention period
         "rollup_hour": hour_key(now - timedelta(seconds=retention.rollup)),
+        "rollup_day": hour_key(now - timedelta(seconds=retention.rollup))[:10],
     }
     counts: dict[str, int] = {}
     for table, (column, which) in _PRUNED.items():

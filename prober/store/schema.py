@@ -247,7 +247,211 @@ def _v3_push_cursor(db: Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[Database], None]] = [_v1_initial, _v2_notification_outbox, _v3_push_cursor]
+_RESULT_ID_TEXT = (
+    "CASE WHEN typeof(r.uid) = 'blob' THEN lower(substr(hex(r.uid), 1, 8) || '-' || substr(hex(r.uid), 9, 4) || '-' "
+    "|| substr(hex(r.uid), 13, 4) || '-' || substr(hex(r.uid), 17, 4) || '-' || substr(hex(r.uid), 21)) ELSE r.uid END"
+)
+_RESULT_METRICS_JSON = (
+    "CASE WHEN json_type(s.name, '$.m') = 'null' OR NOT json_valid(r.metrics) THEN r.metrics ELSE "
+    "(SELECT json_group_object(k.value, r.metrics -> ('$[' || k.key || ']')) FROM json_each(s.name, '$.m') AS k) END"
+)
+_RESULT_ASSERTIONS_JSON = (
+    "CASE WHEN json_type(s.name, '$.a') = 'null' THEN coalesce(r.extra, '[]') ELSE "
+    "(SELECT json_group_array(json_object('metric', json_extract(a.value, '$[0]'), "
+    "'condition', json_extract(a.value, '$[1]'), 'actual', CASE "
+    "WHEN json_extract(a.value, '$[3]') >= 0 THEN r.metrics -> ('$[' || json_extract(a.value, '$[3]') || ']') "
+    "WHEN json_extract(a.value, '$[3]') = -1 THEN json(CASE WHEN (r.failed >> a.key) & 1 THEN 'false' ELSE 'true' END) "
+    "ELSE r.extra -> ('$[' || a.key || ']') END, "
+    "'ok', json(CASE WHEN (r.failed >> a.key) & 1 THEN 'false' ELSE 'true' END), "
+    "'level', json_extract(a.value, '$[2]'))) FROM json_each(s.name, '$.a') AS a) END"
+)
+RESULTS_VIEW_SQL = f"""
+    CREATE VIEW results AS SELECT
+        r.rowid AS rowid,
+        {_RESULT_ID_TEXT} AS id,
+        c.name AS "check",
+        l.name AS location,
+        t.name AS type,
+        strftime('%Y-%m-%dT%H:%M:%fZ', r.started / 1000.0, 'unixepoch') AS started_at,
+        CASE r.status WHEN 0 THEN 'up' WHEN 1 THEN 'degraded' ELSE 'down' END AS status,
+        r.duration / 1000.0 AS duration_ms,
+        r.error AS error,
+        {_RESULT_METRICS_JSON} AS metrics,
+        {_RESULT_ASSERTIONS_JSON} AS assertions,
+        r.artifacts AS artifacts,
+        r.details AS details
+    FROM result_rows AS r
+    JOIN result_names AS c ON c.id = r.check_id
+    JOIN result_names AS l ON l.id = r.location_id
+    JOIN result_names AS t ON t.id = r.type_id
+    JOIN result_names AS s ON s.id = r.shape_id
+"""
+"""The results as schema version 2 stored them, columns and JSON alike, for people and scripts reading
+the file with sqlite3 (read only: the store itself reads result_rows through prober.store.codec)."""
+
+
+def _v4_compact_results(db: Database) -> None:
+    """Raw results in the compact encoding of prober.store.codec (about 510 bytes a result down to about
+    170): names and metric keys in a dictionary, times and durations as integers, ids as 16 bytes, no
+    index on started_at alone (retention prunes check by check on (check_id, started)). Every row of
+    version 2 is re-encoded, keeping its rowid (an agent's push cursor points at rowids); `results` stays
+    as a view with the old columns."""
+    from prober.store.codec import encode_row_values  # the codec imports nothing from this module
+
+    db.execute(
+        """
+        CREATE TABLE result_names (
+            id INTEGER PRIMARY KEY,
+            kind INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            UNIQUE (kind, name)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE result_rows (
+            uid BLOB NOT NULL,
+            check_id INTEGER NOT NULL,
+            started INTEGER NOT NULL,
+            location_id INTEGER NOT NULL,
+            type_id INTEGER NOT NULL,
+            status INTEGER NOT NULL,
+            duration INTEGER NOT NULL,
+            shape_id INTEGER NOT NULL,
+            metrics TEXT NOT NULL,
+            failed INTEGER NOT NULL,
+            extra TEXT,
+            error TEXT,
+            artifacts TEXT,
+            details TEXT
+        )
+        """
+    )
+    names = _MigrationNames(db)
+    cursor = db.conn.execute(
+        'SELECT rowid, id, "check", location, type, started_at, status, duration_ms, error, metrics, assertions, '
+        "artifacts, details FROM results ORDER BY rowid"
+    )
+    insert = (
+        "INSERT INTO result_rows (rowid, uid, check_id, started, location_id, type_id, status, duration, shape_id, "
+        "metrics, failed, extra, error, artifacts, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    )
+    while True:
+        rows = cursor.fetchmany(5000)
+        if not rows:
+            break
+        db.conn.executemany(insert, [encode_row_values(row, names.resolve) for row in rows])
+    db.execute("DROP TABLE results")
+    db.execute("CREATE UNIQUE INDEX result_rows_uid ON result_rows (uid)")
+    db.execute("CREATE INDEX result_rows_check_started ON result_rows (check_id, started)")
+    db.execute(RESULTS_VIEW_SQL)
+
+
+class _MigrationNames:
+    """result_names ids while migrating (the whole migration is one transaction: nothing to roll back)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._ids: dict[tuple[int, str], int] = {}
+
+    def resolve(self, kind: int, name: str) -> int:
+        key = (kind, name)
+        found = self._ids.get(key)
+        if found is None:
+            cursor = self._db.conn.execute("INSERT INTO result_names (kind, name) VALUES (?, ?)", key)
+            found = self._ids[key] = int(cursor.lastrowid or 0)
+        return found
+
+
+ROLLUPS_DAILY_INSERT_TRIGGER = """
+    CREATE TRIGGER rollups_daily_add AFTER INSERT ON rollups_hourly
+    BEGIN
+        INSERT INTO rollups_daily (day, "check", location, count, down, degraded)
+        VALUES (substr(NEW.hour, 1, 10), NEW."check", NEW.location, NEW.count, NEW.down, NEW.degraded)
+        ON CONFLICT (day, "check", location) DO UPDATE SET count = count + excluded.count,
+            down = down + excluded.down, degraded = degraded + excluded.degraded;
+    END
+"""
+ROLLUPS_DAILY_UPDATE_TRIGGER = """
+    CREATE TRIGGER rollups_daily_change AFTER UPDATE OF count, down, degraded ON rollups_hourly
+    BEGIN
+        INSERT INTO rollups_daily (day, "check", location, count, down, degraded)
+        VALUES (substr(NEW.hour, 1, 10), NEW."check", NEW.location, NEW.count - OLD.count, NEW.down - OLD.down,
+                NEW.degraded - OLD.degraded)
+        ON CONFLICT (day, "check", location) DO UPDATE SET count = count + excluded.count,
+            down = down + excluded.down, degraded = degraded + excluded.degraded;
+    END
+"""
+"""The daily rollups follow the hourly ones in the same statement, whoever writes them (the writer's upsert
+of a batch, a migration): a day is always the sum of its hours, and deleting old hours (retention) leaves
+the days alone."""
+
+
+def _v5_daily_rollups_and_counters(db: Database) -> None:
+    """Daily rollups (count, down, degraded per check, location and UTC day), so uptime over 7 to 90 days
+    reads a row per day instead of 24: filled from the hourly rows, then kept by triggers on them. Current
+    states keep their metrics as result_rows does (a values array and `shape_id`; NULL for a row written
+    before: a JSON object). The failed-notification counters that /metrics exports, kept by a trigger on
+    every insert into notifications, so a scrape reads one row per check and outcome instead of every
+    notification ever recorded."""
+    db.execute(
+        """
+        CREATE TABLE rollups_daily (
+            day TEXT NOT NULL,
+            "check" TEXT NOT NULL,
+            location TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            down INTEGER NOT NULL,
+            degraded INTEGER NOT NULL,
+            PRIMARY KEY (day, "check", location)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute('CREATE INDEX rollups_daily_check ON rollups_daily ("check", day)')
+    db.execute(ROLLUPS_DAILY_INSERT_TRIGGER)
+    db.execute(ROLLUPS_DAILY_UPDATE_TRIGGER)
+    db.execute(
+        'INSERT INTO rollups_daily (day, "check", location, count, down, degraded) '
+        'SELECT substr(hour, 1, 10), "check", location, sum(count), sum(down), sum(degraded) FROM rollups_hourly '
+        'GROUP BY substr(hour, 1, 10), "check", location'
+    )
+    db.execute("ALTER TABLE current_state ADD COLUMN shape_id INTEGER")
+    db.execute(
+        """
+        CREATE TABLE notification_failures (
+            "check" TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY ("check", outcome)
+        ) WITHOUT ROWID
+        """
+    )
+    outcomes = "('failed', 'abandoned', 'dropped')"
+    db.execute(
+        f'INSERT INTO notification_failures ("check", outcome, count) SELECT coalesce("check", \'\'), outcome, '
+        f"count(*) FROM notifications WHERE outcome IN {outcomes} GROUP BY coalesce(\"check\", ''), outcome"
+    )
+    db.execute(
+        f"""
+        CREATE TRIGGER notification_failures_count AFTER INSERT ON notifications
+        WHEN NEW.outcome IN {outcomes}
+        BEGIN
+            INSERT INTO notification_failures ("check", outcome, count)
+            VALUES (coalesce(NEW."check", ''), NEW.outcome, 1)
+            ON CONFLICT ("check", outcome) DO UPDATE SET count = count + 1;
+        END
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[Database], None]] = [
+    _v1_initial,
+    _v2_notification_outbox,
+    _v3_push_cursor,
+    _v4_compact_results,
+    _v5_daily_rollups_and_counters,
+]
 """Append only. MIGRATIONS[i] takes the schema from version i to version i + 1."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

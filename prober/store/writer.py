@@ -26,7 +26,6 @@ on another connection.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import sqlite3
@@ -43,6 +42,18 @@ from sqlite_utils import Database
 
 from prober.logs import RepeatedError
 from prober.results import Result, format_timestamp
+from prober.store.codec import (
+    SHAPE,
+    STATUS_CODES,
+    NameTable,
+    Shape,
+    encode_duration,
+    encode_id,
+    encode_started,
+    encode_values,
+    row_values,
+    to_json,
+)
 from prober.store.rollups import UPSERT_ROLLUP_SQL, aggregate, latency_of
 from prober.store.schema import StoreError
 
@@ -98,45 +109,44 @@ def utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-def to_json(value: Any) -> str:
-    """Compact JSON for a column. Values JSON cannot express (datetimes, bytes) are stored as their text
-    rather than refused: a result is never lost because a probe put an odd value in its metrics."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
 @dataclass(frozen=True, slots=True)
 class EncodedResult:
-    """A Result turned into column values, done by the caller so the writer thread only runs SQL."""
+    """A Result turned into column values, done by the caller so the writer thread only runs SQL (and
+    looks up name ids). See prober.store.codec for the encoding of result_rows."""
 
     id: str
+    uid: bytes | str
     check: str
     location: str
     type: str
     started_at: str
     started: datetime
+    started_ms: int
     status: str
     duration_ms: float
     error: str | None
-    metrics: str
-    assertions: str
+    shape: Shape
+    values: str
+    """The metrics as a JSON array in the shape's order (result_rows.metrics and current_state.metrics)."""
+    failed: int
+    extra: str | None
     artifacts: str | None
     details: str | None
     latency: float
 
-    def row(self) -> tuple[Any, ...]:
-        return (
-            self.id,
-            self.check,
-            self.location,
-            self.type,
-            self.started_at,
-            self.status,
-            self.duration_ms,
-            self.error,
-            self.metrics,
-            self.assertions,
-            self.artifacts,
-            self.details,
+    def row(self, resolve: Callable[[int, str], int]) -> tuple[Any, ...]:
+        return row_values(
+            self.uid,
+            (self.check, self.location, self.type),
+            self.started_ms,
+            STATUS_CODES[self.status],
+            encode_duration(self.duration_ms),
+            self.shape,
+            self.values,
+            self.failed,
+            self.extra,
+            (self.error, self.artifacts, self.details),
+            resolve,
         )
 
 
@@ -145,18 +155,23 @@ def encode_result(result: Result) -> EncodedResult:
     duration = float(result.duration_ms)
     if not math.isfinite(duration):
         raise ValueError(f"result {result.id} of check {result.check} has a duration_ms of {duration!r}")
+    shape, values, failed, extra = encode_values(result.metrics, result.assertions)
     return EncodedResult(
         id=result.id,
+        uid=encode_id(result.id),
         check=result.check,
         location=result.location,
         type=result.type,
         started_at=format_timestamp(started),
         started=started,
+        started_ms=encode_started(started),
         status=result.status,
         duration_ms=duration,
         error=result.error,
-        metrics=to_json(result.metrics),
-        assertions=to_json([assertion.to_json() for assertion in result.assertions]),
+        shape=shape,
+        values=values,
+        failed=failed,
+        extra=extra,
         artifacts=to_json(result.artifacts) if result.artifacts else None,
         details=to_json(result.details) if result.details else None,
         latency=latency_of(result.metrics, duration),
@@ -164,8 +179,9 @@ def encode_result(result: Result) -> EncodedResult:
 
 
 _INSERT_RESULT_SQL = (
-    'INSERT INTO results (id, "check", location, type, started_at, status, duration_ms, error, metrics, '
-    "assertions, artifacts, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
+    "INSERT INTO result_rows (uid, check_id, started, location_id, type_id, status, duration, shape_id, metrics, "
+    "failed, extra, error, artifacts, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (uid) DO NOTHING"
 )
 _SELECT_CURRENT_SQL = (
     'SELECT status, started_at, consecutive_down, consecutive_ok, last_change FROM current_state WHERE "check" = ? '
@@ -173,21 +189,29 @@ _SELECT_CURRENT_SQL = (
 )
 _UPSERT_CURRENT_SQL = (
     'INSERT INTO current_state ("check", location, type, status, started_at, duration_ms, error, metrics, '
-    "result_id, consecutive_down, consecutive_ok, last_change) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "result_id, consecutive_down, consecutive_ok, last_change, shape_id) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     'ON CONFLICT ("check", location) DO UPDATE SET type = excluded.type, status = excluded.status, '
     "started_at = excluded.started_at, duration_ms = excluded.duration_ms, error = excluded.error, "
-    "metrics = excluded.metrics, result_id = excluded.result_id, consecutive_down = excluded.consecutive_down, "
+    "metrics = excluded.metrics, shape_id = excluded.shape_id, result_id = excluded.result_id, "
+    "consecutive_down = excluded.consecutive_down, "
     "consecutive_ok = excluded.consecutive_ok, last_change = excluded.last_change"
 )
 
 
-def _insert_results(db: Database, results: Iterable[EncodedResult]) -> list[EncodedResult]:
+def _insert_results(db: Database, names: NameTable, results: Iterable[EncodedResult]) -> list[EncodedResult]:
     """Insert, skipping ids already stored; return the results that are new."""
-    return [result for result in results if db.execute(_INSERT_RESULT_SQL, result.row()).rowcount == 1]
+    connection = db.conn
+
+    def resolve(kind: int, name: str) -> int:
+        return names.resolve(connection, kind, name)
+
+    return [result for result in results if connection.execute(_INSERT_RESULT_SQL, result.row(resolve)).rowcount == 1]
 
 
-def _update_current(db: Database, results: list[EncodedResult]) -> None:
-    """Move each check+location's current state forward through its new results, oldest first."""
+def _update_current(db: Database, names: NameTable, results: list[EncodedResult]) -> None:
+    """Move each check+location's current state forward through its new results, oldest first. The
+    metrics are kept as in result_rows: the values array and its shape's id."""
     states: dict[tuple[str, str], tuple[Any, ...] | None] = {}
     changed: dict[tuple[str, str], tuple[Any, ...]] = {}
     for result in sorted(results, key=lambda item: item.started_at):
@@ -214,11 +238,12 @@ def _update_current(db: Database, results: list[EncodedResult]) -> None:
             result.started_at,
             result.duration_ms,
             result.error,
-            result.metrics,
+            result.values,
             result.id,
             consecutive_down,
             consecutive_ok,
             last_change,
+            names.resolve(db.conn, SHAPE, result.shape.text()),
         )
     for row in changed.values():
         db.execute(_UPSERT_CURRENT_SQL, row)
@@ -286,6 +311,7 @@ class Writer:
         self.retry_interval = 1.0
         self._backlog: deque[_Op] = deque()
         self._errors = RepeatedError(log)
+        self._names = NameTable()
 
     @property
     def queued(self) -> int:
@@ -453,8 +479,7 @@ class Writer:
         elif health.failing_since is not None and not self._backlog and (not outcomes or any(o.ok for o in outcomes)):
             lasted = (datetime.now(UTC) - health.failing_since).total_seconds()
             self._errors.recovered(
-                f"the database {self._path} takes writes again after {lasted:.0f} s and {health.failures} failed "
-                "writes"
+                f"the database {self._path} takes writes again after {lasted:.0f} s and {health.failures} failed writes"
             )
             health.failing_since = None
             health.last_error = None
@@ -526,7 +551,7 @@ class Writer:
         try:
             for op in batch:
                 if op.results is not None:
-                    new = _insert_results(db, op.results)
+                    new = _insert_results(db, self._names, op.results)
                     offered += len(op.results)
                     new_results.extend(new)
                     values.append(len(new))
@@ -534,13 +559,15 @@ class Writer:
                     assert op.fn is not None
                     values.append(op.fn(db))
             if new_results:
-                _update_current(db, new_results)
+                _update_current(db, self._names, new_results)
                 _update_rollups(db, new_results)
             db.execute("COMMIT")
         except BaseException:
+            self._names.rolled_back()
             if db.conn.in_transaction:
                 db.execute("ROLLBACK")
             raise
+        self._names.committed()
         self.stats.results += len(new_results)
         self.stats.duplicates += offered - len(new_results)
         return values

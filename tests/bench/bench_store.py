@@ -1,6 +1,6 @@
 """Store benchmark: sustained batched insert rate and database bytes per result. Run on demand:
 
-    .venv/bin/python tests/bench/bench_store.py [--seconds 10] [--producers 200] [--checks 1000]
+    .venv/bin/python tests/bench/bench_store.py [--seconds 10 | --results 100000] [--producers 200] [--checks 1000]
 
 Not collected by pytest (not named test_*). It measures, on a fresh file in a temporary directory:
   1. `write()` from many concurrent producers (the daemon's path: each awaits its own commit) for
@@ -39,23 +39,24 @@ class Clock:
         index = self.n
         self.n += 1
         status: Status = "down" if index % 97 == 0 else "up"
-        latency = 0.02 + (index % 50) * 0.003
+        # as the http probe reports them: phases in seconds rounded to the microsecond
+        latency = round(0.02 + (index * 7919 % 50_000) / 1e6 * 3, 6)
         return Result(
             check=f"check-{index % self.checks:05d}",
             type="http",
             location="default",
             started_at=self.start + self.step * index,
-            duration_ms=latency * 1000 + 1.5,
+            duration_ms=latency * 1000 + 1.5 + (index % 1000) / 997,
             status=status,
             error="HTTP status 503, expected 2xx" if status == "down" else None,
             metrics={
                 "status": 503 if status == "down" else 200,
                 "latency": latency,
-                "dns": 0.001,
-                "connect": 0.002,
-                "tls": 0.011,
-                "ttfb": latency * 0.8,
-                "transfer": latency * 0.1,
+                "dns": round(0.0008 + (index % 13) / 1e5, 6),
+                "connect": round(0.0015 + (index % 17) / 1e5, 6),
+                "tls": round(0.009 + (index % 31) / 1e5, 6),
+                "ttfb": round(latency * 0.8, 6),
+                "transfer": round(latency * 0.1, 6),
                 "body_size": 1234,
                 "redirects": 0,
             },
@@ -76,12 +77,14 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
-async def concurrent_writes(store: Store, clock: Clock, producers: int, seconds: float) -> dict[str, float]:
+async def concurrent_writes(
+    store: Store, clock: Clock, producers: int, seconds: float, until: int | None = None
+) -> dict[str, float]:
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
 
     async def producer() -> None:
-        while time.perf_counter() < deadline:
+        while time.perf_counter() < deadline if until is None else clock.n < until:
             result = clock.result()
             began = time.perf_counter()
             await store.write(result)
@@ -102,10 +105,12 @@ async def concurrent_writes(store: Store, clock: Clock, producers: int, seconds:
     }
 
 
-async def bulk_writes(store: Store, clock: Clock, batch: int, seconds: float) -> dict[str, float]:
+async def bulk_writes(
+    store: Store, clock: Clock, batch: int, seconds: float, until: int | None = None
+) -> dict[str, float]:
     written = 0
     began = time.perf_counter()
-    while time.perf_counter() - began < seconds:
+    while time.perf_counter() - began < seconds if until is None else clock.n < until:
         written += await store.write_many([clock.result() for _ in range(batch)])
     elapsed = time.perf_counter() - began
     return {"results": written, "results_per_s": written / elapsed}
@@ -128,12 +133,20 @@ async def run(args: argparse.Namespace) -> None:
         clock = Clock(args.checks)
         store = Store(path, synchronous=args.synchronous)
         await store.start()
-        concurrent = await concurrent_writes(store, clock, args.producers, args.seconds)
-        bulk = await bulk_writes(store, clock, args.ingest_batch, args.seconds)
+        half = None if args.results is None else args.results // 2
+        concurrent = await concurrent_writes(store, clock, args.producers, args.seconds, half)
+        bulk = await bulk_writes(store, clock, args.ingest_batch, args.seconds, args.results)
         busy_us = store.stats.commit_seconds / max(1, store.stats.results) * 1e6
         await store.close()
         total = clock.n
-        size = path.stat().st_size
+        connection = sqlite3.connect(path)
+        try:
+            pages, page_size = (
+                connection.execute(f"PRAGMA {name}").fetchone()[0] for name in ("page_count", "page_size")
+            )
+        finally:
+            connection.close()
+        size = pages * page_size
         print(f"synchronous={args.synchronous} producers={args.producers} checks={args.checks}")
         print(
             "write() concurrent:  {results:.0f} results, {results_per_s:,.0f} results/s, {commits:.0f} commits "
@@ -147,7 +160,10 @@ async def run(args: argparse.Namespace) -> None:
             )
         )
         print(f"writer thread busy {busy_us:.0f} µs per result (a ceiling of {1e6 / busy_us:,.0f} results/s)")
-        print(f"database: {size:,} bytes for {total:,} results = {size / total:.0f} bytes per result")
+        print(
+            f"database: {size:,} bytes (page_count × page_size) for {total:,} results = "
+            f"{size / total:.0f} bytes per result"
+        )
         for name, table_bytes in table_sizes(path).items():
             print(f"  {name:28s} {table_bytes:>14,} bytes  {table_bytes / total:7.1f} bytes/result")
 
@@ -155,6 +171,9 @@ async def run(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each phase")
+    parser.add_argument(
+        "--results", type=int, default=None, help="write exactly this many results (half per phase) instead"
+    )
     parser.add_argument("--producers", type=int, default=200, help="concurrent write() callers")
     parser.add_argument("--checks", type=int, default=1000, help="distinct checks the results belong to")
     parser.add_argument("--ingest-batch", type=int, default=500, help="results per write_many()")
