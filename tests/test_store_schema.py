@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from test_store_migration import write_v2
 from sqlite_utils import Database
+from test_store_migration import write_v2
 
 from prober.results import Result
 from prober.store import SCHEMA_VERSION, PushCursor, Store, StoreError
