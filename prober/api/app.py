@@ -298,7 +298,7 @@ class _Api:
 
     async def warm_up(self, app: web.Application) -> None:
         """Compute the per-check numbers and daily bars once in the background, so the first visitor does
-        not wait (about 1 s and 5 s of a worker thread for 1,000 checks with 30 days of history)."""
+        not wait (under a second of a worker thread for 1,000 checks with 90 days of history)."""
 
         async def run() -> None:
             with contextlib.suppress(Exception):
