@@ -6,25 +6,31 @@ contract: `check` exits 0 when nothing is down, 1 when something is, 2 for a con
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
-from prober.config import Config, ConfigError, load_config
 from prober.durations import format_duration
-from prober.probes import PROBES
-from prober.results import Result
-from prober.runner import Runner
+
+if TYPE_CHECKING:
+
+    from rich.console import Console
+    from rich.text import Text
+
+    from prober.config import Config, ConfigError
+    from prober.results import Result
+
+# Everything else is imported inside the command that needs it: `prober --help` must answer in well under
+# 0.15 s, and `prober validate` must not pay for aiohttp, rich's tables or the probes it does not use
+# (tests/test_package.py checks which modules each loads; tests/bench/bench_start.py times them).
 
 __all__ = ["main"]
+
+T = TypeVar("T")
 
 DEFAULT_PATHS = ("checks/",)
 STATUS_STYLE = {"up": "green", "degraded": "yellow", "down": "bold red"}
@@ -37,7 +43,49 @@ def _exit_with_problems(exc: ConfigError, err: Console) -> NoReturn:
     sys.exit(2)
 
 
+def run_async(main: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run`, on uvloop when it is installed (the `fast` extra) and PROBER_EVENT_LOOP is not `asyncio`.
+
+    uvloop's transports and timers cost less CPU per connection than the pure-Python selector loop, which
+    is most of what an http check costs (tests/bench/bench_http.py); without it everything works the same."""
+    import asyncio
+    import os
+
+    factory = None
+    if os.environ.get("PROBER_EVENT_LOOP", "").strip().lower() != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(main)
+
+
+class _LazyConsole:
+    """A rich Console built on first use: most runs of `validate` or `check --json` never print through one,
+    and importing rich costs more than the rest of `prober validate`'s start."""
+
+    def __init__(self, stderr: bool) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr)
+        return getattr(self._console, name)
+
+
+def _console(*, stderr: bool = False) -> Console:
+    return _LazyConsole(stderr)  # type: ignore[return-value]
+
+
 def _load_or_exit(paths: Sequence[str], err: Console) -> Config:
+    from prober.config import ConfigError, load_config
+
     try:
         return load_config(paths or DEFAULT_PATHS)
     except ConfigError as exc:
@@ -66,13 +114,15 @@ def validate(paths: tuple[str, ...]) -> None:
     Example:
       prober validate checks/ more-checks.yaml
     """
-    err = Console(stderr=True)
+    err = _console(stderr=True)
     config = _load_or_exit(paths, err)
     click.echo(f"{len(config.checks)} check(s) in {len(config.files)} file(s) are valid.")
 
 
 def _metric_summary(result: Result) -> str:
     """The headline metrics the check's probe declares (`status=200 latency=38ms`)."""
+    from prober.probes import PROBES
+
     probe = PROBES.get(result.type)
     if probe is None:
         return ""
@@ -92,6 +142,8 @@ def _metric_summary(result: Result) -> str:
 
 
 def _print_table(results: Sequence[Result], console: Console) -> None:
+    from rich.table import Table
+
     table = Table(show_lines=False, header_style="bold")
     table.add_column("check")
     table.add_column("type")
@@ -176,8 +228,12 @@ async def _run_checks(
     artifacts: Path,
     progress: _Progress | None = None,
 ) -> list[Result]:
+    from prober.runner import Runner
+
     selected = config.select(names=names, location=location)
     runner = Runner(location=location or "default", artifacts_dir=artifacts)
+    import asyncio
+
     bound = asyncio.Semaphore(concurrency)
     results: list[Result] = []
 
@@ -256,7 +312,7 @@ def check(
       prober check checks/
       prober check --name 'api-*' --json
     """
-    err = Console(stderr=True)
+    err = _console(stderr=True)
     config = _load_or_exit(paths, err)
     selected = config.select(names=names, location=location)
     if not selected:
@@ -272,9 +328,9 @@ def check(
             sys.stdout.flush()
 
     with _Progress(err, len(selected)) as progress:
-        results = asyncio.run(_run_checks(config, names, location, concurrency, emit, Path(artifacts), progress))
+        results = run_async(_run_checks(config, names, location, concurrency, emit, Path(artifacts), progress))
     if not as_json:
-        _print_table(results, Console())
+        _print_table(results, _console())
     sys.exit(1 if any(r.status == "down" for r in results) else 0)
 
 
@@ -430,11 +486,12 @@ def run(
       PROBER_LOCATION=eu-west prober run --log-format json
       prober run checks/ --location eu-west --push https://hub:8080 --token-file /etc/prober/token --listen off
     """
+    from prober.config import ConfigError
     from prober.daemon import Daemon, DaemonOptions
     from prober.logs import setup_logging
     from prober.store import StoreError
 
-    err = Console(stderr=True)
+    err = _console(stderr=True)
     push_url, token = _push_options(push, token_file, err)
     _load_or_exit(paths, err)
     setup_logging("json" if log_format == "json" else "text", log_level)
@@ -450,7 +507,7 @@ def run(
         token=token,
     )
     try:
-        asyncio.run(Daemon(options).run())
+        run_async(Daemon(options).run())
     except ConfigError as exc:  # the files changed between the check above and the daemon's own load
         _exit_with_problems(exc, err)
     except StoreError as exc:
@@ -479,9 +536,12 @@ def status(db: str, as_json: bool) -> None:
     Example:
       prober status --db /var/lib/prober/prober.db
     """
+    from rich.table import Table
+    from rich.text import Text
+
     from prober.results import format_timestamp
 
-    err = Console(stderr=True)
+    err = _console(stderr=True)
     with _open_store_or_exit(db, err) as store:
         rows = store.current()
         open_incidents = {row["check"]: row for row in store.incidents(limit=100_000, open_only=True)}
@@ -503,9 +563,9 @@ def status(db: str, as_json: bool) -> None:
             sys.stdout.write(json.dumps(data) + "\n")
         return
     if not rows:
-        Console().print("No results yet.")
+        _console().print("No results yet.")
         return
-    console = Console()
+    console = _console()
     table = Table(header_style="bold")
     for column in ("check", "location", "type", "status", "since", "last run", "time", "incident", "reason"):
         table.add_column(column, overflow="fold")
@@ -563,6 +623,8 @@ def sparkline(results: Sequence[Result], width: int = SPARK_WIDTH) -> tuple[Text
     """Results (oldest first) as a line of at most `width` block characters, one per group of consecutive
     results: the group's highest latency, scaled between the lowest and highest; red where a group has a
     down result, yellow where degraded. Also the lowest and highest latency."""
+    from rich.text import Text
+
     from prober.store.rollups import latency_of
 
     latencies = [latency_of(result.metrics, result.duration_ms) for result in results]
@@ -597,10 +659,13 @@ def history(name: str, db: str, since: str, limit: int, as_json: bool) -> None:
     """
     from datetime import UTC, datetime, timedelta
 
+    from rich.table import Table
+    from rich.text import Text
+
     from prober.durations import parse_duration
     from prober.store.rollups import latency_of
 
-    err = Console(stderr=True)
+    err = _console(stderr=True)
     try:
         window = parse_duration(since)
     except ValueError as exc:
@@ -615,7 +680,7 @@ def history(name: str, db: str, since: str, limit: int, as_json: bool) -> None:
         for result in results:
             sys.stdout.write(json.dumps(result.to_json(), default=str) + "\n")
         return
-    console = Console()
+    console = _console()
     if results:
         line, low, high = sparkline(results[::-1])
         latencies = sorted(latency_of(result.metrics, result.duration_ms) for result in results)
@@ -663,7 +728,7 @@ def notify_test(paths: tuple[str, ...], names: tuple[str, ...]) -> None:
     """
     from prober.notify import Notifier
 
-    err = Console(stderr=True)
+    err = _console(stderr=True)
     config = _load_or_exit(paths, err)
     unknown = [name for name in names if name not in config.notifiers]
     if unknown:
@@ -683,13 +748,17 @@ def notify_test(paths: tuple[str, ...], names: tuple[str, ...]) -> None:
                 rows.extend((name, url, error) for url, error in report.items())
         return rows
 
+    import asyncio
+
     rows = asyncio.run(send())
+    from rich.table import Table
+
     table = Table(header_style="bold")
     for column in ("notifier", "url", "result"):
         table.add_column(column, overflow="fold")
     for name, url, error in rows:
         table.add_row(name, url, "[green]sent[/]" if error is None else f"[red]failed[/]: {error}")
-    Console().print(table)
+    _console().print(table)
     sys.exit(1 if any(error is not None for _, _, error in rows) else 0)
 
 
@@ -723,9 +792,9 @@ def demo(db: str | None, listen: str, log_format: str) -> None:
 
     setup_logging("json" if log_format == "json" else "text")
     try:
-        asyncio.run(run_demo(Path(db) if db else None, _parse_listen(listen)))
+        run_async(run_demo(Path(db) if db else None, _parse_listen(listen)))
     except OSError as exc:
-        Console(stderr=True).print(f"prober demo could not start: {exc}", markup=False, highlight=False)
+        _console(stderr=True).print(f"prober demo could not start: {exc}", markup=False, highlight=False)
         sys.exit(2)
 
 

@@ -5,27 +5,33 @@ plus a small connector hook that splits the TCP connect from the TLS handshake, 
 not separate. The probe returns metrics and the subjects conditions need (body text, parsed JSON,
 headers); it never decides up or down. The body is read up to `max_body` bytes and no further, so a
 50 MB response costs 1 MiB of memory.
+
+aiohttp (and cryptography, for the certificate) are imported when the first http check runs, not when
+this module is: `prober validate` needs only `HttpCheck` and the metrics, and importing aiohttp costs
+more than validating a thousand checks.
 """
 
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import aiohttp
 from pydantic import Field, field_validator, model_validator
 
 from prober.conditions import MetricSpec
 from prober.config_models import CheckBase, HttpUrl
 from prober.probes.base import Observation, ProbeContext, ProbeError
-from prober.probes.certs import expiry_sentence, leaf_days_remaining
 from prober.probes.network import network_sentence, request_url
 from prober.probes.registry import Export, SecretKind, register, standard_exports, url_target
+
+if TYPE_CHECKING:
+    import aiohttp
 
 __all__ = ["HttpCheck", "HttpProbe"]
 
@@ -103,10 +109,24 @@ class _TimedLoop:
         return transport, protocol
 
 
-class _TimedConnector(aiohttp.TCPConnector):
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._loop = _TimedLoop(self._loop)  # type: ignore[assignment]
+@functools.cache
+def _timed_connector_class() -> type[aiohttp.TCPConnector]:
+    """The connector whose loop is a `_TimedLoop` (built on first use, with aiohttp)."""
+    import aiohttp
+
+    class _TimedConnector(aiohttp.TCPConnector):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self._loop = _TimedLoop(self._loop)  # type: ignore[assignment]
+
+    return _TimedConnector
+
+
+def expiry_sentence(days: object, condition: str) -> str | None:
+    """`prober.probes.certs.expiry_sentence`, imported when a condition fails (cryptography is heavy)."""
+    from prober.probes.certs import expiry_sentence as sentence
+
+    return sentence(days, condition)
 
 
 async def _on_request_start(_: Any, ctx: SimpleNamespace, __: Any) -> None:
@@ -157,6 +177,8 @@ async def _on_redirect(_: Any, ctx: SimpleNamespace, __: Any) -> None:
 
 
 def _trace_config() -> aiohttp.TraceConfig:
+    import aiohttp
+
     config = aiohttp.TraceConfig()
     config.on_request_start.append(_on_request_start)
     config.on_dns_resolvehost_start.append(_on_dns_start)
@@ -171,7 +193,9 @@ def _trace_config() -> aiohttp.TraceConfig:
 async def _new_session() -> aiohttp.ClientSession:
     # force_close: no keep-alive, every run opens its own connection so the phase times are real.
     # use_dns_cache=False: every run resolves the name again.
-    connector = _TimedConnector(force_close=True, use_dns_cache=False, limit=0, enable_cleanup_closed=False)
+    import aiohttp
+
+    connector = _timed_connector_class()(force_close=True, use_dns_cache=False, limit=0, enable_cleanup_closed=False)
     return aiohttp.ClientSession(
         connector=connector,
         trace_configs=[_trace_config()],
@@ -190,6 +214,8 @@ def _uses(check: HttpCheck, metric: str) -> bool:
 
 
 def _client_error_sentence(exc: aiohttp.ClientError, check: HttpCheck) -> str:
+    import aiohttp
+
     if isinstance(exc, aiohttp.TooManyRedirects):
         return f"too many redirects (more than {check.max_redirects}; a redirect loop?)"
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
@@ -277,6 +303,10 @@ class HttpProbe:
         return {"status": "2xx"}
 
     async def run(self, check: HttpCheck, ctx: ProbeContext) -> Observation:
+        import aiohttp
+
+        from prober.probes.certs import leaf_days_remaining
+
         session: aiohttp.ClientSession = await ctx.resources.get(_SESSION_KEY, _new_session, _close_session)
         timing = _Timing()
         token = _current_timing.set(timing)
