@@ -167,16 +167,27 @@ def _print_table(results: Sequence[Result], console: Console) -> None:
     console.print(f"{counts['up']} up, {counts['degraded']} degraded, {counts['down']} down", highlight=False)
 
 
+def _maybe_terminal() -> bool:
+    """False when stderr is surely not a terminal rich would draw on (a pipe, a file, and no variable forcing
+    it), so the progress line's imports are skipped; otherwise rich's own Console decides."""
+    import os
+
+    forced = any(os.environ.get(name) for name in ("FORCE_COLOR", "TTY_INTERACTIVE", "TTY_COMPATIBLE"))
+    return forced or sys.stderr.isatty()
+
+
 class _Progress:
     """The live line `prober check` shows on stderr while checks run: done/total, how many are down or
     degraded so far, and which are running. Only on a terminal; never on stdout (which may be --json)."""
 
     def __init__(self, console: Console, total: int) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-        self.enabled = console.is_terminal and not console.is_dumb_terminal
         self.running: list[str] = []
         self.counts = {"up": 0, "degraded": 0, "down": 0}
+        self.enabled = _maybe_terminal() and console.is_terminal and not console.is_dumb_terminal
+        if not self.enabled:  # a pipe or a file: no line to draw, and rich's progress costs a lot to import
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
         self.progress = Progress(
             SpinnerColumn(),
             TextColumn("checking"),
@@ -193,6 +204,8 @@ class _Progress:
         self.task = self.progress.add_task("checks", total=total, summary="")
 
     def _refresh(self, advance: int = 0) -> None:
+        if not self.enabled:
+            return
         parts = [f"{self.counts['down']} down"] if self.counts["down"] else []
         if self.counts["degraded"]:
             parts.append(f"{self.counts['degraded']} degraded")
@@ -202,21 +215,25 @@ class _Progress:
         self.progress.update(self.task, advance=advance, summary=" · ".join(parts))
 
     def started(self, name: str) -> None:
-        self.running.append(name)
-        self._refresh()
+        if self.enabled:
+            self.running.append(name)
+            self._refresh()
 
     def finished(self, result: Result) -> None:
-        if result.check in self.running:
-            self.running.remove(result.check)
         self.counts[result.status] += 1
-        self._refresh(advance=1)
+        if self.enabled:
+            if result.check in self.running:
+                self.running.remove(result.check)
+            self._refresh(advance=1)
 
     def __enter__(self) -> _Progress:
-        self.progress.start()
+        if self.enabled:
+            self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        if self.enabled:
+            self.progress.stop()
 
 
 async def _run_checks(

@@ -276,8 +276,6 @@ class HttpProbe:
     async def run(self, check: HttpCheck, ctx: ProbeContext) -> Observation:
         import aiohttp
 
-        from prober.probes.certs import leaf_days_remaining
-
         session: aiohttp.ClientSession = await ctx.resources.get(_SESSION_KEY, _new_session, _close_session)
         timing = _Timing()
         token = _current_timing.set(timing)
@@ -304,6 +302,8 @@ class HttpProbe:
                 if check.follow_redirects and not check.max_redirects and response.status in _REDIRECTS:
                     raise aiohttp.TooManyRedirects(response.request_info, (response,))
                 if timing.peer_cert:
+                    from prober.probes.certs import leaf_days_remaining
+
                     metrics["cert_days_remaining"] = round(leaf_days_remaining(timing.peer_cert), 2)
                 body, truncated = await _read_capped(response, check.max_body)
                 done = time.perf_counter()
