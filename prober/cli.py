@@ -71,12 +71,16 @@ class _LazyConsole:
         self._stderr = stderr
         self._console: Console | None = None
 
-    def __getattr__(self, name: str) -> Any:
+    def real(self) -> Console:
+        """The Console itself, for rich objects that keep state on it (a Progress, a Live display)."""
         if self._console is None:
             from rich.console import Console
 
             self._console = Console(stderr=self._stderr)
-        return getattr(self._console, name)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real(), name)
 
 
 def _console(*, stderr: bool = False) -> Console:
@@ -188,6 +192,8 @@ class _Progress:
             return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+        if isinstance(console, _LazyConsole):
+            console = console.real()
         self.progress = Progress(
             SpinnerColumn(),
             TextColumn("checking"),

@@ -336,15 +336,26 @@ class Scheduler:
             except Exception:
                 log.exception("the scheduler's timer hit an unexpected error; carrying on")
             target = self._heap[0][0] if self._heap else now + 3600.0
-            self._sleeper = asyncio.ensure_future(self._clock.sleep_until(datetime.fromtimestamp(target, UTC)))
-            sleeper = self._sleeper
+            self._sleeper = sleeper = asyncio.ensure_future(
+                self._clock.sleep_until(datetime.fromtimestamp(target, UTC))
+            )
+            failure: BaseException | None = None
             try:
-                await asyncio.wait((sleeper,))
+                # Awaited directly, not through asyncio.wait (which costs a waiter and callbacks per wake-up,
+                # and the timer wakes up about once per run): `_wake` cancelling the sleeper ends the wait,
+                # a cancel of the timer itself goes on.
+                await sleeper
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if not sleeper.cancelled() or (task is not None and task.cancelling()):
+                    raise
+            except Exception as exc:
+                failure = exc
             finally:
                 sleeper.cancel()
                 self._sleeper = None
-            if not sleeper.cancelled() and sleeper.exception() is not None:
-                log.error("the clock failed to sleep; retrying shortly", exc_info=sleeper.exception())
+            if failure is not None:
+                log.error("the clock failed to sleep; retrying shortly", exc_info=failure)
                 await asyncio.sleep(_CLOCK_RETRY)
 
     def _tick(self, now: float) -> None:

@@ -30,7 +30,7 @@ def _croniter() -> type[croniter]:
     """croniter, imported for the first cron schedule (its import costs more than validating 500 checks)."""
     from croniter import croniter
 
-    return croniter
+    return croniter  # type: ignore[no-any-return]
 
 
 _EVERY = re.compile(r"^\s*every\s+(.+?)\s*$", re.I)

@@ -285,7 +285,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-concurrency", type=int, default=64, help="the scheduler's global bound (64)")
     parser.add_argument("--trivial", action="store_true", help="a 5 ms sleep instead of the real http probe")
     parser.add_argument(
-        "--gc-freeze", action="store_true", help="gc.freeze() after loading the checks, so full collections skip them"
+        "--gc-freeze",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="gc.freeze() after loading the checks, as the daemon does, so full collections skip them (default)",
     )
     parser.add_argument("--db", help="also write every result through prober.store.Store into this SQLite file")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
