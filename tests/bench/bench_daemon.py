@@ -167,7 +167,12 @@ def bench_peer(procs: Processes, tmp: Path, urls: list[str], warmup: float, wind
     bb_port, prom_port = free_port(), free_port()
     (tmp / "blackbox.yml").write_text("modules:\n  http_2xx:\n    prober: http\n    timeout: 900ms\n")
     bb = procs.start(
-        [blackbox, f"--config.file={tmp}/blackbox.yml", f"--web.listen-address=127.0.0.1:{bb_port}", "--log.level=error"]
+        [
+            blackbox,
+            f"--config.file={tmp}/blackbox.yml",
+            f"--web.listen-address=127.0.0.1:{bb_port}",
+            "--log.level=error",
+        ]
     )
     targets = json.dumps(urls)
     (tmp / "prometheus.yml").write_text(
@@ -216,16 +221,16 @@ scrape_configs:
     }
 
 
-def store_counters(port: int) -> tuple[float, float]:
-    """(results committed, scheduler runs) from prober's own /metrics."""
+def store_counters(port: int) -> tuple[float, float, float]:
+    """(results committed, scheduler runs, transactions committed) from prober's own /metrics."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
         text = response.read().decode()
-    values = {"prober_store_results_total": 0.0, "prober_scheduler_runs_total": 0.0}
+    values = {"prober_store_results_total": 0.0, "prober_scheduler_runs_total": 0.0, "prober_store_commits_total": 0.0}
     for line in text.splitlines():
         name, _, value = line.partition(" ")
         if name in values:
             values[name] = float(value)
-    return values["prober_store_results_total"], values["prober_scheduler_runs_total"]
+    return tuple(values.values())  # type: ignore[return-value]
 
 
 def bench_prober(
@@ -237,6 +242,7 @@ def bench_prober(
     extra: Sequence[str],
     profile: str | None = None,
     profile_args: Sequence[str] = (),
+    source: str | None = None,
 ) -> dict[str, float]:
     checks = tmp / "checks"
     checks.mkdir()
@@ -244,7 +250,7 @@ def bench_prober(
     lines += [f"  - {{name: t-{index}, type: http, url: '{url}'}}" for index, url in enumerate(urls)]
     (checks / "bench.yaml").write_text("\n".join(lines) + "\n")
     port = free_port()
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    env = dict(os.environ, PYTHONPATH=source or str(Path(__file__).resolve().parents[2]))
     log = (tmp / "prober.log").open("wb")
     proc = procs.start(
         [sys.executable, "-m", "prober", "run", str(checks), "--db", f"{tmp}/prober.db", "--listen",
@@ -254,7 +260,7 @@ def bench_prober(
     )  # fmt: skip
     wait_http(f"http://127.0.0.1:{port}/metrics")
     time.sleep(warmup)
-    results0, runs0 = store_counters(port)
+    results0, runs0, commits0 = store_counters(port)
     cpu0, times0 = proc_cpu(proc.pid), proc_times(proc.pid)
     if profile:
         spy = [shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy")), "record", "-p", str(proc.pid)]
@@ -262,7 +268,7 @@ def bench_prober(
     else:
         time.sleep(window)
     cpu1, times1 = proc_cpu(proc.pid), proc_times(proc.pid)
-    results1, runs1 = store_counters(port)
+    results1, runs1, commits1 = store_counters(port)
     import sqlite3
 
     procs.stop(proc)
@@ -275,7 +281,10 @@ def bench_prober(
         "user": times1[0] - times0[0],
         "system": times1[1] - times0[1],
         "cpu": cpu1 - cpu0,
-        "results": results1 - results0, "runs": runs1 - runs0, "stored_total": stored,
+        "results": results1 - results0,
+        "runs": runs1 - runs0,
+        "commits": commits1 - commits0,
+        "stored_total": stored,
     }
 
 
@@ -286,6 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=8.0, help="seconds before the window starts (8)")
     parser.add_argument("--only", choices=["peer", "prober"], help="run one side only")
     parser.add_argument("--prober-arg", action="append", default=[], help="extra argument for `prober run`")
+    parser.add_argument("--source", help="run the prober found in this directory (default: this checkout)")
     parser.add_argument("--profile", help="record prober's window with py-spy into this file (slows it a little)")
     parser.add_argument("--profile-arg", action="append", default=[], help="extra argument for py-spy record")
     args = parser.parse_args(argv)
@@ -309,11 +319,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                       f"ingested; {per:.3f} CPU ms per probe", flush=True)  # fmt: skip
             if args.only != "peer":
                 own = bench_prober(
-                    procs, tmp, urls, args.warmup, args.window, args.prober_arg, args.profile, args.profile_arg
+                    procs,
+                    tmp,
+                    urls,
+                    args.warmup,
+                    args.window,
+                    args.prober_arg,
+                    args.profile,
+                    args.profile_arg,
+                    args.source,
                 )
                 per = own["cpu"] / own["results"] * 1000 if own["results"] else float("nan")
-                print(f"prober  {own['cpu']:.2f} CPU s (user {own['user']:.2f}, system {own['system']:.2f}); {own['results']:.0f} results committed "
-                      f"({own['runs']:.0f} runs started); {per:.3f} CPU ms per result", flush=True)  # fmt: skip
+                print(
+                    f"prober  {own['cpu']:.2f} CPU s (user {own['user']:.2f}, system {own['system']:.2f}); "
+                    f"{own['results']:.0f} results committed ({own['runs']:.0f} runs started, "
+                    f"{own['commits']:.0f} transactions); {per:.3f} CPU ms per result",
+                    flush=True,
+                )
     finally:
         procs.stop_all()
     if peer and own and peer["scrapes"] and own["results"]:

@@ -225,8 +225,10 @@ def main() -> None:
             peer = bench_blackbox(url, args.whole, args.c)
             if peer is not None:
                 report("blackbox", args.whole, *peer)
-                print(f"`prober check` CPU / blackbox_exporter CPU, {args.whole} checks: table {table[0] / peer[0]:.2f}, "
-                      f"--json {as_json[0] / peer[0]:.2f} (target <= 0.5)")  # fmt: skip
+                print(
+                    f"`prober check` CPU / blackbox_exporter CPU, {args.whole} checks: "
+                    f"table {table[0] / peer[0]:.2f}, --json {as_json[0] / peer[0]:.2f} (target <= 0.5)"
+                )
     finally:
         server.terminate()
         server.wait(5)

@@ -31,14 +31,19 @@ ROOT = Path(__file__).resolve().parents[2]
 TARGETS = {"help": 0.15, "validate": 0.5, "first request": 0.3}
 
 
+SOURCE = [str(ROOT)]
+
+
 def environment() -> dict[str, str]:
-    return dict(os.environ, PYTHONPATH=str(ROOT))
+    return dict(os.environ, PYTHONPATH=SOURCE[0])
 
 
 def timed(argv: Sequence[str], cwd: str) -> tuple[float, float]:
     """Wall and CPU seconds of one process run to its exit."""
     began = time.perf_counter()
-    proc = subprocess.Popen(list(argv), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd, env=environment())
+    proc = subprocess.Popen(
+        list(argv), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd, env=environment()
+    )
     _, _, usage = os.wait4(proc.pid, 0)
     return time.perf_counter() - began, usage.ru_utime + usage.ru_stime
 
@@ -89,7 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--checks", type=int, default=5000)
+    parser.add_argument("--source", help="time the prober found in this directory (default: this checkout)")
     args = parser.parse_args(argv)
+    if args.source:
+        SOURCE[0] = args.source
     with tempfile.TemporaryDirectory(prefix="prober-bench-start-") as tmp:
         many = Path(tmp) / "many.yaml"
         write_checks(many, args.checks)
@@ -97,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         one = Path(tmp) / "one.yaml"
         one.write_text(f"checks:\n  - {{name: one, type: http, url: 'http://127.0.0.1:{server.getsockname()[1]}/'}}\n")
         prober = [sys.executable, "-m", "prober"]
-        timed(prober + ["--help"], tmp)  # warm the page cache and write the bytecode once
+        timed([*prober, "--help"], tmp)  # warm the page cache and write the bytecode once
         runs: dict[str, list[tuple[float, float]]] = {"python": [], "help": [], "validate": [], "first request": []}
         for _ in range(args.runs):  # interleaved, so a noisy moment hits every figure alike
             runs["python"].append(timed([sys.executable, "-c", "pass"], tmp))
