@@ -88,8 +88,14 @@ class _TimedLoop:
     """Loop proxy for the connector: `create_connection(sock=...)` is called once TCP is connected,
     so the time spent inside it is the TLS handshake. Everything else is the real loop."""
 
+    _DIRECT = ("time", "call_soon", "call_later", "call_at", "create_future", "create_task", "sock_connect",
+               "getaddrinfo", "run_in_executor", "get_debug", "is_closed")  # fmt: skip
+    """Bound once: the connector reads these for every request, and `__getattr__` costs a call each time."""
+
     def __init__(self, loop: Any) -> None:
         self._loop = loop
+        for name in self._DIRECT:
+            setattr(self, name, getattr(loop, name))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._loop, name)
