@@ -61,6 +61,8 @@ class DaemonOptions:
     notify_attempts: int | None = None
     """None: retry until delivered or 24 h old (notify_give_up_after)."""
     notify_give_up_after: float = 86400.0
+    batch_window: float = 0.05
+    """The scheduler starts due checks together at most every this many seconds (see prober/scheduler.py)."""
     shard: tuple[int, int] | None = None
     push_url: str | None = None
     token: str | None = field(default=None, repr=False)  # never in a log line or a traceback
@@ -131,7 +133,12 @@ class Daemon:
         else:
             self._restore_alerts()
             await self._resend_outbox()
-        self.scheduler = Scheduler(self._my_checks(), self._run_check, max_concurrency=options.max_concurrency)
+        self.scheduler = Scheduler(
+            self._my_checks(),
+            self._run_check,
+            max_concurrency=options.max_concurrency,
+            batch_window=options.batch_window,
+        )
         await self.scheduler.start()
         self._install_signals()
         self._tasks = [
