@@ -9,7 +9,6 @@ for the configuration models, the probes and their libraries (aiohttp, Playwrigh
 from __future__ import annotations
 
 import importlib
-from importlib import metadata as _metadata
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -31,18 +30,21 @@ __all__ = [
 
 _HOMES = {
     "Assertion": "prober.results",
-    "Result": "prober.results",
-    "Status": "prober.results",
     "CheckSpec": "prober.config",
     "Config": "prober.config",
     "ConfigError": "prober.config",
     "Problem": "prober.config",
-    "load_config": "prober.config",
+    "Result": "prober.results",
     "Runner": "prober.runner",
+    "Status": "prober.results",
+    "load_config": "prober.config",
 }
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        globals()[name] = version = _version()
+        return version
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'prober' has no attribute {name!r}")
@@ -51,13 +53,16 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOMES, "__version__"])
+
+
 def _version() -> str:
     """The installed distribution's version (pyproject.toml is the one place it is written); a source checkout
-    that was never installed says so instead of guessing."""
+    that was never installed says so instead of guessing. Read on first use: importlib.metadata costs start."""
+    from importlib import metadata
+
     try:
-        return _metadata.version("prober")
-    except _metadata.PackageNotFoundError:
+        return metadata.version("prober")
+    except metadata.PackageNotFoundError:
         return "0.0.0+unknown"
-
-
-__version__ = _version()

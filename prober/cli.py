@@ -6,17 +6,13 @@ contract: `check` exits 0 when nothing is down, 1 when something is, 2 for a con
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from prober.cli_options import (
     artifacts_option,
@@ -28,13 +24,23 @@ from prober.cli_options import (
     log_format_option,
     paths_argument,
 )
-from prober.config import Config, ConfigError, load_config
 from prober.durations import format_duration
-from prober.probes import PROBES
-from prober.results import Result
-from prober.runner import Runner
+
+if TYPE_CHECKING:
+
+    from rich.console import Console
+    from rich.text import Text
+
+    from prober.config import Config, ConfigError
+    from prober.results import Result
+
+# Everything else is imported inside the command that needs it: `prober --help` must answer in well under
+# 0.15 s, and `prober validate` must not pay for aiohttp, rich's tables or the probes it does not use
+# (tests/test_package.py checks which modules each loads; tests/bench/bench_start.py times them).
 
 __all__ = ["main"]
+
+T = TypeVar("T")
 
 DEFAULT_PATHS = ("checks/",)
 STATUS_STYLE = {"up": "green", "degraded": "yellow", "down": "bold red"}
@@ -47,11 +53,67 @@ def _exit_with_problems(exc: ConfigError, err: Console) -> NoReturn:
     sys.exit(2)
 
 
+def run_async(main: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run`, on uvloop when it is installed (the `fast` extra) and PROBER_EVENT_LOOP is not `asyncio`.
+
+    uvloop's transports and timers cost less CPU per connection than the pure-Python selector loop, which
+    is most of what an http check costs (tests/bench/bench_http.py); without it everything works the same."""
+    import asyncio
+    import os
+
+    factory = None
+    if os.environ.get("PROBER_EVENT_LOOP", "").strip().lower() != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(main)
+
+
+class _LazyConsole:
+    """A rich Console built on first use: most runs of `validate` or `check --json` never print through one,
+    and importing rich costs more than the rest of `prober validate`'s start."""
+
+    def __init__(self, stderr: bool) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    def real(self) -> Console:
+        """The Console itself, for rich objects that keep state on it (a Progress, a Live display)."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real(), name)
+
+
+def _console(*, stderr: bool = False) -> Console:
+    return _LazyConsole(stderr)  # type: ignore[return-value]
+
+
 def _load_or_exit(paths: Sequence[str], err: Console) -> Config:
+    import gc
+
+    from prober.config import ConfigError, load_config
+
+    # Loading thousands of checks allocates hundreds of thousands of objects that all stay alive: the cyclic
+    # collector's passes over them find nothing and cost a tenth of `prober validate`. The load is bounded
+    # (prober/config_yaml.py), so it runs with the collector paused.
+    was_enabled = gc.isenabled()
+    gc.disable()
     try:
         return load_config(paths or DEFAULT_PATHS)
     except ConfigError as exc:
         _exit_with_problems(exc, err)
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -76,13 +138,15 @@ def validate(paths: tuple[str, ...]) -> None:
     Example:
       prober validate checks/ more-checks.yaml
     """
-    err = Console(stderr=True)
+    err = _console(stderr=True)
     config = _load_or_exit(paths, err)
     click.echo(f"{len(config.checks)} check(s) in {len(config.files)} file(s) are valid.")
 
 
 def _metric_summary(result: Result) -> str:
     """The headline metrics the check's probe declares (`status=200 latency=38ms`)."""
+    from prober.probes import PROBES
+
     probe = PROBES.get(result.type)
     if probe is None:
         return ""
@@ -101,28 +165,80 @@ def _metric_summary(result: Result) -> str:
     return " ".join(shown)
 
 
+_COLUMNS = ("check", "type", "location", "status", "time", "details")
+
+
 def _print_table(results: Sequence[Result], console: Console) -> None:
-    table = Table(show_lines=False, header_style="bold")
-    table.add_column("check")
-    table.add_column("type")
-    table.add_column("location")
-    table.add_column("status")
-    table.add_column("time", justify="right")
-    table.add_column("details", overflow="fold")
-    for result in results:
-        style = STATUS_STYLE[result.status]
-        detail = result.error or _metric_summary(result)
-        table.add_row(
+    rows = [
+        (
             result.check,
             result.type,
             result.location,
-            f"[{style}]{result.status}[/]",
+            result.status,
             format_duration(result.duration_ms / 1000),
-            detail,
+            result.error or _metric_summary(result),
         )
-    console.print(table)
+        for result in results
+    ]
+    if not _print_plain_table(rows, console):
+        from rich.table import Table
+
+        table = Table(show_lines=False, header_style="bold")
+        for name in _COLUMNS[:4]:
+            table.add_column(name)
+        table.add_column("time", justify="right")
+        table.add_column("details", overflow="fold")
+        for check, type_name, location, status, duration, detail in rows:
+            table.add_row(check, type_name, location, f"[{STATUS_STYLE[status]}]{status}[/]", duration, detail)
+        console.print(table)
     counts = {status: sum(r.status == status for r in results) for status in STATUS_STYLE}
     console.print(f"{counts['up']} up, {counts['degraded']} degraded, {counts['down']} down", highlight=False)
+
+
+def _print_plain_table(rows: Sequence[tuple[str, ...]], console: Console) -> bool:
+    """Write the table as rich would, character for character, when the output has no styles (a pipe or a
+    file) and every cell fits on one line: rich's layout engine costs half a millisecond a row, more than
+    running an http check, which made the table of a 5,000-check run its most expensive part. False (nothing
+    written) when rich must lay it out: a terminal, a cell to wrap or fold, markup, emoji codes, wide text."""
+    from rich._emoji_replace import _emoji_replace
+
+    if console.is_terminal or console.color_system is not None:
+        return False
+    widths = [len(name) for name in _COLUMNS]
+    for row in rows:
+        for index, cell in enumerate(row):
+            plain = cell.isascii() and cell.isprintable() and "[" not in cell
+            if not plain or (":" in cell and _emoji_replace(cell) != cell):
+                return False
+            if len(cell) > widths[index]:
+                widths[index] = len(cell)
+    if sum(widths) + 3 * len(widths) + 1 > console.width:
+        return False
+
+    def line(cells: Sequence[str], left: str, middle: str, right: str) -> str:
+        parts = [
+            cell.rjust(width) if name == "time" else cell.ljust(width)
+            for cell, width, name in zip(cells, widths, _COLUMNS, strict=True)
+        ]
+        return f"{left} " + f" {middle} ".join(parts) + f" {right}"
+
+    def rule(left: str, fill: str, middle: str, right: str) -> str:
+        return left + middle.join(fill * (width + 2) for width in widths) + right
+
+    out = [rule("┏", "━", "┳", "┓"), line(_COLUMNS, "┃", "┃", "┃"), rule("┡", "━", "╇", "┩")]
+    out += [line(row, "│", "│", "│") for row in rows]
+    out.append(rule("└", "─", "┴", "┘"))
+    console.file.write("\n".join(out) + "\n")
+    return True
+
+
+def _maybe_terminal() -> bool:
+    """False when stderr is surely not a terminal rich would draw on (a pipe, a file, and no variable forcing
+    it), so the progress line's imports are skipped; otherwise rich's own Console decides."""
+    import os
+
+    forced = any(os.environ.get(name) for name in ("FORCE_COLOR", "TTY_INTERACTIVE", "TTY_COMPATIBLE"))
+    return forced or sys.stderr.isatty()
 
 
 class _Progress:
@@ -130,11 +246,15 @@ class _Progress:
     degraded so far, and which are running. Only on a terminal; never on stdout (which may be --json)."""
 
     def __init__(self, console: Console, total: int) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-        self.enabled = console.is_terminal and not console.is_dumb_terminal
         self.running: list[str] = []
         self.counts = {"up": 0, "degraded": 0, "down": 0}
+        self.enabled = _maybe_terminal() and console.is_terminal and not console.is_dumb_terminal
+        if not self.enabled:  # a pipe or a file: no line to draw, and rich's progress costs a lot to import
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        if isinstance(console, _LazyConsole):
+            console = console.real()
         self.progress = Progress(
             SpinnerColumn(),
             TextColumn("checking"),
@@ -151,6 +271,8 @@ class _Progress:
         self.task = self.progress.add_task("checks", total=total, summary="")
 
     def _refresh(self, advance: int = 0) -> None:
+        if not self.enabled:
+            return
         parts = [f"{self.counts['down']} down"] if self.counts["down"] else []
         if self.counts["degraded"]:
             parts.append(f"{self.counts['degraded']} degraded")
@@ -160,21 +282,25 @@ class _Progress:
         self.progress.update(self.task, advance=advance, summary=" · ".join(parts))
 
     def started(self, name: str) -> None:
-        self.running.append(name)
-        self._refresh()
+        if self.enabled:
+            self.running.append(name)
+            self._refresh()
 
     def finished(self, result: Result) -> None:
-        if result.check in self.running:
-            self.running.remove(result.check)
         self.counts[result.status] += 1
-        self._refresh(advance=1)
+        if self.enabled:
+            if result.check in self.running:
+                self.running.remove(result.check)
+            self._refresh(advance=1)
 
     def __enter__(self) -> _Progress:
-        self.progress.start()
+        if self.enabled:
+            self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        if self.enabled:
+            self.progress.stop()
 
 
 async def _run_checks(
@@ -186,8 +312,12 @@ async def _run_checks(
     artifacts: Path,
     progress: _Progress | None = None,
 ) -> list[Result]:
+    from prober.runner import Runner
+
     selected = config.select(names=names, location=location)
     runner = Runner(location=location or "default", artifacts_dir=artifacts)
+    import asyncio
+
     bound = asyncio.Semaphore(concurrency)
     results: list[Result] = []
 
@@ -241,7 +371,7 @@ def check(
       prober check checks/
       prober check --name 'api-*' --json
     """
-    err = Console(stderr=True)
+    err = _console(stderr=True)
     config = _load_or_exit(paths, err)
     selected = config.select(names=names, location=location)
     if not selected:
@@ -257,9 +387,9 @@ def check(
             sys.stdout.flush()
 
     with _Progress(err, len(selected)) as progress:
-        results = asyncio.run(_run_checks(config, names, location, concurrency, emit, Path(artifacts), progress))
+        results = run_async(_run_checks(config, names, location, concurrency, emit, Path(artifacts), progress))
     if not as_json:
-        _print_table(results, Console())
+        _print_table(results, _console())
     sys.exit(1 if any(r.status == "down" for r in results) else 0)
 
 
@@ -373,11 +503,12 @@ def run(
       PROBER_LOCATION=eu-west prober run --log-format json
       prober run checks/ --location eu-west --push https://hub:8080 --token-file /etc/prober/token --listen off
     """
+    from prober.config import ConfigError
     from prober.daemon import Daemon, DaemonOptions
     from prober.logs import setup_logging
     from prober.store import StoreError
 
-    err = Console(stderr=True)
+    err = _console(stderr=True)
     push_url, token = _push_options(push, token_file, err)
     _load_or_exit(paths, err)
     setup_logging("json" if log_format == "json" else "text", log_level)
@@ -393,7 +524,7 @@ def run(
         token=token,
     )
     try:
-        asyncio.run(Daemon(options).run())
+        run_async(Daemon(options).run())
     except ConfigError as exc:  # the files changed between the check above and the daemon's own load
         _exit_with_problems(exc, err)
     except StoreError as exc:
@@ -422,9 +553,12 @@ def status(db: str, as_json: bool) -> None:
     Example:
       prober status --db /var/lib/prober/prober.db
     """
+    from rich.table import Table
+    from rich.text import Text
+
     from prober.results import format_timestamp
 
-    err = Console(stderr=True)
+    err = _console(stderr=True)
     with _open_store_or_exit(db, err) as store:
         rows = store.current()
         open_incidents = {row["check"]: row for row in store.incidents(limit=100_000, open_only=True)}
@@ -446,9 +580,9 @@ def status(db: str, as_json: bool) -> None:
             sys.stdout.write(json.dumps(data) + "\n")
         return
     if not rows:
-        Console().print("No results yet.")
+        _console().print("No results yet.")
         return
-    console = Console()
+    console = _console()
     table = Table(header_style="bold")
     for column in ("check", "location", "type", "status", "since", "last run", "time", "incident", "reason"):
         table.add_column(column, overflow="fold")
@@ -506,6 +640,8 @@ def sparkline(results: Sequence[Result], width: int = SPARK_WIDTH) -> tuple[Text
     """Results (oldest first) as a line of at most `width` block characters, one per group of consecutive
     results: the group's highest latency, scaled between the lowest and highest; red where a group has a
     down result, yellow where degraded. Also the lowest and highest latency."""
+    from rich.text import Text
+
     from prober.store.rollups import latency_of
 
     latencies = [latency_of(result.metrics, result.duration_ms) for result in results]
@@ -540,10 +676,13 @@ def history(name: str, db: str, since: str, limit: int, as_json: bool) -> None:
     """
     from datetime import UTC, datetime, timedelta
 
+    from rich.table import Table
+    from rich.text import Text
+
     from prober.durations import parse_duration
     from prober.store.rollups import latency_of
 
-    err = Console(stderr=True)
+    err = _console(stderr=True)
     try:
         window = parse_duration(since)
     except ValueError as exc:
@@ -558,7 +697,7 @@ def history(name: str, db: str, since: str, limit: int, as_json: bool) -> None:
         for result in results:
             sys.stdout.write(json.dumps(result.to_json(), default=str) + "\n")
         return
-    console = Console()
+    console = _console()
     if results:
         line, low, high = sparkline(results[::-1])
         latencies = sorted(latency_of(result.metrics, result.duration_ms) for result in results)
@@ -606,7 +745,7 @@ def notify_test(paths: tuple[str, ...], names: tuple[str, ...]) -> None:
     """
     from prober.notify import Notifier
 
-    err = Console(stderr=True)
+    err = _console(stderr=True)
     config = _load_or_exit(paths, err)
     unknown = [name for name in names if name not in config.notifiers]
     if unknown:
@@ -626,13 +765,17 @@ def notify_test(paths: tuple[str, ...], names: tuple[str, ...]) -> None:
                 rows.extend((name, url, error) for url, error in report.items())
         return rows
 
+    import asyncio
+
     rows = asyncio.run(send())
+    from rich.table import Table
+
     table = Table(header_style="bold")
     for column in ("notifier", "url", "result"):
         table.add_column(column, overflow="fold")
     for name, url, error in rows:
         table.add_row(name, url, "[green]sent[/]" if error is None else f"[red]failed[/]: {error}")
-    Console().print(table)
+    _console().print(table)
     sys.exit(1 if any(error is not None for _, _, error in rows) else 0)
 
 
@@ -652,9 +795,9 @@ def demo(db: str | None, listen: str, log_format: str) -> None:
 
     setup_logging("json" if log_format == "json" else "text")
     try:
-        asyncio.run(run_demo(Path(db) if db else None, _parse_listen(listen)))
+        run_async(run_demo(Path(db) if db else None, _parse_listen(listen)))
     except OSError as exc:
-        Console(stderr=True).print(f"prober demo could not start: {exc}", markup=False, highlight=False)
+        _console(stderr=True).print(f"prober demo could not start: {exc}", markup=False, highlight=False)
         sys.exit(2)
 
 

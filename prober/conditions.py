@@ -19,11 +19,13 @@ import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from prober.durations import format_duration, parse_duration
-from prober.regex import UserRegex, compile_user_regex
 from prober.results import Assertion, Level, Status
+
+if TYPE_CHECKING:
+    from prober.regex import UserRegex
 
 __all__ = [
     "MISSING",
@@ -130,8 +132,26 @@ class Condition:
     test: Callable[[Any], bool] = field(repr=False, compare=False)
 
 
+_PARSED: dict[tuple[type, Any], Condition] = {}
+"""parse_condition of scalars, by type and value: thousands of checks repeat `200`, `2xx`, `< 2s`. A Condition
+is immutable, so one is shared by every check that writes the same text."""
+_PARSED_MAX = 4096
+
+
 def parse_condition(raw: Any) -> Condition:
     """Parse a value condition (equality, operator string, status class, or a list of them)."""
+    if isinstance(raw, str | int | float | bool) or raw is None:
+        key = (type(raw), raw)
+        cached = _PARSED.get(key)
+        if cached is None:
+            cached = _parse_condition(raw)
+            if len(_PARSED) < _PARSED_MAX:
+                _PARSED[key] = cached
+        return cached
+    return _parse_condition(raw)
+
+
+def _parse_condition(raw: Any) -> Condition:
     if isinstance(raw, list):
         if not raw:
             raise ConditionError("an empty list matches nothing; give at least one value")
@@ -234,6 +254,8 @@ def _compile_one(
         if not isinstance(raw, str):
             raise ConditionError(f"{field_name}: expected a regular expression string, got {raw!r}")
         try:
+            from prober.regex import compile_user_regex  # RE2 loads only for a check that has a `matches`
+
             pattern = compile_user_regex(raw)
         except ValueError as exc:
             shown = repr(raw) if len(raw) <= 120 else repr(raw[:100]) + f"... ({len(raw)} characters)"

@@ -170,6 +170,11 @@ def _keys(model: Any) -> list[str]:
     return [info.alias or name for name, info in getattr(model, "model_fields", {}).items()]
 
 
+def _all_check_keys() -> set[str]:
+    """Every key some check type accepts."""
+    return {name for probe in PROBES.values() for name in _keys(probe.Config)}
+
+
 def _pydantic_problems(
     exc: ValidationError, file: str, check: str | None, model: type[Any], prefix: str = ""
 ) -> list[Problem]:
@@ -273,7 +278,10 @@ class _Loader:
             self.problems.append(Problem(file, "expected a mapping", field="defaults"))
             defaults = {}
         else:
-            known = {name for probe in PROBES.values() for name in _keys(probe.Config)}
+            # The keys every type shares answer most defaults; only another key needs every type's model
+            # (which imports every probe module: Playwright, PyAV...).
+            shared = set(_keys(CheckBase))
+            known = shared if "name" not in defaults and shared.issuperset(defaults) else _all_check_keys()
             for key in defaults:
                 if key not in known or key == "name":  # a name in defaults would be silently dropped
                     self.problems.append(

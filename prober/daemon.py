@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from prober.agent import Pusher, PushSettings
-from prober.alerts import CheckAlertState, Transition, due_repeats, forget_locations, observe
+from prober.alerts import CheckAlertState, LocationState, Transition, due_repeats, forget_locations, observe
 from prober.artifacts import prune_artifacts
 from prober.config import CheckSpec, Config, ConfigError, collect_files, load_config
 from prober.health import Runtime
@@ -61,6 +61,8 @@ class DaemonOptions:
     notify_attempts: int | None = None
     """None: retry until delivered or 24 h old (notify_give_up_after)."""
     notify_give_up_after: float = 86400.0
+    batch_window: float = 0.05
+    """The scheduler starts due checks together at most every this many seconds (see prober/scheduler.py)."""
     shard: tuple[int, int] | None = None
     push_url: str | None = None
     token: str | None = field(default=None, repr=False)  # never in a log line or a traceback
@@ -74,6 +76,8 @@ class Daemon:
     store: Store | None = None
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _alert_states: dict[str, CheckAlertState] = field(default_factory=dict)
+    _saved_states: dict[str, CheckAlertState] = field(default_factory=dict)
+    """The alert state last committed per check: a step that changes nothing a restart needs is not written."""
     supervisor: Supervisor = field(default_factory=Supervisor)
     runtime: Runtime = field(default_factory=Runtime)
     _alert_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -129,7 +133,12 @@ class Daemon:
         else:
             self._restore_alerts()
             await self._resend_outbox()
-        self.scheduler = Scheduler(self._my_checks(), self._run_check, max_concurrency=options.max_concurrency)
+        self.scheduler = Scheduler(
+            self._my_checks(),
+            self._run_check,
+            max_concurrency=options.max_concurrency,
+            batch_window=options.batch_window,
+        )
         await self.scheduler.start()
         self._install_signals()
         self._tasks = [
@@ -236,7 +245,7 @@ class Daemon:
         assert self.store is not None
         for check, data in self.store.load_alert_states().items():
             try:
-                self._alert_states[check] = CheckAlertState.from_json(data)
+                self._alert_states[check] = self._saved_states[check] = CheckAlertState.from_json(data)
             except (KeyError, TypeError, ValueError):
                 log.warning(
                     "could not read the saved alert state; starting it afresh", extra={"fields": {"check": check}}
@@ -306,6 +315,8 @@ class Daemon:
         the messages (with their outbox ids) to the notifier."""
         assert self.store is not None
         self._alert_states[spec.name] = state
+        if not transitions and _same_after_restart(self._saved_states.get(spec.name), state):
+            return  # an up result of a healthy check: only its up streak grew, which no decision reads
         changes = [
             IncidentChange(t.kind, t.incident_id, t.locations, t.error, t.started_at, t.ended_at or t.at)
             for t in transitions
@@ -323,6 +334,7 @@ class Daemon:
         try:
             now = datetime.now(UTC)
             ids = list(await self.store.apply_transition(spec.name, state.to_json(), changes, entries, now))
+            self._saved_states[spec.name] = state
         except StoreError as exc:
             if not transitions:
                 return  # the writer logs failing writes (once a minute); the state is kept in memory
@@ -455,6 +467,27 @@ def _attempt_row(
         "error": error,
         "at": format_timestamp(at.astimezone(UTC)),
     }
+
+
+def _quiet(location: LocationState) -> bool:
+    """Up with nothing pending: not counting as down and no down run since the last good one."""
+    return not location.down and not location.downs
+
+
+def _same_after_restart(saved: CheckAlertState | None, state: CheckAlertState) -> bool:
+    """True when restarting from `saved` decides exactly as from `state`: they differ at most in the up streak
+    (`ups`) of quiet locations, which only counts towards recovery of a location that is down. Skipping
+    those writes saves a transaction per healthy result; every change that matters is still committed
+    before the notifier is handed anything."""
+    if saved is None or saved.incident != state.incident or saved.recent_opens != state.recent_opens:
+        return False
+    if saved.locations.keys() != state.locations.keys():
+        return False
+    for name, location in state.locations.items():
+        before = saved.locations[name]
+        if location != before and not (_quiet(location) and _quiet(before)):
+            return False
+    return True
 
 
 def _shard_of(name: str, count: int) -> int:

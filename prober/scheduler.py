@@ -12,7 +12,11 @@ Rules it keeps:
   `missed` and the check resumes at its next future slot, never replayed in a burst;
 - a global concurrency bound and per-type bounds; start lag (the moment `run` is entered minus the
   scheduled time) therefore includes any wait for a slot;
-- `run` raising is logged and counted; the scheduler carries on.
+- `run` raising is logged and counted; the scheduler carries on;
+- with a `batch_window` (the daemon uses 50 ms) the timer wakes at most once per window and starts every check
+  due by then together: a run starts up to that much after its slot (counted in its lag), and the process
+  does half the work per run, because checks spread evenly over the minute otherwise each wake the machine
+  on their own (tests/bench/bench_scheduler.py --batch-window; the target server's CPU halves too).
 
 It never runs probes, stores results or judges anything itself: that is the `run` function's job.
 """
@@ -93,6 +97,7 @@ class Scheduler:
     """Runs every check on its schedule by calling `run(spec, scheduled_at)`; see the module docstring.
 
     `max_concurrency` bounds runs in progress overall, `type_limits` per check type (browser: 2).
+    `batch_window`: seconds the timer waits at least between wake-ups (0: it wakes for every slot).
     `lag_window` and `global_lag_window` are how many recent lags the p50/p99 are computed over, per
     check and overall. Every method must be called from the event loop's thread.
     """
@@ -107,12 +112,16 @@ class Scheduler:
         clock: Clock | None = None,
         lag_window: int = 64,
         global_lag_window: int = 16384,
+        batch_window: float = 0.0,
     ) -> None:
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}")
         for type_name, limit in type_limits.items():
             if limit < 1:
                 raise ValueError(f"the limit for {type_name} checks must be at least 1, got {limit}")
+        if not 0.0 <= batch_window <= 1.0:
+            raise ValueError(f"batch_window must be between 0 and 1 second, got {batch_window}")
+        self._batch_window = batch_window
         self._run = run
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._slots = asyncio.Semaphore(max_concurrency)
@@ -299,15 +308,28 @@ class Scheduler:
             except Exception:
                 log.exception("the scheduler's timer hit an unexpected error; carrying on")
             target = self._heap[0][0] if self._heap else now + 3600.0
-            self._sleeper = asyncio.ensure_future(self._clock.sleep_until(datetime.fromtimestamp(target, UTC)))
-            sleeper = self._sleeper
+            if self._batch_window:
+                target = max(target, now + self._batch_window)
+            self._sleeper = sleeper = asyncio.ensure_future(
+                self._clock.sleep_until(datetime.fromtimestamp(target, UTC))
+            )
+            failure: BaseException | None = None
             try:
-                await asyncio.wait((sleeper,))
+                # Awaited directly, not through asyncio.wait (which costs a waiter and callbacks per wake-up,
+                # and the timer wakes up about once per run): `_wake` cancelling the sleeper ends the wait,
+                # a cancel of the timer itself goes on.
+                await sleeper
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if not sleeper.cancelled() or (task is not None and task.cancelling()):
+                    raise
+            except Exception as exc:
+                failure = exc
             finally:
                 sleeper.cancel()
                 self._sleeper = None
-            if not sleeper.cancelled() and sleeper.exception() is not None:
-                log.error("the clock failed to sleep; retrying shortly", exc_info=sleeper.exception())
+            if failure is not None:
+                log.error("the clock failed to sleep; retrying shortly", exc_info=failure)
                 await asyncio.sleep(_CLOCK_RETRY)
 
     def _tick(self, now: float) -> None:

@@ -16,12 +16,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-
-from croniter import croniter
+from typing import TYPE_CHECKING
 
 from prober.durations import parse_duration
 
+if TYPE_CHECKING:
+    from croniter import croniter
+
 __all__ = ["Schedule", "parse_schedule"]
+
+
+def _croniter() -> type[croniter]:
+    """croniter, imported for the first cron schedule (its import costs more than validating 500 checks)."""
+    from croniter import croniter
+
+    return croniter  # type: ignore[no-any-return]
+
 
 _EVERY = re.compile(r"^\s*every\s+(.+?)\s*$", re.I)
 _COUNT_CRON_SLOTS = 100
@@ -54,7 +64,7 @@ class Schedule:
                 slot += interval
             return slot
         assert self.cron is not None
-        result: float = croniter(self.cron, after, hash_id=name.encode()).get_next(float)
+        result: float = _croniter()(self.cron, after, hash_id=name.encode()).get_next(float)
         return result
 
     def slots(self, after: float, name: str) -> Iterator[float]:
@@ -72,7 +82,7 @@ class Schedule:
             while True:
                 yield offset + index * interval
                 index += 1
-        steps = croniter(self.cron, after, hash_id=name.encode())
+        steps = _croniter()(self.cron, after, hash_id=name.encode())
         while True:
             yield steps.get_next(float)
 
@@ -92,7 +102,7 @@ class Schedule:
         if self.interval is not None:
             following = self.next_timestamp(now, name)
             return max(1, round((following - due) / self.interval)), following
-        steps = croniter(self.cron, due, hash_id=name.encode())
+        steps = _croniter()(self.cron, due, hash_id=name.encode())
         count, slot = 0, due
         while slot <= now and count < _COUNT_CRON_SLOTS:
             count += 1
@@ -137,7 +147,7 @@ def parse_schedule(text: object) -> Schedule:
             raise ValueError(f"an 'every' interval must be at most 365d, got {_shown(text)}")
         return Schedule(text=text.strip(), interval=interval)
     fields = text.split()
-    if len(fields) not in (5, 6) or not croniter.is_valid(text, hash_id=b"validate"):
+    if len(fields) not in (5, 6) or not _croniter().is_valid(text, hash_id=b"validate"):
         raise ValueError(
             f"invalid cron expression {_shown(text)}: expected 5 fields (minute hour day month weekday), "
             "or 6 with seconds last, or 'every <duration>'"

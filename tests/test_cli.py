@@ -329,3 +329,56 @@ async def test_help_lists_the_commands(tmp_path: Path) -> None:
     run = await prober("--help", cwd=tmp_path)
     assert run.returncode == 0
     assert "validate" in run.stdout and "check" in run.stdout
+
+
+TABLE_ERRORS = {
+    "plain": "connection refused by 127.0.0.1:9",
+    "long, folded by rich": "x" * 300,
+    "ipv6 brackets (markup-like)": "connection refused by [::1]:80",
+    "markup": "[bold]not bold[/bold]",
+    "emoji code": "oops :smile: here",
+    "not ascii": "naïve … sentence",
+    "no error": None,
+}
+
+
+@pytest.mark.parametrize("width", [80, 200])
+@pytest.mark.parametrize("error", list(TABLE_ERRORS.values()), ids=list(TABLE_ERRORS))
+def test_the_plain_table_is_exactly_what_rich_draws(error: str | None, width: int, monkeypatch: Any) -> None:
+    """`prober check` writes big tables to a pipe or file itself (rich's layout costs more than the checks);
+    what it writes must be character for character rich's own table, and rich must draw every case the
+    plain writer cannot (a cell to fold, markup, emoji codes, wide characters)."""
+    import io
+    from datetime import UTC
+
+    from rich.console import Console
+
+    import prober.cli as cli
+    from prober.results import Result, Status
+
+    statuses: tuple[Status, ...] = ("up", "down", "degraded", "up")
+    results = [
+        Result(f"check-{index}", "http", "eu-west", datetime.now(UTC), 12.5 * 10**index, status, error=error,
+               metrics={"status": 200, "latency": 0.0125})
+        for index, status in enumerate(statuses)
+    ]  # fmt: skip
+    fast_out, drawn_out = io.StringIO(), io.StringIO()
+    cli._print_table(results, Console(file=fast_out, width=width))
+    monkeypatch.setattr(cli, "_print_plain_table", lambda rows, console: False)
+    cli._print_table(results, Console(file=drawn_out, width=width))
+    assert fast_out.getvalue() == drawn_out.getvalue()
+    assert "1 down" in drawn_out.getvalue()
+
+
+def test_the_plain_table_is_used_for_plain_cells_only() -> None:
+    import io
+
+    from rich.console import Console
+
+    from prober.cli import _print_plain_table
+
+    row = ("api", "http", "default", "up", "12ms", "status=200 latency=12ms")
+    assert _print_plain_table([row], Console(file=io.StringIO(), width=120))
+    assert not _print_plain_table([(*row[:5], "[::1]")], Console(file=io.StringIO(), width=120))
+    assert not _print_plain_table([row], Console(file=io.StringIO(), width=40))
+    assert not _print_plain_table([row], Console(file=io.StringIO(), width=120, force_terminal=True))

@@ -118,3 +118,60 @@ def test_importing_the_alerts_imports_no_probe_and_no_http_library() -> None:
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert run.stdout.strip() == "[]", run.stdout
+
+
+HEAVY = ("aiohttp", "playwright", "apprise", "av", "websockets", "prober.probes.http", "prober.probes.hls")
+
+
+def _modules_after(code: str, *argv: str) -> set[str]:
+    """The modules a fresh interpreter has loaded after running `code` (argv as sys.argv[1:])."""
+    import json
+    import subprocess
+    import sys
+
+    probe = f"import sys\nsys.argv[1:] = {list(argv)!r}\ntry:\n{_indent(code)}\nexcept SystemExit:\n    pass\n"
+    probe += "import json\nprint(json.dumps(sorted(sys.modules)), file=sys.__stderr__)\n"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    return set(json.loads(done.stderr.strip().splitlines()[-1]))
+
+
+def _indent(code: str) -> str:
+    return "\n".join("    " + line for line in code.splitlines())
+
+
+def test_importing_the_alert_machine_loads_no_network_library_and_no_probe() -> None:
+    loaded = _modules_after("import prober.alerts")
+    assert "prober.alerts" in loaded
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+    assert not {name for name in loaded if name.startswith("prober.probes.") and name != "prober.probes.base"}
+
+
+def test_prober_help_loads_no_probe_pydantic_rich_or_asyncio() -> None:
+    loaded = _modules_after("from prober.cli import main\nmain()", "--help")
+    assert "click" in loaded
+    heavy = set(HEAVY) | {"pydantic", "rich", "asyncio", "yaml", "prober.probes", "prober.config"}
+    assert not loaded & heavy, sorted(loaded & heavy)
+
+
+def test_prober_validate_of_http_checks_loads_only_the_http_model(tmp_path: Path) -> None:
+    checks = tmp_path / "checks.yaml"
+    checks.write_text(
+        "defaults: {schedule: every 30s}\n"
+        "checks:\n  - {name: a, type: http, url: 'http://127.0.0.1:9/', expect: {status: 200, latency: '< 1s'}}\n"
+    )
+    loaded = _modules_after("from prober.cli import main\nmain()", "validate", str(checks))
+    assert "prober.probes.http" in loaded  # its Config model validates the check
+    heavy = {"aiohttp", "playwright", "apprise", "av", "websockets", "rich", "cryptography", "prober.probes.hls"}
+    assert not loaded & heavy, sorted(loaded & heavy)
+
+
+def test_a_type_is_listed_before_its_module_is_imported_and_imported_on_lookup() -> None:
+    code = (
+        "from prober.probes import PROBES\n"
+        "assert sorted(PROBES) == ['browser', 'hls', 'http', 'tls', 'websocket'], sorted(PROBES)\n"
+        "assert 'tls' in PROBES and PROBES.loaded() == ()\n"
+        "assert PROBES['tls'].type_name == 'tls' and PROBES.loaded() == ('tls',)\n"
+    )
+    loaded = _modules_after(code)
+    assert "prober.probes.tls" in loaded
+    assert "prober.probes.hls" not in loaded and "playwright" not in loaded

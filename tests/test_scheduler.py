@@ -147,6 +147,26 @@ async def test_every_minute_checks_start_spread_over_the_minute_each_once() -> N
     assert all(scheduled == started for _, scheduled, started in recorder.calls)
 
 
+async def test_a_batch_window_starts_due_checks_together_no_later_than_the_window_and_misses_none() -> None:
+    clock = FakeClock()
+    recorder = Recorder(clock)
+    checks = [spec(f"check-{i}", "every 10s") for i in range(200)]
+    scheduler = Scheduler(checks, recorder, clock=clock, batch_window=0.5)
+    await scheduler.start()
+    await clock.advance(30)
+    await scheduler.stop(0)
+    late = [(started - scheduled).total_seconds() for _, scheduled, started in recorder.calls]
+    assert Counter(name for name, _, _ in recorder.calls) == {f"check-{i}": 3 for i in range(200)}
+    assert all(0 <= lag <= 0.5 + 1e-6 for lag in late), max(late)
+    assert max(late) > 0.25  # they did wait for the window: starts are grouped, not one wake-up per slot
+    wakes = {started for _, _, started in recorder.calls}
+    assert len(wakes) <= 30 / 0.5 + 1 < len({scheduled for _, scheduled, _ in recorder.calls})
+    stats = scheduler.stats()
+    assert (stats.missed, stats.skipped) == (0, 0)
+    with pytest.raises(ValueError, match="batch_window"):
+        Scheduler(checks, recorder, clock=clock, batch_window=2.0)
+
+
 async def test_a_burst_of_checks_due_at_the_same_second_all_run_and_none_counts_as_missed() -> None:
     clock = FakeClock()
     recorder = Recorder(clock)

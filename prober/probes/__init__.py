@@ -1,14 +1,21 @@
 """The check types: the ONE list of them. Config validation, the CLI, /metrics and the API read it.
 
 The registry and the contract each probe declares live in `prober.probes.registry`. Adding a check type
-is its module (with `@register` on its probe class), one import line below, and its tests.
+is its module (with `@register` on its probe class), one `declare` line below, and its tests. A type's
+module is imported the first time the type is looked up (`PROBES["hls"]`), so a process pays only for
+the types it uses: `prober check` of http checks never imports PyAV or Playwright.
 """
 
 from __future__ import annotations
 
-from prober.probes import browser, hls, http, tls, websocket  # noqa: F401 - one name per check type
 from prober.probes.base import Observation, Probe, ProbeContext, ProbeError
-from prober.probes.registry import PROBES, Export, RegisteredProbe, SecretKind, get_probe, register
+from prober.probes.registry import PROBES, Export, RegisteredProbe, SecretKind, declare, get_probe, register
+
+declare("browser", "prober.probes.browser")
+declare("hls", "prober.probes.hls")
+declare("http", "prober.probes.http")
+declare("tls", "prober.probes.tls")
+declare("websocket", "prober.probes.websocket")
 
 __all__ = [
     "PROBES",

@@ -1,31 +1,36 @@
 """The `http` check type: one request on a fresh connection, timed phase by phase.
 
-Phase times come from aiohttp's tracing hooks (DNS, connection, request headers sent, response headers),
-plus a small connector hook that splits the TCP connect from the TLS handshake, which aiohttp's hooks do
-not separate. The probe returns metrics and the subjects conditions need (body text, parsed JSON,
+Phase times come from a connector subclass (the connection phase), its resolver (DNS) and a loop proxy
+that splits the TCP connect from the TLS handshake; aiohttp's trace hooks would give the same moments at a
+tenth of a request's CPU. The probe returns metrics and the subjects conditions need (body text, parsed JSON,
 headers); it never decides up or down. The body is read up to `max_body` bytes and no further, so a
 50 MB response costs 1 MiB of memory.
+
+aiohttp (and cryptography, for the certificate) are imported when the first http check runs, not when
+this module is: `prober validate` needs only `HttpCheck` and the metrics, and importing aiohttp costs
+more than validating a thousand checks.
 """
 
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import SimpleNamespace
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import aiohttp
 from pydantic import Field, field_validator, model_validator
 
 from prober.conditions import MetricSpec
 from prober.config_models import CheckBase, HttpUrl
 from prober.probes.base import Observation, ProbeContext, ProbeError
-from prober.probes.certs import expiry_sentence, leaf_days_remaining
 from prober.probes.network import network_sentence, request_url
 from prober.probes.registry import Export, SecretKind, register, standard_exports, url_target
+
+if TYPE_CHECKING:
+    import aiohttp
 
 __all__ = ["HttpCheck", "HttpProbe"]
 
@@ -72,7 +77,6 @@ class _Timing:
     dns_started: float = 0.0
     conn_started: float = 0.0
     tcp_done: float = 0.0
-    headers_received: float = 0.0
     redirects: int = 0
     peer_cert: bytes | None = None
 
@@ -84,8 +88,14 @@ class _TimedLoop:
     """Loop proxy for the connector: `create_connection(sock=...)` is called once TCP is connected,
     so the time spent inside it is the TLS handshake. Everything else is the real loop."""
 
+    _DIRECT = ("time", "call_soon", "call_later", "call_at", "create_future", "create_task", "sock_connect",
+               "getaddrinfo", "run_in_executor", "get_debug", "is_closed")  # fmt: skip
+    """Bound once: the connector reads these for every request, and `__getattr__` costs a call each time."""
+
     def __init__(self, loop: Any) -> None:
         self._loop = loop
+        for name in self._DIRECT:
+            setattr(self, name, getattr(loop, name))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._loop, name)
@@ -103,39 +113,44 @@ class _TimedLoop:
         return transport, protocol
 
 
-class _TimedConnector(aiohttp.TCPConnector):
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._loop = _TimedLoop(self._loop)  # type: ignore[assignment]
+@functools.cache
+def _timed_connector_class() -> type[aiohttp.TCPConnector]:
+    """The connector that times each hop's phases into the current `_Timing` (built on first use, with
+    aiohttp). It replaces aiohttp's trace hooks, which cost a tenth of a request's CPU: the connection
+    phase is `_create_connection` (DNS included, so it is taken out), DNS is the resolver's `resolve`
+    (never called for an IP address), and its loop is a `_TimedLoop` that splits TCP from TLS."""
+    import aiohttp
+
+    class _TimedResolver(aiohttp.ThreadedResolver):
+        async def resolve(self, host: str, port: int = 0, family: Any = 0) -> Any:
+            timing = _current_timing.get()
+            if timing is None:
+                return await super().resolve(host, port, family)
+            timing.dns_started = began = time.perf_counter()
+            try:
+                return await super().resolve(host, port, family)
+            finally:
+                timing.dns += time.perf_counter() - began
+
+    class _TimedConnector(aiohttp.TCPConnector):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(resolver=_TimedResolver(), **kwargs)
+            self._loop = _TimedLoop(self._loop)  # type: ignore[assignment]
+
+        async def _create_connection(self, req: Any, traces: Any, timeout: Any) -> Any:
+            timing = _current_timing.get()
+            if timing is None:
+                return await super()._create_connection(req, traces, timeout)
+            timing.conn_started = time.perf_counter()
+            timing.tcp_done = 0.0
+            protocol = await super()._create_connection(req, traces, timeout)
+            _connection_made(timing)
+            return protocol
+
+    return _TimedConnector
 
 
-async def _on_request_start(_: Any, ctx: SimpleNamespace, __: Any) -> None:
-    timing = ctx.trace_request_ctx
-    if timing is not None and not timing.start:
-        timing.start = time.perf_counter()
-
-
-async def _on_dns_start(_: Any, ctx: SimpleNamespace, __: Any) -> None:
-    if ctx.trace_request_ctx is not None:
-        ctx.trace_request_ctx.dns_started = time.perf_counter()
-
-
-async def _on_dns_end(_: Any, ctx: SimpleNamespace, __: Any) -> None:
-    timing = ctx.trace_request_ctx
-    if timing is not None and timing.dns_started:
-        timing.dns += time.perf_counter() - timing.dns_started
-
-
-async def _on_conn_start(_: Any, ctx: SimpleNamespace, __: Any) -> None:
-    if ctx.trace_request_ctx is not None:
-        ctx.trace_request_ctx.conn_started = time.perf_counter()
-        ctx.trace_request_ctx.tcp_done = 0.0
-
-
-async def _on_conn_end(_: Any, ctx: SimpleNamespace, __: Any) -> None:
-    timing = ctx.trace_request_ctx
-    if timing is None or not timing.conn_started:
-        return
+def _connection_made(timing: _Timing) -> None:
     now = time.perf_counter()
     # The connection phase includes DNS in aiohttp; take it out so the phases add up.
     begin = max(timing.conn_started, timing.dns_started + timing.dns if timing.dns_started else 0.0)
@@ -146,35 +161,21 @@ async def _on_conn_end(_: Any, ctx: SimpleNamespace, __: Any) -> None:
         timing.connect += max(0.0, now - begin)
 
 
-async def _on_request_end(_: Any, ctx: SimpleNamespace, __: Any) -> None:
-    if ctx.trace_request_ctx is not None:
-        ctx.trace_request_ctx.headers_received = time.perf_counter()
+def expiry_sentence(days: object, condition: str) -> str | None:
+    """`prober.probes.certs.expiry_sentence`, imported when a condition fails (cryptography is heavy)."""
+    from prober.probes.certs import expiry_sentence as sentence
 
-
-async def _on_redirect(_: Any, ctx: SimpleNamespace, __: Any) -> None:
-    if ctx.trace_request_ctx is not None:
-        ctx.trace_request_ctx.redirects += 1
-
-
-def _trace_config() -> aiohttp.TraceConfig:
-    config = aiohttp.TraceConfig()
-    config.on_request_start.append(_on_request_start)
-    config.on_dns_resolvehost_start.append(_on_dns_start)
-    config.on_dns_resolvehost_end.append(_on_dns_end)
-    config.on_connection_create_start.append(_on_conn_start)
-    config.on_connection_create_end.append(_on_conn_end)
-    config.on_request_end.append(_on_request_end)
-    config.on_request_redirect.append(_on_redirect)
-    return config
+    return sentence(days, condition)
 
 
 async def _new_session() -> aiohttp.ClientSession:
     # force_close: no keep-alive, every run opens its own connection so the phase times are real.
     # use_dns_cache=False: every run resolves the name again.
-    connector = _TimedConnector(force_close=True, use_dns_cache=False, limit=0, enable_cleanup_closed=False)
+    import aiohttp
+
+    connector = _timed_connector_class()(force_close=True, use_dns_cache=False, limit=0, enable_cleanup_closed=False)
     return aiohttp.ClientSession(
         connector=connector,
-        trace_configs=[_trace_config()],
         timeout=aiohttp.ClientTimeout(total=None),
         auto_decompress=True,
         cookie_jar=aiohttp.DummyCookieJar(),
@@ -190,6 +191,8 @@ def _uses(check: HttpCheck, metric: str) -> bool:
 
 
 def _client_error_sentence(exc: aiohttp.ClientError, check: HttpCheck) -> str:
+    import aiohttp
+
     if isinstance(exc, aiohttp.TooManyRedirects):
         return f"too many redirects (more than {check.max_redirects}; a redirect loop?)"
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
@@ -281,6 +284,8 @@ class HttpProbe:
         return {"status": "2xx"}
 
     async def run(self, check: HttpCheck, ctx: ProbeContext) -> Observation:
+        import aiohttp
+
         session: aiohttp.ClientSession = await ctx.resources.get(_SESSION_KEY, _new_session, _close_session)
         timing = _Timing()
         token = _current_timing.set(timing)
@@ -292,7 +297,6 @@ class HttpProbe:
                 "allow_redirects": check.follow_redirects and check.max_redirects > 0,
                 # aiohttp counts the final response too, and treats 0 as "no limit".
                 "max_redirects": check.max_redirects + 1,
-                "trace_request_ctx": timing,
             }
             if not check.verify_tls:
                 kwargs["ssl"] = False
@@ -302,11 +306,14 @@ class HttpProbe:
                 kwargs["json"] = check.json_body
             timing.start = time.perf_counter()
             async with session.request(check.method, request_url(check.url, check.headers), **kwargs) as response:
-                headers_at = timing.headers_received or time.perf_counter()
+                headers_at = time.perf_counter()
+                timing.redirects = len(response.history)
                 metrics["status"] = response.status
                 if check.follow_redirects and not check.max_redirects and response.status in _REDIRECTS:
                     raise aiohttp.TooManyRedirects(response.request_info, (response,))
                 if timing.peer_cert:
+                    from prober.probes.certs import leaf_days_remaining
+
                     metrics["cert_days_remaining"] = round(leaf_days_remaining(timing.peer_cert), 2)
                 body, truncated = await _read_capped(response, check.max_body)
                 done = time.perf_counter()

@@ -16,12 +16,18 @@ keeps a list of types or of their fields:
 
 `register` is typed: mypy rejects a class that lacks any of it or whose `run` has the wrong signature.
 `tests/test_contract.py` checks the same at run time for every registered type. This module imports no
-probe, so there is no import cycle; `prober.probes` imports the probe modules once.
+probe, so there is no import cycle.
+
+Probe modules are imported on first use: `prober.probes` only `declare`s each type's module, and `PROBES`
+imports a module the first time its type is looked up (`PROBES["http"]`, `.values()`). Listing the type
+names (`in`, `sorted(PROBES)`) imports nothing, so `prober validate` of http checks never loads
+Playwright, PyAV or websockets, and `prober --help` loads no probe at all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import importlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
@@ -35,6 +41,7 @@ __all__ = [
     "ExportKind",
     "RegisteredProbe",
     "SecretKind",
+    "declare",
     "get_probe",
     "host_port_target",
     "register",
@@ -94,7 +101,60 @@ class RegisteredProbe(Protocol[CheckT]):
     async def run(self, check: CheckT, ctx: ProbeContext) -> Observation: ...
 
 
-PROBES: dict[str, RegisteredProbe[Any]] = {}
+class _Registry(Mapping[str, "RegisteredProbe[Any]"]):
+    """Type name -> the one probe instance; a declared type's module is imported when first looked up."""
+
+    def __init__(self) -> None:
+        self._modules: dict[str, str] = {}
+        self._probes: dict[str, RegisteredProbe[Any]] = {}
+
+    def declare(self, type_name: str, module: str) -> None:
+        self._modules[type_name] = module
+
+    def add(self, type_name: str, probe: RegisteredProbe[Any]) -> None:
+        if type_name in self._probes:
+            raise RuntimeError(f"check type {type_name!r} is registered twice")
+        self._probes[type_name] = probe
+
+    def __getitem__(self, type_name: str) -> RegisteredProbe[Any]:
+        probe = self._probes.get(type_name)
+        if probe is not None:
+            return probe
+        module = self._modules.get(type_name)
+        if module is None:
+            raise KeyError(type_name)
+        importlib.import_module(module)  # its @register files the probe
+        try:
+            return self._probes[type_name]
+        except KeyError:
+            raise RuntimeError(f"{module} was imported but registers no check type {type_name!r}") from None
+
+    def __contains__(self, type_name: object) -> bool:
+        return type_name in self._probes or type_name in self._modules
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({**dict.fromkeys(self._modules), **dict.fromkeys(self._probes)})
+
+    def __len__(self) -> int:
+        return len(self._modules.keys() | self._probes.keys())
+
+    def loaded(self) -> tuple[str, ...]:
+        """The types whose module has been imported (tests check that a command imports no more)."""
+        return tuple(self._probes)
+
+    def pop(self, type_name: str, default: Any = None) -> Any:
+        """Forget a type registered at run time (tests register throwaway probes)."""
+        self._modules.pop(type_name, None)
+        return self._probes.pop(type_name, default)
+
+
+PROBES = _Registry()
+"""Every check type. A Mapping: `PROBES[name]` imports the type's module on first use."""
+
+
+def declare(type_name: str, module: str) -> None:
+    """Name a check type and the module whose `@register(type_name)` defines it, without importing it."""
+    PROBES.declare(type_name, module)
 
 ProbeClass = TypeVar("ProbeClass", bound=type[RegisteredProbe[Any]])
 
@@ -104,10 +164,8 @@ def register(type_name: str) -> Callable[[ProbeClass], ProbeClass]:
     unchanged, with `type_name` set)."""
 
     def decorate(cls: ProbeClass) -> ProbeClass:
-        if type_name in PROBES:
-            raise RuntimeError(f"check type {type_name!r} is registered twice")
         cls.type_name = type_name
-        PROBES[type_name] = cls()
+        PROBES.add(type_name, cls())
         return cls
 
     return decorate

@@ -1,13 +1,17 @@
 """Benchmark: full http checks per CPU-second, against a bare aiohttp request and blackbox_exporter.
 
-Run on demand (not collected by pytest):  .venv/bin/python tests/bench/bench_http.py [-n 3000] [-c 16]
+Run on demand (not collected by pytest):  python tests/bench/bench_http.py [-n 3000] [-c 16] [--whole 5000]
 
-All three do the same thing: a GET on a fresh connection to a local aiohttp server (in its own process, so
+All of them do the same thing: a GET on a fresh connection to a local aiohttp server (in its own process, so
 its CPU is not counted), at the same concurrency. We count the CPU seconds of the process doing the probing:
   * prober    — Runner + http probe (phase timings, conditions, Result), in this process;
   * bare      — aiohttp.ClientSession(force_close) GET + read, in this process;
   * blackbox  — Debian's prometheus-blackbox-exporter, driven through /probe by a separate driver process;
-                its own CPU is read from /proc/PID/stat.
+                its own CPU is read from /proc/PID/stat;
+  * whole     — `prober check` of --whole checks (5,000 by default) as one process, start to exit (interpreter,
+                imports, loading and validating the file, every check, the output: once the table, once
+                --json), its CPU from wait4; compared with blackbox_exporter's CPU for as many /probe calls.
+                Issue 12's target: whole / blackbox <= 0.5.
 Machines here are shared and noisy: read the ratios, not the absolute numbers.
 """
 
@@ -151,6 +155,29 @@ def bench_blackbox(url: str, n: int, concurrency: int) -> tuple[float, float] | 
             proc.wait(5)
 
 
+def bench_whole(url: str, n: int, concurrency: int, as_json: bool) -> tuple[float, float]:
+    """CPU and wall seconds of one `prober check` process running n http checks (exit code 0 required)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "checks.yaml"
+        lines = ["checks:"]
+        lines += [
+            f"  - {{name: c-{index}, type: http, url: '{url}', expect: {{json: {{status: healthy}}}}}}"
+            for index in range(n)
+        ]
+        path.write_text("\n".join(lines) + "\n")
+        argv = [sys.executable, "-m", "prober", "check", str(path), "--concurrency", str(concurrency)]
+        if as_json:
+            argv.append("--json")
+        began = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, cwd=tmp)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - began
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            raise RuntimeError(f"prober check exited {proc.returncode}")
+        return usage.ru_utime + usage.ru_stime, wall
+
+
 def report(name: str, n: int, cpu: float, wall: float) -> float:
     per_cpu = n / cpu if cpu else float("inf")
     print(
@@ -164,6 +191,7 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=3000, help="checks per contender and round")
     parser.add_argument("-c", type=int, default=16, help="concurrency")
     parser.add_argument("-r", "--rounds", type=int, default=3, help="rounds; prober and bare alternate within each")
+    parser.add_argument("--whole", type=int, default=5000, help="checks in the whole-process run (0: skip it)")
     args = parser.parse_args()
     port = free_port()
     server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)])
@@ -189,6 +217,19 @@ def main() -> None:
         if blackbox is not None:
             blackbox_rate = report("blackbox", args.n, *blackbox)
             print(f"prober / blackbox_exporter (per CPU-second): {prober_rate / blackbox_rate:.2f}")
+        if args.whole:
+            print(f"whole process: `prober check` of {args.whole} checks vs blackbox_exporter, {args.whole} probes")
+            table = bench_whole(url, args.whole, args.c, as_json=False)
+            report("whole", args.whole, *table)
+            as_json = bench_whole(url, args.whole, args.c, as_json=True)
+            report("whole-json", args.whole, *as_json)
+            peer = bench_blackbox(url, args.whole, args.c)
+            if peer is not None:
+                report("blackbox", args.whole, *peer)
+                print(
+                    f"`prober check` CPU / blackbox_exporter CPU, {args.whole} checks: "
+                    f"table {table[0] / peer[0]:.2f}, --json {as_json[0] / peer[0]:.2f} (target <= 0.5)"
+                )
     finally:
         server.terminate()
         server.wait(5)

@@ -181,7 +181,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 if store is not None:
                     await store.write(result)
 
-            scheduler = Scheduler(specs, run, max_concurrency=args.max_concurrency)
+            scheduler = Scheduler(specs, run, max_concurrency=args.max_concurrency, batch_window=args.batch_window)
             if args.gc_freeze:
                 gc.collect()
                 gc.freeze()
@@ -237,6 +237,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "loop_oversleep_p99_ms": round(percentile(sorted(oversleeps), 0.99) * 1000, 2),
         "loop_oversleep_max_ms": round(max(oversleeps, default=math.nan) * 1000, 2),
         "gc_freeze": args.gc_freeze,
+        "batch_window_ms": args.batch_window * 1000,
+        "event_loop": "uvloop" if args.uvloop else "asyncio",
         "gc_pauses": gc_pauses.summary(),
         "load_average": f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after ({os.cpu_count()} CPUs)",
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -283,9 +285,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=180.0, help="how long to run (default 180)")
     parser.add_argument("--schedule", default="every 1m", help='schedule of every check (default "every 1m")')
     parser.add_argument("--max-concurrency", type=int, default=64, help="the scheduler's global bound (64)")
+    parser.add_argument(
+        "--batch-window", type=float, default=0.05, help="the scheduler's batch window in seconds, as the daemon's"
+    )
+    parser.add_argument("--uvloop", action="store_true", help="run on uvloop, as `prober run` does when installed")
     parser.add_argument("--trivial", action="store_true", help="a 5 ms sleep instead of the real http probe")
     parser.add_argument(
-        "--gc-freeze", action="store_true", help="gc.freeze() after loading the checks, so full collections skip them"
+        "--gc-freeze",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="gc.freeze() after loading the checks, as the daemon does, so full collections skip them (default)",
     )
     parser.add_argument("--db", help="also write every result through prober.store.Store into this SQLite file")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
@@ -297,7 +306,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 8192)), hard))
     print(f"benchmark: {args.checks} checks on {args.schedule!r} for {args.seconds:g}s", file=sys.stderr)
-    report = asyncio.run(bench(args))
+    if args.uvloop:
+        import uvloop
+
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            report = runner.run(bench(args))
+    else:
+        report = asyncio.run(bench(args))
     print(json.dumps(report) if args.json else "\n".join(verdict(report)))
     return 0
 
