@@ -27,7 +27,6 @@ from prober.cli_options import (
 from prober.durations import format_duration
 
 if TYPE_CHECKING:
-
     from rich.console import Console
     from rich.text import Text
 

@@ -79,8 +79,10 @@ async def test_kill_9_in_a_busy_run_loses_nothing_and_repeats_no_notification(tm
             f"  - {{name: busy-{i}, type: http, url: '{target.url}', schedule: every 1s, timeout: 800ms}}"
             for i in range(150)
         )
-        failing = "  - {name: broken, type: http, url: 'http://127.0.0.1:1/', schedule: every 1s, " \
-                  "alert: {after: 2, notify: [hook]}}"
+        failing = (
+            "  - {name: broken, type: http, url: 'http://127.0.0.1:1/', schedule: every 1s, "
+            "alert: {after: 2, notify: [hook]}}"
+        )
         checks = _write_checks(tmp_path / "checks.yaml", target, receiver.url, busy + "\n" + failing)
         db = tmp_path / "prober.db"
         proc = await start_daemon(str(checks), "--db", str(db), "--listen", "off", cwd=tmp_path)
@@ -107,7 +109,7 @@ async def test_kill_9_in_a_busy_run_loses_nothing_and_repeats_no_notification(tm
             await wait_until(lambda: scalar(db, "select count(*) from results") >= before + 300, 20)
             await asyncio.sleep(1.5)
             assert _titles(receiver) == ["DOWN: broken"], "the open incident was announced again after restart"
-            open_incidents = query(db, "select \"check\" from incidents where resolved_at is null")
+            open_incidents = query(db, 'select "check" from incidents where resolved_at is null')
             assert open_incidents == [("broken",)]
         finally:
             code, output = await stop_daemon(proc)

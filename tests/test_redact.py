@@ -148,9 +148,7 @@ def test_the_scrubber_keeps_a_quoted_url_readable_and_masks_its_parts_elsewhere(
     url = "http://admin:Pw9xxxxx@127.0.0.1:99999/health?token=Tok9yyyyy"
     scrub = Scrubber(check_secrets({"url": url}, {"url": "url"}))
     text = scrub.text(f"could not open {url}; the password Pw9xxxxx was refused")
-    assert text == (
-        "could not open http://admin:****@127.0.0.1:99999/health?token=****; the password **** was refused"
-    )
+    assert text == ("could not open http://admin:****@127.0.0.1:99999/health?token=****; the password **** was refused")
     masked = f"http://admin:{MASK}@127.0.0.1:99999/health?token={MASK}"
     assert scrub.json({"k": [url, 1, None]}) == {"k": [masked, 1, None]}
 

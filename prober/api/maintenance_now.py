@@ -20,8 +20,4 @@ def checks_in_maintenance(config: Config, extra: Iterable[str], now: datetime) -
     if not active:
         return set()
     names = {spec.name for spec in config.checks} | set(extra)
-    return {
-        name
-        for name in names
-        if any(window_applies(window, name) for window in active)
-    }
+    return {name for name in names if any(window_applies(window, name) for window in active)}

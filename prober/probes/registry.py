@@ -156,6 +156,7 @@ def declare(type_name: str, module: str) -> None:
     """Name a check type and the module whose `@register(type_name)` defines it, without importing it."""
     PROBES.declare(type_name, module)
 
+
 ProbeClass = TypeVar("ProbeClass", bound=type[RegisteredProbe[Any]])
 
 

@@ -81,8 +81,7 @@ class OutboxRow:
 
 _OPEN_SQL = 'INSERT INTO incidents ("check", locations, error, started_at, key) VALUES (?, ?, ?, ?, ?)'
 _RESOLVE_SQL = (
-    "UPDATE incidents SET resolved_at = ? WHERE resolved_at IS NULL AND "
-    '(key = ? OR (key IS NULL AND "check" = ?))'
+    'UPDATE incidents SET resolved_at = ? WHERE resolved_at IS NULL AND (key = ? OR (key IS NULL AND "check" = ?))'
 )
 _UPSERT_STATE_SQL = (
     'INSERT INTO alert_state ("check", state, updated_at) VALUES (?, ?, ?) '
@@ -104,9 +103,7 @@ def transition_op(
     """The writer operation for one alert step; it returns the outbox row ids, in `entries` order."""
     stamp = _ts(now)
     state_row = None if state is None else (check, to_json(state), stamp)
-    rows = [
-        (url_key(e.url), e.url_redacted, e.kind, e.check, e.incident_key, e.title, e.body, stamp) for e in entries
-    ]
+    rows = [(url_key(e.url), e.url_redacted, e.kind, e.check, e.incident_key, e.title, e.body, stamp) for e in entries]
 
     def op(db: Database) -> list[int]:
         if state_row is not None:

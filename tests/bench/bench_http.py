@@ -198,9 +198,7 @@ def main() -> None:
     try:
         wait_port(port)
         url = f"http://127.0.0.1:{port}/health"
-        print(
-            f"{args.n} GETs on fresh connections at concurrency {args.c} to a local server, {args.rounds} rounds"
-        )
+        print(f"{args.n} GETs on fresh connections at concurrency {args.c} to a local server, {args.rounds} rounds")
         prober_rates: list[float] = []
         bare_rates: list[float] = []
         for round_number in range(args.rounds):
