@@ -27,6 +27,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench_validate import write_checks  # the same 5,000-check file (run as a script: tests/bench is on sys.path)
+
 ROOT = Path(__file__).resolve().parents[2]
 TARGETS = {"help": 0.15, "validate": 0.5, "first request": 0.3}
 
@@ -69,16 +71,6 @@ def first_request(cwd: str, path: Path, server: socket.socket) -> tuple[float, f
     if os.waitstatus_to_exitcode(status) != 0 or not arrived:
         raise RuntimeError(f"prober check failed (exit status {status}) or its request never arrived")
     return arrived[0] - began, usage.ru_utime + usage.ru_stime
-
-
-def write_checks(path: Path, count: int) -> None:
-    lines = ["defaults: {schedule: every 30s, timeout: 5s}", "checks:"]
-    for index in range(count):
-        lines.append(
-            f"  - name: api-{index}\n    type: http\n    url: http://127.0.0.1:8080/health/{index}\n"
-            '    expect: {status: 200, latency: "< 2s", json: {status: healthy}}'
-        )
-    path.write_text("\n".join(lines) + "\n")
 
 
 def show(name: str, samples: list[tuple[float, float]], floor: float | None = None) -> None:
