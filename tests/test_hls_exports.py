@@ -62,6 +62,7 @@ def test_a_bad_content_key_is_one_clear_problem(content: Any, says: str, tmp_pat
 )
 def test_content_adds_its_default_expectations(content: Any, expected: dict[str, Any], tmp_path: Path) -> None:
     spec = load_hls_check(tmp_path, {"url": "http://127.0.0.1:9/live.m3u8", "content": content})
+    assert isinstance(spec.model, hls.HlsCheck)
     defaults = hls.HlsProbe().default_expect(spec.model)
     assert {key: defaults[key] for key in expected} == expected
     if not expected:
