@@ -94,14 +94,18 @@ class PushSettings:
     """How often the outbox is looked at when nothing was pending."""
     request_timeout: float = 30.0
     """Seconds one request may take, answer included."""
+    connect_timeout: float = 5.0
+    """Seconds to open a connection to the hub. A hub address that answers nothing at all (a container or pod
+    being restarted: its network is gone, no refusal comes back) is tried again after this, with the backoff,
+    instead of holding the push for request_timeout while the hub is already back."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
         if not 0 < self.min_delay <= self.max_delay:
             raise ValueError(f"expected 0 < min_delay <= max_delay, got {self.min_delay} and {self.max_delay}")
-        if self.poll_interval <= 0 or self.request_timeout <= 0:
-            raise ValueError("poll_interval and request_timeout must be positive")
+        if self.poll_interval <= 0 or self.request_timeout <= 0 or self.connect_timeout <= 0:
+            raise ValueError("poll_interval, request_timeout and connect_timeout must be positive")
 
 
 @dataclass(slots=True)
@@ -328,7 +332,9 @@ class Pusher:
         # balancer or a Kubernetes Service (the old peer is gone, nothing answers), and the push would then
         # wait out request_timeout. One connect per batch, at most one batch a poll_interval when idle.
         self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=self.settings.request_timeout),
+            timeout=aiohttp.ClientTimeout(
+                total=self.settings.request_timeout, sock_connect=self.settings.connect_timeout
+            ),
             connector=aiohttp.TCPConnector(force_close=True),
         )
         if self._supervisor is not None:
@@ -503,6 +509,8 @@ class Pusher:
                     return self._judge(response.status, text, response.headers)
             except aiohttp.ClientConnectorError as exc:  # no connection at all: the backoff decides
                 return self._unreachable(exc)
+            except aiohttp.ConnectionTimeoutError:
+                return _Answer("transient", f"the hub accepted no connection within {self.settings.connect_timeout:g}s")
             except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
                 # the hub closed or reset the connection under the request (it restarted): once more at once,
                 # on a new connection; a hub that is really gone then refuses it and the backoff takes over

@@ -671,6 +671,41 @@ async def test_a_hub_restarted_behind_a_proxy_gets_results_within_seconds_not_af
         await proxy.stop()
 
 
+async def test_a_hub_address_that_answers_nothing_is_tried_again_after_the_connect_timeout(tmp_path: Path) -> None:
+    """A hub container being restarted: its address drops every SYN (here: a listener whose accept queue is
+    full), so no refusal comes back. The push gives up after connect_timeout, not request_timeout, and the
+    results reach the hub once it listens there again."""
+    blackhole = socket.socket()
+    blackhole.bind(("127.0.0.1", 0))
+    blackhole.listen(0)
+    port = blackhole.getsockname()[1]
+    filler = socket.create_connection(("127.0.0.1", port))  # the one queued connection: later SYNs are dropped
+    settings = PushSettings(min_delay=0.1, max_delay=0.5, poll_interval=0.1, request_timeout=30, connect_timeout=0.5)
+    hub = ScriptedHub(ok)
+    made = results(3)
+    runner: web.AppRunner | None = None
+    async with Store(tmp_path / "agent.db") as store:
+        await store.write_many(made)
+        async with pushing(store, f"http://127.0.0.1:{port}", settings) as pusher:
+            began = time.monotonic()
+            await wait_until(lambda: pusher.stats.failed_attempts >= 1, 10)
+            assert time.monotonic() - began < 3, "the first push waited for more than the connect timeout"
+            assert pusher.stats.last_error == "the hub accepted no connection within 0.5s"
+            filler.close()
+            blackhole.close()
+            app = web.Application()
+            app.router.add_post("/api/v1/ingest", hub.handle)
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", port, reuse_address=True).start()
+            try:
+                took = await wait_until(lambda: pusher.outbox.confirmed == 3, 10)
+            finally:
+                await runner.cleanup()
+    assert took < 5, f"the results reached the hub {took:.1f}s after it listened again"
+    assert hub.requests[-1] == [r.id for r in made]
+
+
 async def test_the_cursor_an_older_prober_kept_in_db_outbox_is_imported_once_and_nothing_is_resent(
     tmp_path: Path,
 ) -> None:
