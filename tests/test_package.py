@@ -175,3 +175,12 @@ def test_a_type_is_listed_before_its_module_is_imported_and_imported_on_lookup()
     loaded = _modules_after(code)
     assert "prober.probes.tls" in loaded
     assert "prober.probes.hls" not in loaded and "playwright" not in loaded
+
+
+def test_exporting_http_metrics_imports_no_other_probe() -> None:
+    """A hub that only runs http checks is scraped without importing the HLS or browser probes (PyAV,
+    Playwright): /metrics reads each type's export declarations when a result of that type is exported."""
+    loaded = _modules_after(
+        "from prober.api import metrics\nassert metrics._exports_of('http')['latency']\nassert not metrics._exports_of('nope')"
+    )
+    assert not {"prober.probes.hls", "prober.probes.browser", "av", "playwright"} & loaded

@@ -22,6 +22,7 @@ TLS version, and never a URL, header or error text.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Iterator
@@ -133,15 +134,19 @@ class _Families:
         family.add_metric([*labels, *(extra or [])], value)
 
 
-def _probe_exports() -> dict[tuple[str, str], list[tuple[Export, str]]]:
-    """(type, metric) -> [(export, help)] for every metric a probe declares an export for."""
-    found: dict[tuple[str, str], list[tuple[Export, str]]] = {}
-    for type_name, probe in PROBES.items():
-        for metric, exports in probe.exports.items():
-            spec = probe.metrics.get(metric)
-            doc = spec.description if spec is not None else metric
-            if exports:
-                found[(type_name, metric)] = [(export, doc) for export in exports]
+@functools.cache
+def _exports_of(check_type: str) -> dict[str, list[tuple[Export, str]]]:
+    """metric -> [(export, help)] for each metric the type's probe declares an export for. Per type, on first
+    need: a hub of http checks never imports the browser or HLS probes (Playwright, PyAV) to be scraped."""
+    probe = PROBES.get(check_type)
+    if probe is None:
+        return {}
+    found: dict[str, list[tuple[Export, str]]] = {}
+    for metric, exports in probe.exports.items():
+        spec = probe.metrics.get(metric)
+        doc = spec.description if spec is not None else metric
+        if exports:
+            found[metric] = [(export, doc) for export in exports]
     return found
 
 
@@ -150,7 +155,6 @@ class ProbeCollector(Collector):
 
     def __init__(self, snapshot: MetricsSnapshot) -> None:
         self.snapshot = snapshot
-        self._exports = _probe_exports()
 
     def describe(self) -> Iterable[Metric]:
         return []
@@ -181,8 +185,9 @@ class ProbeCollector(Collector):
         families.add("probe_maintenance", "1 while a maintenance window covers the check", labels,
                      1.0 if state["check"] in snap.maintenance else 0.0)  # fmt: skip
         metrics = state["metrics"]
+        exports = _exports_of(check_type)
         for metric, raw in metrics.items():
-            for export, doc in self._exports.get((check_type, metric), ()):
+            for export, doc in exports.get(metric, ()):
                 value = _exported_value(export, raw, metrics, state["started_at"])
                 if value is None:
                     continue
