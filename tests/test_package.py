@@ -181,6 +181,8 @@ def test_exporting_http_metrics_imports_no_other_probe() -> None:
     """A hub that only runs http checks is scraped without importing the HLS or browser probes (PyAV,
     Playwright): /metrics reads each type's export declarations when a result of that type is exported."""
     loaded = _modules_after(
-        "from prober.api import metrics\nassert metrics._exports_of('http')['latency']\nassert not metrics._exports_of('nope')"
+        "from prober.api import metrics\n"
+        "assert metrics._exports_of('http')['latency']\n"
+        "assert not metrics._exports_of('nope')"
     )
     assert not {"prober.probes.hls", "prober.probes.browser", "av", "playwright"} & loaded
