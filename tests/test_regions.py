@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 from netns import Lab, Node, wait_for
 
-pytestmark = pytest.mark.regions
+pytestmark = [pytest.mark.regions, pytest.mark.slow]
 
 HUB = "10.77.0.1"
 HEALTHY, ONE_BLOCKED, TWO_BLOCKED = "10.77.0.20", "10.77.0.21", "10.77.0.22"
