@@ -25,8 +25,9 @@ imported once). Why this design:
 Delivery is at least once, and the hub dedupes by result id, so nothing is counted twice. A batch counts as
 confirmed only after a 200 whose body is the hub's `{"accepted": n, "duplicates": m}`. An unreachable hub,
 a timeout, 408, 425, 429 and 5xx are transient: retried with exponential backoff (by default 1 s doubling
-to 60 s, with jitter; a Retry-After is honoured up to that cap). A connection the hub dropped mid-request
-is retried once at once; every push opens a fresh connection, so a hub restarted behind a proxy or a
+to 10 s, with jitter, so a backlog arrives within seconds of a heal; a Retry-After is honoured up to 60 s).
+A connection the hub dropped mid-request is retried once at once, one its address does not accept within
+`connect_timeout` is given up, and every push opens a fresh connection, so a hub restarted behind a proxy or a
 Kubernetes Service is reached at once rather than through a pooled connection that went silent. A 413
 halves the batch. A 400 that names results (`rejected`, e.g. a check the hub does not define for this
 location) parks them: logged once per check and reason, counted (`prober_push_rejected_total`), skipped
@@ -90,6 +91,10 @@ class PushSettings:
     """First wait after a failed push; it doubles per consecutive failure ..."""
     max_delay: float = 60.0
     """... up to this. A failure someone must fix (401, 403, 400) waits this long every time."""
+    max_retry_delay: float = 10.0
+    """The cap for a transient failure (unreachable, timeout, 5xx without Retry-After): after a long outage or
+    partition the backlog then arrives within seconds of the heal, not up to max_delay later. A Retry-After
+    from the hub may still ask for up to max_delay."""
     poll_interval: float = 1.0
     """How often the outbox is looked at when nothing was pending."""
     request_timeout: float = 30.0
@@ -102,6 +107,8 @@ class PushSettings:
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.max_retry_delay <= 0:
+            raise ValueError(f"max_retry_delay must be positive, got {self.max_retry_delay}")
         if not 0 < self.min_delay <= self.max_delay:
             raise ValueError(f"expected 0 < min_delay <= max_delay, got {self.min_delay} and {self.max_delay}")
         if self.poll_interval <= 0 or self.request_timeout <= 0 or self.connect_timeout <= 0:
@@ -484,7 +491,8 @@ class Pusher:
         if answer.status is not None:
             fields["status"] = answer.status
         if answer.kind == "transient":
-            delay = min(settings.max_delay, settings.min_delay * 2.0 ** min(self._failures - 1, 30))
+            cap = min(settings.max_delay, max(settings.max_retry_delay, settings.min_delay))
+            delay = min(cap, settings.min_delay * 2.0 ** min(self._failures - 1, 30))
             delay *= random.uniform(0.8, 1.0)  # agents that lost the same hub do not all return at once
             if answer.retry_after is not None:
                 delay = min(settings.max_delay, max(delay, answer.retry_after))

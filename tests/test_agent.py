@@ -671,6 +671,25 @@ async def test_a_hub_restarted_behind_a_proxy_gets_results_within_seconds_not_af
         await proxy.stop()
 
 
+async def test_a_long_outage_does_not_stretch_the_retry_delay_past_max_retry_delay(tmp_path: Path) -> None:
+    """After a partition the backlog must arrive soon after the heal: transient failures back off only up to
+    max_retry_delay (10 s by default), while max_delay stays for failures someone must fix."""
+    answers = iter([503] * 8)
+
+    def answer(batch: list[str]) -> web.Response:
+        status = next(answers, 200)
+        return ok(batch) if status == 200 else web.json_response({"error": "busy"}, status=status)
+
+    settings = PushSettings(min_delay=0.05, max_delay=5, max_retry_delay=0.2, poll_interval=0.05)
+    async with Store(tmp_path / "agent.db") as store, scripted(answer) as (hub, url):
+        await store.write_many(results(2))
+        async with pushing(store, url, settings) as pusher:
+            await wait_until(lambda: pusher.outbox.confirmed == 2, 15)
+    gaps = [later - earlier for earlier, later in zip(hub.times, hub.times[1:], strict=False)]
+    assert len(gaps) == 8 and max(gaps) < 1.0, gaps  # uncapped, the 6th to 8th waits would be 1.6, 3.2 and 5 s
+    assert max(gaps) > 0.1, gaps  # it does back off
+
+
 async def test_a_hub_address_that_answers_nothing_is_tried_again_after_the_connect_timeout(tmp_path: Path) -> None:
     """A hub container being restarted: its address drops every SYN (here: a listener whose accept queue is
     full), so no refusal comes back. The push gives up after connect_timeout, not request_timeout, and the
