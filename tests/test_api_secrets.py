@@ -24,23 +24,23 @@ notifiers:
   oncall:
     urls:
       - "slack://T1AAAA/B2BBBB/{NOTIFIER_TOKEN}"
-      - "json://alert:{NOTIFIER_PASSWORD}@hooks.example.com/notify"
+      - "json://alert:{NOTIFIER_PASSWORD}@127.0.0.1:9/notify"
 ingest:
   tokens: {{eu: "{INGEST_TOKEN}"}}
 checks:
   - name: api
     type: http
-    url: "https://admin:{PASSWORD}@api.example.com/health?api_key={HEADER_TOKEN}x"
+    url: "https://admin:{PASSWORD}@127.0.0.1:9/health?api_key={HEADER_TOKEN}x"
     headers: {{Authorization: "Bearer {HEADER_TOKEN}"}}
     alert: {{notify: [oncall]}}
   - name: login
     type: browser
-    url: "https://www.example.com/login"
+    url: "https://127.0.0.1:9/login"
     steps:
       - {{fill: "#password", value: "{FORM_PASSWORD}"}}
 """
 
-URL = f"https://admin:{PASSWORD}@api.example.com/health"
+URL = f"https://admin:{PASSWORD}@127.0.0.1:9/health"
 
 
 def leaky_results() -> list[Result]:
@@ -111,6 +111,6 @@ async def test_no_endpoint_answers_with_a_secret(tmp_path: Path) -> None:
     for path, text in bodies.items():
         for secret in SECRETS:
             assert secret not in text, f"{path} leaks {secret!r}"
-    assert "https://admin:****@api.example.com/health" in bodies["/api/v1/status"]
+    assert "https://admin:****@127.0.0.1:9/health" in bodies["/api/v1/status"]
     assert "****" in bodies["/api/v1/checks/api/results?since=all"]
     assert "connection refused by" in bodies["/api/v1/checks/api/results?since=all"]  # the sentence stays readable

@@ -46,12 +46,14 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     mount_point = tmp_path / "disk"
     mount_point.mkdir()
     if shutil.which("mount") is None:
-        pytest.skip("no `mount` command here: cannot make a small filesystem to fill")
+        pytest.fail("no `mount` command here: the disk-full test needs one (util-linux) to make a small filesystem")
     done = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount_point)], capture_output=True, text=True
     )
     if done.returncode != 0:
-        pytest.skip(f"mounting a 16 MiB tmpfs was refused (needs root/CAP_SYS_ADMIN): {done.stderr.strip()}")
+        pytest.fail(
+            f"mounting a 16 MiB tmpfs was refused; the suite runs as root (CAP_SYS_ADMIN): {done.stderr.strip()}"
+        )
     try:
         yield mount_point
     finally:

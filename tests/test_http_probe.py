@@ -390,7 +390,8 @@ async def test_connection_refused_is_down_saying_so(tmp_path: Path) -> None:
 
 
 async def test_an_authorization_header_wins_over_credentials_in_the_url(target: Target, tmp_path: Path) -> None:
-    url = target.url("/echo").replace("http://", "http://user:pw@")
+    port = target.base_url.rsplit(":", 1)[1]
+    url = f"http://user:pw@127.0.0.1:{port}/echo"
     result = await run_check(tmp_path, {"url": url, "headers": {"authorization": "Bearer abc"}})
     assert result.status == "up", result.error
     assert target.requests[-1]["headers"]["Authorization"] == "Bearer abc"

@@ -95,11 +95,14 @@ def test_connections_are_bounded(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("given", "opened"),
     [
-        ("ws://h:3000", "ws://h:3000/socket.io/?EIO=4&transport=websocket"),
-        ("https://h/", "wss://h/socket.io/?EIO=4&transport=websocket"),
-        ("ws://h/?room=a", "ws://h/socket.io/?room=a&EIO=4&transport=websocket"),
-        ("ws://h/app/socket.io/", "ws://h/app/socket.io/?EIO=4&transport=websocket"),
-        ("ws://h/socket.io/?EIO=4&transport=websocket&x=1", "ws://h/socket.io/?EIO=4&transport=websocket&x=1"),
+        ("ws://127.0.0.1:3000", "ws://127.0.0.1:3000/socket.io/?EIO=4&transport=websocket"),
+        ("https://127.0.0.1/", "wss://127.0.0.1/socket.io/?EIO=4&transport=websocket"),
+        ("ws://127.0.0.1/?room=a", "ws://127.0.0.1/socket.io/?room=a&EIO=4&transport=websocket"),
+        ("ws://127.0.0.1/app/socket.io/", "ws://127.0.0.1/app/socket.io/?EIO=4&transport=websocket"),
+        (
+            "ws://127.0.0.1/socket.io/?EIO=4&transport=websocket&x=1",
+            "ws://127.0.0.1/socket.io/?EIO=4&transport=websocket&x=1",
+        ),
     ],
 )
 def test_socketio_url_adds_the_engineio_path_and_query_only_when_missing(given: str, opened: str) -> None:
