@@ -12,9 +12,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from prober.config import CheckSpec, Config, ConfigError, Problem, load_config
+    from prober.config.loader import CheckSpec, Config, ConfigError, Problem, load_config
     from prober.results import Assertion, Result, Status
-    from prober.runner import Runner
+    from prober.scheduling.runner import Runner
 
 __all__ = [
     "Assertion",
@@ -30,14 +30,14 @@ __all__ = [
 
 _HOMES = {
     "Assertion": "prober.results",
-    "CheckSpec": "prober.config",
-    "Config": "prober.config",
-    "ConfigError": "prober.config",
-    "Problem": "prober.config",
+    "CheckSpec": "prober.config.loader",
+    "Config": "prober.config.loader",
+    "ConfigError": "prober.config.loader",
+    "Problem": "prober.config.loader",
     "Result": "prober.results",
-    "Runner": "prober.runner",
+    "Runner": "prober.scheduling.runner",
     "Status": "prober.results",
-    "load_config": "prober.config",
+    "load_config": "prober.config.loader",
 }
 
 

@@ -1,5 +1,5 @@
 """`python -m prober` is the same as the `prober` console script."""
 
-from prober.cli import main
+from prober.cli.commands import main
 
 main()

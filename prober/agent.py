@@ -37,7 +37,7 @@ configuration. Each one logs an error that says what to fix, the results stay, a
 every `max_delay`.
 
 Alerts are the hub's job. An agent's daemon stores its results but runs no alert state machine, so it never
-sends a notification (prober.daemon.Daemon.accept). The hub sees every location and judges quorum.
+sends a notification (prober.daemon.service.Daemon.accept). The hub sees every location and judges quorum.
 
 This module must never write to the database but through the store, never forget a result the hub has
 not confirmed nor refused, and never log, store or echo the token (nor credentials in the URL: refused).
@@ -57,10 +57,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
+from prober.daemon.supervise import Supervisor
 from prober.redact import redact_url
 from prober.results import Result
 from prober.store import PendingIds, PushCursor, Store
-from prober.supervise import Supervisor
 
 __all__ = [
     "INGEST_PATH",

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from prober.config_models import AlertPolicy
+from prober.config.models import AlertPolicy
 from prober.results import Status, format_timestamp
 
 __all__ = [

@@ -325,7 +325,7 @@ async def run_demo(
 ) -> None:
     """Start the targets and a daemon watching them; serve the status page on `listen` until stopped.
     `started` is called with the running targets (tests read their notifications)."""
-    from prober.daemon import Daemon, DaemonOptions
+    from prober.daemon.service import Daemon, DaemonOptions
 
     with tempfile.TemporaryDirectory(prefix="prober-demo-") as tmp:
         directory = Path(tmp)

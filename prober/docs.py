@@ -80,8 +80,8 @@ def _fields_table(model: type[BaseModel], skip: Iterable[str] = ()) -> list[str]
 
 
 def configuration_page() -> str:
-    from prober.config import TOP_LEVEL_KEYS
-    from prober.config_models import (
+    from prober.config.loader import TOP_LEVEL_KEYS
+    from prober.config.models import (
         AlertPolicy,
         Announcement,
         CheckBase,

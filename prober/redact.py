@@ -15,7 +15,7 @@ free text (an exception message that quotes the URL).
 `RedactingFilter` is a logging filter that scrubs the secrets of registered URLs, and registered plain
 secret values, out of every record it sees (libraries such as Apprise log request URLs at DEBUG level
 with the token in the path). `LOG_SECRETS` is the process's one instance: the runner registers every
-check's secrets in it before the check runs, the notifier its URLs; `prober.logs` attaches it to the
+check's secrets in it before the check runs, the notifier its URLs; `prober.daemon.logs` attaches it to the
 handlers, and the notifier scrubs its message text with it.
 
 `check_secrets` lists the secret values of one check definition, from the fields its probe declares in
@@ -391,7 +391,7 @@ def check_secrets(model: Any, declared: Mapping[str, str]) -> set[str]:
 
 def config_secrets(config: Any) -> set[str]:
     """Every secret of a loaded configuration: each check's (as its probe declares them), the notifier
-    URLs and their secrets, and the ingest tokens. Duck-typed on `prober.config.Config`."""
+    URLs and their secrets, and the ingest tokens. Duck-typed on `prober.config.loader.Config`."""
     found: set[str] = set()
     for spec in config.checks:
         found |= check_secrets(spec.model, spec.probe.secrets)

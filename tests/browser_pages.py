@@ -23,10 +23,10 @@ import yaml
 from aiohttp import web
 from loopback import free_port
 
-from prober.config import load_config
-from prober.probes.browser_pool import get_pool
+from prober.config.loader import load_config
+from prober.probes.browser.pool import get_pool
 from prober.results import Result
-from prober.runner import Runner
+from prober.scheduling.runner import Runner
 
 __all__ = [
     "PNG_PIXEL",

@@ -35,7 +35,7 @@ from typing import Any, Literal, Protocol
 import yaml
 from aiohttp import web
 
-from prober.config import CheckSpec, load_config
+from prober.config.loader import CheckSpec, load_config
 
 HOST = "127.0.0.1"
 EPOCH = 1_800_000_000.0

@@ -44,9 +44,9 @@ import yaml
 from aiohttp import web
 from certs_factory import HOST, silent_server, unused_port
 
-from prober.config import CheckSpec, load_config
+from prober.config.loader import CheckSpec, load_config
 from prober.results import Result
-from prober.runner import Runner
+from prober.scheduling.runner import Runner
 
 __all__ = [
     "HOST",

@@ -27,8 +27,8 @@ from daemon_helpers import Target, query, scalar, wait_until
 from webhook_receiver import WebhookReceiver
 
 from prober.agent import Pusher, PushSettings, check_push_url, read_token_file
-from prober.cli import cli
-from prober.daemon import Daemon, DaemonOptions
+from prober.cli.commands import cli
+from prober.daemon.service import Daemon, DaemonOptions
 from prober.results import Result
 from prober.store import Store
 

@@ -18,7 +18,7 @@ from prober.alerts import (
     forget_locations,
     observe,
 )
-from prober.config_models import AlertPolicy
+from prober.config.models import AlertPolicy
 from prober.results import Status
 
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)

@@ -14,11 +14,11 @@ import pytest
 from daemon_helpers import Target
 from test_api_helpers import NOW, fake_daemon, history, serve, write_config
 
-from prober.announcements import UPCOMING, shown_announcements
 from prober.api import SCHEMA_PATH
-from prober.config import ConfigError, load_config
-from prober.config_models import Announcement
-from prober.daemon import Daemon, DaemonOptions
+from prober.config.announcements import UPCOMING, shown_announcements
+from prober.config.loader import ConfigError, load_config
+from prober.config.models import Announcement
+from prober.daemon.service import Daemon, DaemonOptions
 
 CHECKS = """
 checks:

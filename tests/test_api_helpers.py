@@ -14,9 +14,9 @@ from typing import Any
 from aiohttp.test_utils import TestClient, TestServer
 
 from prober.api import create_app
-from prober.config import Config, load_config
+from prober.config.loader import Config, load_config
 from prober.results import Assertion, Result, Status
-from prober.scheduler_stats import SchedulerStats
+from prober.scheduling.stats import SchedulerStats
 from prober.store import Store
 
 NOW = datetime(2026, 11, 23, 12, 30, 0, tzinfo=UTC)
@@ -29,7 +29,7 @@ class Options:
 
 @dataclass
 class FakeDaemon:
-    """What create_app needs from prober.daemon.Daemon: store, config, options.location, accept()."""
+    """What create_app needs from prober.daemon.service.Daemon: store, config, options.location, accept()."""
 
     store: Store
     config: Config

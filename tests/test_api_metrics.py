@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from test_api_helpers import NOW, FakeScheduler, fake_daemon, result, serve
 
 from prober.api.metrics import family_name
-from prober.scheduler_stats import CheckStats, LagSummary, SchedulerStats
+from prober.scheduling.stats import CheckStats, LagSummary, SchedulerStats
 
 CONFIG = """
 version: 1
@@ -262,7 +262,7 @@ async def test_metrics_cost_does_not_grow_with_notification_history(tmp_path: Pa
     import sqlite3
     import time
 
-    from prober.config_models import RetentionConfig
+    from prober.config.models import RetentionConfig
 
     outcomes = ("delivered", "retrying", "failed", "dropped", "abandoned")
     rows = [

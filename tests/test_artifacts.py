@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from prober.artifacts import prune_artifacts
+from prober.store.artifacts import prune_artifacts
 
 
 def test_screenshots_older_than_retention_are_deleted_and_everything_else_stays(tmp_path: Path) -> None:

@@ -14,12 +14,12 @@ import pytest
 from browser_pages import write_checks
 from click.testing import CliRunner
 
-from prober.cli import cli
-from prober.config import ConfigError, load_config
+from prober.cli.commands import cli
+from prober.config.loader import ConfigError, load_config
 from prober.probes import PROBES
-from prober.probes.browser import BrowserCheck
-from prober.probes.browser_pool import BrowserUnavailable, chromium_executable, page_slots
-from prober.runner import Runner
+from prober.probes.browser.pool import BrowserUnavailable, chromium_executable, page_slots
+from prober.probes.browser.probe import BrowserCheck
+from prober.scheduling.runner import Runner
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -143,7 +143,7 @@ def test_example_browser_check_file_validates():
 
 def test_loading_checks_does_not_import_playwright():
     code = (
-        "import sys; from prober.config import load_config; "
+        "import sys; from prober.config.loader import load_config; "
         f"load_config([{str(REPO / 'checks' / 'landing-page-browser.yaml')!r}]); "
         "print('playwright' in sys.modules)"
     )

@@ -23,7 +23,7 @@ from browser_pages import (
     warm_up,
 )
 
-from prober.runner import Runner
+from prober.scheduling.runner import Runner
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
 

@@ -20,11 +20,11 @@ import pytest
 import pytest_asyncio
 from browser_pages import Pages, chromium_or_fail, png_size, run_browser_check, serve_pages, warm_up, write_checks
 
-from prober.config import load_config
-from prober.probes import browser_pool
+from prober.config.loader import load_config
 from prober.probes.base import MemoryStateStore, ProbeContext, ProbeState
-from prober.probes.browser_pool import BrowserPool, get_pool
-from prober.runner import Runner
+from prober.probes.browser import pool as browser_pool
+from prober.probes.browser.pool import BrowserPool, get_pool
+from prober.scheduling.runner import Runner
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from prober.probes.browser_recorder import call_log_hint, first_line, network_sentence
-from prober.probes.browser_run import margin_for
-from prober.probes.browser_vitals import vitals_metrics
+from prober.probes.browser.recorder import call_log_hint, first_line, network_sentence
+from prober.probes.browser.run import margin_for
+from prober.probes.browser.vitals import vitals_metrics
 
 
 class FakePlaywrightError(Exception):

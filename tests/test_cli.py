@@ -27,7 +27,7 @@ MEASURED = [
     "import atexit, resource, sys\n"
     "atexit.register(lambda: sys.stderr.write("
     "'maxrss_kib=%d\\n' % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\n"
-    "from prober.cli import main\n"
+    "from prober.cli.commands import main\n"
     "main()\n",
 ]
 HANG_TIMEOUT = 2.0
@@ -353,7 +353,7 @@ def test_the_plain_table_is_exactly_what_rich_draws(error: str | None, width: in
 
     from rich.console import Console
 
-    import prober.cli as cli
+    import prober.cli.commands as cli
     from prober.results import Result, Status
 
     statuses: tuple[Status, ...] = ("up", "down", "degraded", "up")
@@ -375,7 +375,7 @@ def test_the_plain_table_is_used_for_plain_cells_only() -> None:
 
     from rich.console import Console
 
-    from prober.cli import _print_plain_table
+    from prober.cli.commands import _print_plain_table
 
     row = ("api", "http", "default", "up", "12ms", "status=200 latency=12ms")
     assert _print_plain_table([row], Console(file=io.StringIO(), width=120))

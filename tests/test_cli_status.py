@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from http_targets import http_target, write_checks
 from test_api_helpers import result
 
-from prober.cli import SPARK, cli, sparkline
+from prober.cli.commands import SPARK, cli, sparkline
 from prober.store import Store
 
 ENV = {"COLUMNS": "220", "NO_COLOR": "1"}

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prober.conditions import (
+from prober.config.conditions import (
     MISSING,
     ConditionError,
     MetricSpec,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
-from prober.config import Config, ConfigError, load_config
+from prober.config.loader import Config, ConfigError, load_config
 from prober.probes import PROBES
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from prober.config import ConfigError, load_config
+from prober.config.loader import ConfigError, load_config
 from prober.probes import PROBES
 
 KEYS = sorted(
@@ -179,7 +179,7 @@ bin: !!binary aGVsbG8=
 
 
 def test_the_safe_reader_gives_what_pyyaml_gives_for_anchors_merges_and_tags(tmp_path: Path) -> None:
-    from prober.config_yaml import read_yaml
+    from prober.config.yaml_reader import read_yaml
 
     path = tmp_path / "doc.yaml"
     path.write_text(MERGES)
@@ -192,7 +192,7 @@ def test_the_safe_reader_gives_what_pyyaml_gives_for_anchors_merges_and_tags(tmp
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(documents, st.sampled_from([{}, {"default_flow_style": True}, {"default_style": '"'}]))
 def test_the_safe_reader_agrees_with_pyyaml_on_random_documents(document: Any, style: dict[str, Any]) -> None:
-    from prober.config_yaml import YamlProblem, read_yaml
+    from prober.config.yaml_reader import YamlProblem, read_yaml
 
     text = yaml.safe_dump(document, allow_unicode=True, **style)
     with tempfile.TemporaryDirectory() as directory:

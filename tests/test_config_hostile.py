@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from prober.config import ConfigError, load_config
-from prober.config_yaml import MAX_DEPTH, MAX_FILE_BYTES
+from prober.config.loader import ConfigError, load_config
+from prober.config.yaml_reader import MAX_DEPTH, MAX_FILE_BYTES
 
 if TYPE_CHECKING:
     from conftest import ProberCli

@@ -20,7 +20,7 @@ import pytest
 import yaml
 from aiohttp import web
 
-from prober.config import load_config
+from prober.config.loader import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKER = ROOT / "docker"

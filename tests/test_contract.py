@@ -17,7 +17,7 @@ import pytest
 from prober.api import check_page
 from prober.api.check_page import headline_of
 from prober.api.metrics import family_name
-from prober.config_models import CheckBase
+from prober.config.models import CheckBase
 from prober.probes import PROBES, Export, SecretKind
 from prober.probes.registry import UNIT_SUFFIX, standard_name
 from prober.redact import MASK, check_secrets
@@ -170,7 +170,7 @@ GOOD_BODY = (
 )
 HEADER = (
     "from collections.abc import Mapping\nfrom typing import Any, ClassVar\n"
-    "from prober.conditions import MetricSpec\nfrom prober.probes.base import Observation, ProbeContext\n"
+    "from prober.config.conditions import MetricSpec\nfrom prober.probes.base import Observation, ProbeContext\n"
     "from prober.probes.http import HttpCheck\n"
     "from prober.probes.registry import Export, SecretKind, register\n\n"
     "@register('bad')\nclass Bad:\n    type_name: ClassVar[str]\n    Config = HttpCheck\n"
@@ -214,8 +214,8 @@ def test_the_readme_lists_every_registered_type() -> None:
 def test_the_cli_table_shows_the_headline_metrics_in_their_unit(type_name: str) -> None:
     from datetime import UTC, datetime
 
-    from prober.cli import _metric_summary
-    from prober.durations import format_duration
+    from prober.cli.commands import _metric_summary
+    from prober.config.durations import format_duration
     from prober.results import Result
 
     probe = PROBES[type_name]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from daemon_helpers import Target, scalar, start_daemon, stop_daemon, wait_until
 
-from prober.lock import DatabaseInUseError, DatabaseLock
+from prober.daemon.lock import DatabaseInUseError, DatabaseLock
 
 
 def _checks(tmp_path: Path, target: Target) -> Path:

@@ -12,7 +12,7 @@ import pytest
 from daemon_helpers import Target, scalar, wait_until
 from webhook_receiver import WebhookReceiver
 
-from prober.daemon import Daemon, DaemonOptions
+from prober.daemon.service import Daemon, DaemonOptions
 from prober.results import Result
 
 pytestmark = pytest.mark.slow

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from daemon_helpers import Target, scalar, wait_until
 
-from prober.daemon import Daemon, DaemonOptions
+from prober.daemon.service import Daemon, DaemonOptions
 
 
 def _checks(target: Target, names: list[str]) -> str:

@@ -17,10 +17,10 @@ from daemon_helpers import Target, scalar, wait_until
 from prometheus_client.parser import text_string_to_metric_families
 from webhook_receiver import WebhookReceiver
 
-import prober.daemon as daemon_module
-from prober.daemon import Daemon, DaemonOptions
-from prober.notify import Notifier
-from prober.supervise import Supervisor
+import prober.daemon.service as daemon_module
+from prober.daemon.service import Daemon, DaemonOptions
+from prober.daemon.supervise import Supervisor
+from prober.notify.notifier import Notifier
 
 
 async def _metrics(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -116,7 +116,7 @@ async def test_tick_and_watcher_failures_restart_them_count_them_and_a_later_edi
             daemon.stop()
             await asyncio.wait_for(task, 20)
             await target.stop()
-    logged = [r.getMessage() for r in caplog.records if r.name == "prober.supervise"]
+    logged = [r.getMessage() for r in caplog.records if r.name == "prober.daemon.supervise"]
     assert sum("background task watch failed" in m for m in logged) == 1
     assert sum("background task tick failed" in m for m in logged) == 2
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from prober import docs
-from prober.cli import cli
+from prober.cli.commands import cli
 from prober.probes import PROBES
 
 REPO = Path(__file__).resolve().parents[1]

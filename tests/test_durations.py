@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from prober.durations import format_duration, parse_duration
+from prober.config.durations import format_duration, parse_duration
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,7 @@ from hls_origin import (
 )
 
 from prober.results import Result
-from prober.runner import Runner
+from prober.scheduling.runner import Runner
 
 pytestmark = pytest.mark.slow
 

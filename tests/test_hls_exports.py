@@ -10,10 +10,10 @@ import pytest
 from hls_origin import load_hls_check
 
 from prober.api.metrics import family_name
-from prober.config import ConfigError
-from prober.probes import hls
-from prober.probes.hls_content import ContentSettings, Decoded, compare
-from prober.probes.hls_metrics import METRICS
+from prober.config.loader import ConfigError
+from prober.probes.hls import probe as hls
+from prober.probes.hls.content import ContentSettings, Decoded, compare
+from prober.probes.hls.metrics import METRICS
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ import yaml
 from aiohttp import web
 from hls_origin import load_hls_check
 
-from prober.runner import Runner
+from prober.scheduling.runner import Runner
 
 pytestmark = pytest.mark.slow
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from hls_origin import FakeClock, LiveMedia, Origin, hls_origin, load_hls_check
 
-from prober.probes.hls_state import is_fresh
+from prober.probes.hls.state import is_fresh
 from prober.results import Result
-from prober.runner import Runner
+from prober.scheduling.runner import Runner
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from hls_origin import AAC, H264, TONE, VIDEO, FakeClock, Origin, Replay, encode, hls_origin, load_hls_check
 
-from prober.runner import Runner
+from prober.scheduling.runner import Runner
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 from hls_origin import H264, VIDEO, encode, load_hls_check, pdt_text
 
-from prober.runner import Runner
+from prober.scheduling.runner import Runner
 
 pytestmark = pytest.mark.slow
 

@@ -18,11 +18,11 @@ import pytest
 import yaml
 from aiohttp import web
 
-from prober.config import CheckSpec, load_config
-from prober.probes.hls_fetch import PLAYLIST_LIMIT
-from prober.probes.hls_playlist import parse_playlist
-from prober.runner import Runner
-from prober.scheduler import Scheduler
+from prober.config.loader import CheckSpec, load_config
+from prober.probes.hls.fetch import PLAYLIST_LIMIT
+from prober.probes.hls.playlist import parse_playlist
+from prober.scheduling.runner import Runner
+from prober.scheduling.scheduler import Scheduler
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,7 @@ import pytest
 from hls_origin import FakeClock, LiveMedia, Origin, hls_origin, load_hls_check
 
 from prober.results import Result
-from prober.runner import Runner
+from prober.scheduling.runner import Runner
 
 GOOD = (
     "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:7\n"

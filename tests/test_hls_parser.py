@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import m3u8
 import pytest
 
-from prober.probes.hls_playlist import MasterPlaylist, MediaPlaylist, PlaylistError, parse_playlist
+from prober.probes.hls.playlist import MasterPlaylist, MediaPlaylist, PlaylistError, parse_playlist
 
 START = datetime(2026, 12, 3, 6, 0, tzinfo=UTC).timestamp()
 
@@ -156,7 +156,7 @@ async def test_large_playlists_are_parsed_in_a_worker_thread_one_at_a_time(monke
     import asyncio
     import threading
 
-    from prober.probes import hls
+    from prober.probes.hls import probe as hls
 
     active, peak, threads = 0, 0, set()
     lock = threading.Lock()

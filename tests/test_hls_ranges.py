@@ -15,7 +15,7 @@ import pytest
 from hls_origin import H264, VIDEO, FakeClock, Origin, Replay, encode, hls_origin, load_hls_check
 
 from prober.results import Result
-from prober.runner import Runner
+from prober.scheduling.runner import Runner
 
 pytestmark = pytest.mark.slow
 

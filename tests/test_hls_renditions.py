@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from hls_origin import AAC, H264, TONE, VIDEO, FakeClock, Origin, Replay, encode, hls_origin, load_hls_check
 
-from prober.runner import Runner
+from prober.scheduling.runner import Runner
 
 pytestmark = pytest.mark.slow
 

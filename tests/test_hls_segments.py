@@ -17,7 +17,7 @@ from hls_origin import FakeClock, LiveMedia, Origin, hls_origin, load_hls_check
 
 from prober.probes.base import MemoryStateStore
 from prober.results import Result
-from prober.runner import Runner
+from prober.scheduling.runner import Runner
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pytest
 from hls_origin import FakeClock, LiveMedia, Origin, hls_origin, load_hls_check
 
 from prober.results import Result
-from prober.runner import Runner
+from prober.scheduling.runner import Runner
 
 
 @pytest.fixture

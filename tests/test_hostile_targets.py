@@ -32,10 +32,10 @@ from typing import Any
 import pytest
 import yaml
 
-from prober.config import ConfigError, load_config
-from prober.lock import DatabaseInUseError, DatabaseLock
+from prober.config.loader import ConfigError, load_config
+from prober.daemon.lock import DatabaseInUseError, DatabaseLock
 from prober.results import Result
-from prober.runner import Runner
+from prober.scheduling.runner import Runner
 
 HOST = "127.0.0.1"
 TIMEOUT = 2.0
@@ -689,7 +689,8 @@ def test_a_check_file_with_100k_checks_validates_in_bounded_time_and_memory(tmp_
     path.write_text("\n".join(lines) + "\n")
     assert path.stat().st_size < 8 * 1024 * 1024  # under the file-size bound: it must be parsed, not refused
     done = subprocess.run(
-        [sys.executable, "-c", f"import resource, sys; from prober.cli import main; sys.argv = ['prober', 'validate', "
+        [sys.executable, "-c", f"import resource, sys; from prober.cli.commands import main; "
+         f"sys.argv = ['prober', 'validate', "
          f"{str(path)!r}]\ntry: main()\nfinally: print('peak', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
@@ -714,7 +715,10 @@ def test_a_symlink_to_a_database_in_use_is_refused_too(tmp_path: Path) -> None:
 def _prober_check(tmp_path: Path, check: dict[str, Any], prelude: str, env: dict[str, str]) -> tuple[int, str]:
     path = tmp_path / "browser.yaml"
     path.write_text(yaml.safe_dump({"checks": [{"name": "page", "timeout": "20s", **check}]}))
-    code = f"{prelude}\nimport sys\nfrom prober.cli import main\nsys.argv = ['prober', 'check', {str(path)!r}]\nmain()"
+    code = (
+        f"{prelude}\nimport sys\nfrom prober.cli.commands import main\n"
+        f"sys.argv = ['prober', 'check', {str(path)!r}]\nmain()"
+    )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env={**os.environ, **env}
     )
@@ -737,7 +741,7 @@ def test_without_chromium_a_browser_check_is_down_saying_where_it_looked(tmp_pat
     code, output = _prober_check(
         tmp_path,
         {"type": "browser", "url": "http://127.0.0.1:9/"},
-        "import prober.probes.browser_pool as pool; pool.DEFAULT_CHROMIUM = '/nonexistent/chromium'",
+        "import prober.probes.browser.pool as pool; pool.DEFAULT_CHROMIUM = '/nonexistent/chromium'",
         {"PLAYWRIGHT_BROWSERS_PATH": str(tmp_path / "no-browsers"), "PROBER_CHROMIUM": ""},
     )
     assert code == 1, output
@@ -747,14 +751,14 @@ def test_without_chromium_a_browser_check_is_down_saying_where_it_looked(tmp_pat
 
 
 def test_chromium_is_told_not_to_keep_its_shared_memory_in_dev_shm() -> None:
-    from prober.probes.browser_pool import CHROMIUM_ARGS
+    from prober.probes.browser.pool import CHROMIUM_ARGS
 
     assert "--disable-dev-shm-usage" in CHROMIUM_ARGS
 
 
 @pytest.mark.slow
 async def test_the_launched_chromium_really_has_disable_dev_shm_usage(tmp_path: Path) -> None:
-    from prober.probes.browser_pool import BrowserPool, chromium_executable
+    from prober.probes.browser.pool import BrowserPool, chromium_executable
 
     executable = chromium_executable()
     assert executable is not None, "this test needs Chromium at /usr/bin/chromium or PROBER_CHROMIUM"

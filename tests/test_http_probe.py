@@ -10,9 +10,9 @@ import pytest
 from certs_factory import make_cert, server_ssl_context
 from http_targets import READINESS, Target, http_target, run_check, run_checks, unused_port
 
-from prober.config import load_config
+from prober.config.loader import load_config
 from prober.results import Assertion, Result
-from prober.runner import Runner
+from prober.scheduling.runner import Runner
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from prober.config_models import MaintenanceWindow
-from prober.maintenance import active_window, occurrence, window_applies
+from prober.config.maintenance import active_window, occurrence, window_applies
+from prober.config.models import MaintenanceWindow
 
 SUNDAY_3AM = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)  # 2026-11-22 is a Sunday
 

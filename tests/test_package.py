@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import prober
-from prober.cli import cli
+from prober.cli.commands import cli
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -120,7 +120,7 @@ def test_importing_the_alerts_imports_no_probe_and_no_http_library() -> None:
     assert run.stdout.strip() == "[]", run.stdout
 
 
-HEAVY = ("aiohttp", "playwright", "apprise", "av", "websockets", "prober.probes.http", "prober.probes.hls")
+HEAVY = ("aiohttp", "playwright", "apprise", "av", "websockets", "prober.probes.http", "prober.probes.hls.probe")
 
 
 def _modules_after(code: str, *argv: str) -> set[str]:
@@ -147,9 +147,9 @@ def test_importing_the_alert_machine_loads_no_network_library_and_no_probe() -> 
 
 
 def test_prober_help_loads_no_probe_pydantic_rich_or_asyncio() -> None:
-    loaded = _modules_after("from prober.cli import main\nmain()", "--help")
+    loaded = _modules_after("from prober.cli.commands import main\nmain()", "--help")
     assert "click" in loaded
-    heavy = set(HEAVY) | {"pydantic", "rich", "asyncio", "yaml", "prober.probes", "prober.config"}
+    heavy = set(HEAVY) | {"pydantic", "rich", "asyncio", "yaml", "prober.probes", "prober.config.loader"}
     assert not loaded & heavy, sorted(loaded & heavy)
 
 
@@ -159,9 +159,9 @@ def test_prober_validate_of_http_checks_loads_only_the_http_model(tmp_path: Path
         "defaults: {schedule: every 30s}\n"
         "checks:\n  - {name: a, type: http, url: 'http://127.0.0.1:9/', expect: {status: 200, latency: '< 1s'}}\n"
     )
-    loaded = _modules_after("from prober.cli import main\nmain()", "validate", str(checks))
+    loaded = _modules_after("from prober.cli.commands import main\nmain()", "validate", str(checks))
     assert "prober.probes.http" in loaded  # its Config model validates the check
-    heavy = {"aiohttp", "playwright", "apprise", "av", "websockets", "rich", "cryptography", "prober.probes.hls"}
+    heavy = {"aiohttp", "playwright", "apprise", "av", "websockets", "rich", "cryptography", "prober.probes.hls.probe"}
     assert not loaded & heavy, sorted(loaded & heavy)
 
 
@@ -174,7 +174,7 @@ def test_a_type_is_listed_before_its_module_is_imported_and_imported_on_lookup()
     )
     loaded = _modules_after(code)
     assert "prober.probes.tls" in loaded
-    assert "prober.probes.hls" not in loaded and "playwright" not in loaded
+    assert "prober.probes.hls.probe" not in loaded and "playwright" not in loaded
 
 
 def test_exporting_http_metrics_imports_no_other_probe() -> None:
@@ -185,4 +185,4 @@ def test_exporting_http_metrics_imports_no_other_probe() -> None:
         "assert metrics._exports_of('http')['latency']\n"
         "assert not metrics._exports_of('nope')"
     )
-    assert not {"prober.probes.hls", "prober.probes.browser", "av", "playwright"} & loaded
+    assert not {"prober.probes.hls.probe", "prober.probes.browser.probe", "av", "playwright"} & loaded

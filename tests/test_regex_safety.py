@@ -15,8 +15,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from prober.conditions import judge
-from prober.config import load_config
+from prober.config.conditions import judge
+from prober.config.loader import load_config
 
 EVIL = "(a+)+$"
 

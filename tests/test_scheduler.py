@@ -14,11 +14,11 @@ from typing import Any, ClassVar
 
 import pytest
 
-from prober.conditions import MetricSpec
-from prober.config import CheckSpec, load_config
-from prober.config_models import CheckBase
+from prober.config.conditions import MetricSpec
+from prober.config.loader import CheckSpec, load_config
+from prober.config.models import CheckBase
 from prober.probes.base import Observation, ProbeContext
-from prober.scheduler import Scheduler, SystemClock
+from prober.scheduling.scheduler import Scheduler, SystemClock
 
 START = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -450,7 +450,7 @@ async def test_a_clock_stepped_back_does_not_pause_checks_until_it_catches_up() 
 async def test_a_clock_whose_sleep_fails_is_logged_and_the_timer_keeps_going(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr("prober.scheduler._CLOCK_RETRY", 0.001)
+    monkeypatch.setattr("prober.scheduling.scheduler._CLOCK_RETRY", 0.001)
     clock = FakeClock()
     real_sleep = clock.sleep_until
     failures = 3

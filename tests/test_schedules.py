@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from prober.schedules import parse_schedule
+from prober.config.schedules import parse_schedule
 
 NOON = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 

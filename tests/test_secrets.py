@@ -18,10 +18,10 @@ import yaml
 from ws_servers import raw_server, refused_port
 
 from prober.alerts import Transition
-from prober.config import ConfigError, load_config
-from prober.notify import format_message
+from prober.config.loader import ConfigError, load_config
+from prober.notify.notifier import format_message
 from prober.redact import LOG_SECRETS
-from prober.runner import Runner
+from prober.scheduling.runner import Runner
 
 PASSWORD = "PlantedPw42x"
 QUERY_TOKEN = "PlantedTok42"
@@ -233,7 +233,7 @@ def test_the_log_filter_scrubs_messages_arguments_fields_and_tracebacks(caplog: 
 
 
 def test_a_hub_scrubs_secrets_of_checks_only_its_agents_run_and_its_ingest_tokens(tmp_path: Path) -> None:
-    from prober.daemon import Daemon, DaemonOptions
+    from prober.daemon.service import Daemon, DaemonOptions
 
     hub_only = "AgentOnlyPw73k"
     ingest = "HubIngestTok19x"

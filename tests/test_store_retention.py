@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from prober.config_models import RetentionConfig
+from prober.config.models import RetentionConfig
 from prober.results import Result
 from prober.store import Store
 

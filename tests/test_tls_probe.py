@@ -26,11 +26,11 @@ from certs_factory import (
     unused_port,
 )
 
-from prober.config import ConfigError, load_config
+from prober.config.loader import ConfigError, load_config
 from prober.probes import get_probe
 from prober.probes.certs import certificate_facts, hostname_matches, leaf_days_remaining
 from prober.results import Result
-from prober.runner import Runner
+from prober.scheduling.runner import Runner
 
 if TYPE_CHECKING:
     from conftest import ProberCli

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
-from prober.config import ConfigError, load_config
-from prober.probes.socketio_client import (
+from prober.config.loader import ConfigError, load_config
+from prober.probes.stats import percentile
+from prober.probes.websocket.socketio_client import (
     ACK,
     BINARY_EVENT,
     CONNECT,
@@ -23,7 +24,6 @@ from prober.probes.socketio_client import (
     socketio_url,
 )
 from prober.redact import redact_url
-from prober.stats import percentile
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "checks" / "chat-socketio.yaml"
 

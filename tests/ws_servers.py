@@ -40,9 +40,9 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
-from prober.config import load_config
+from prober.config.loader import load_config
 from prober.results import Result
-from prober.runner import Runner
+from prober.scheduling.runner import Runner
 
 HOST = "127.0.0.1"
 GREETING = {"type": "hello", "version": 3, "motd": "welcome to the test server"}

@@ -29,13 +29,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from prober.announcements import ShownAnnouncement, shown_announcements
 from prober.api.secrets import Scrubber, check_target
 from prober.api.source import ApiSource, store_of
 from prober.api.summaries import CheckSummary, DailyHistory, Marker, SummaryCache, markers_of
-from prober.config import CheckSpec, Config
-from prober.config_models import MaintenanceWindow
-from prober.maintenance import name_matches, occurrence, window_applies
+from prober.config.announcements import ShownAnnouncement, shown_announcements
+from prober.config.loader import CheckSpec, Config
+from prober.config.maintenance import name_matches, occurrence, window_applies
+from prober.config.models import MaintenanceWindow
 from prober.results import format_timestamp
 from prober.store import CurrentState, Incident, ReadOnlyStore
 

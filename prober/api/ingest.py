@@ -35,7 +35,7 @@ from aiohttp import web
 
 from prober.api.ingest_validate import Rejected, parse_result, reject_constant
 from prober.api.source import ApiSource, store_of
-from prober.logs import RepeatedError
+from prober.daemon.logs import RepeatedError
 from prober.results import Result
 from prober.store import StoreError
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from prober.config import Config
-from prober.maintenance import occurrence, window_applies
+from prober.config.loader import Config
+from prober.config.maintenance import occurrence, window_applies
 
 __all__ = ["checks_in_maintenance"]
 

@@ -34,10 +34,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from prober.agent import PushStats
-from prober.health import Runtime
+from prober.daemon.health import Runtime
 from prober.probes import PROBES
 from prober.probes.registry import Export, standard_name
-from prober.scheduler_stats import SchedulerStats
+from prober.scheduling.stats import SchedulerStats
 from prober.store import CurrentState, WriterStats
 
 __all__ = ["STATUS_VALUES", "MetricsSnapshot", "ProbeCollector", "family_name", "render"]

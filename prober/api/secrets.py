@@ -14,7 +14,7 @@ It must never raise on odd input and never return a secret it was told about.
 from __future__ import annotations
 
 from prober import redact
-from prober.config import CheckSpec, Config
+from prober.config.loader import CheckSpec, Config
 
 __all__ = ["Scrubber", "check_target"]
 

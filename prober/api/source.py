@@ -1,6 +1,6 @@
 """What the HTTP API needs from the process it serves: the `ApiSource` protocol and two small helpers.
 
-The daemon (`prober.daemon.Daemon`) satisfies it; tests pass a small object holding a real Store and a
+The daemon (`prober.daemon.service.Daemon`) satisfies it; tests pass a small object holding a real Store and a
 loaded Config. The API reads `store`, `config` and `options.location` afresh on every request (the daemon
 replaces `config` on reload), reads the optional `scheduler` and `notifier` if they exist, and calls
 `accept(result)` for ingested results, never anything else. The store is typed as a `ReadOnlyStore`
@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from prober.config import Config
+from prober.config.loader import Config
 from prober.results import Result
-from prober.scheduler_stats import SchedulerStats
+from prober.scheduling.stats import SchedulerStats
 from prober.store import ReadOnlyStore
 
 __all__ = ["ApiSource", "HasLocation", "StatsSource", "StoreUnavailableError", "scheduler_stats", "store_of"]

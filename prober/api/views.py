@@ -20,10 +20,10 @@ from prober.api.maintenance_now import checks_in_maintenance
 from prober.api.metrics import MetricsSnapshot, render
 from prober.api.source import ApiSource, store_of
 from prober.api.summaries import MAX_DAYS
-from prober.durations import parse_duration
-from prober.health import database_problem
+from prober.config.durations import parse_duration
+from prober.daemon.health import database_problem
 from prober.results import Result, format_timestamp
-from prober.scheduler_stats import SchedulerStats
+from prober.scheduling.stats import SchedulerStats
 
 __all__ = ["IncidentsQuery", "ResultsQuery", "Views"]
 

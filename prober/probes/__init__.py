@@ -11,11 +11,11 @@ from __future__ import annotations
 from prober.probes.base import Observation, Probe, ProbeContext, ProbeError
 from prober.probes.registry import PROBES, Export, RegisteredProbe, SecretKind, declare, get_probe, register
 
-declare("browser", "prober.probes.browser")
-declare("hls", "prober.probes.hls")
+declare("browser", "prober.probes.browser.probe")
+declare("hls", "prober.probes.hls.probe")
 declare("http", "prober.probes.http")
 declare("tls", "prober.probes.tls")
-declare("websocket", "prober.probes.websocket")
+declare("websocket", "prober.probes.websocket.probe")
 
 __all__ = [
     "PROBES",

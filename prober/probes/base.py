@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from prober.clock import Clock, SystemClock
-from prober.conditions import MetricSpec
-from prober.config_models import CheckBase
+from prober.config.conditions import MetricSpec
+from prober.config.models import CheckBase
 from prober.results import Status
 
 __all__ = [

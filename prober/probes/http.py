@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from prober.conditions import MetricSpec
-from prober.config_models import CheckBase, HttpUrl
+from prober.config.conditions import MetricSpec
+from prober.config.models import CheckBase, HttpUrl
 from prober.probes.base import Observation, ProbeContext, ProbeError
 from prober.probes.network import network_sentence, request_url
 from prober.probes.registry import Export, SecretKind, register, standard_exports, url_target

@@ -23,7 +23,7 @@ import socket
 import ssl
 from collections.abc import Mapping
 
-from prober.durations import format_duration
+from prober.config.durations import format_duration
 
 __all__ = ["network_sentence", "request_url", "where"]
 

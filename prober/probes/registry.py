@@ -7,7 +7,7 @@ keeps a list of types or of their fields:
 * `exports`   metric name -> how it appears in `/metrics` (`Export`: Prometheus name, unit, kind); an
               empty tuple for a metric that is never exported (text such as `issuer`). Read by
               `prober.api.metrics`.
-* `headline`  the metrics shown in `prober check`'s table when a run has no error. Read by `prober.cli`.
+* `headline`  the metrics shown in `prober check`'s table when a run has no error. Read by `prober.cli.commands`.
 * `target`    `target(check)`: what the check probes, for display, with credentials masked. Read by the
               API (feed, status page).
 * `secrets`   field path -> `SecretKind`: where the check definition keeps secrets (`url`, `headers`,
@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
-from prober.conditions import MetricSpec
+from prober.config.conditions import MetricSpec
 from prober.probes.base import CheckT, Observation, ProbeContext
 from prober.redact import redact_url
 

@@ -30,9 +30,9 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from prober.conditions import MetricSpec
-from prober.config_models import CheckBase
-from prober.durations import format_duration
+from prober.config.conditions import MetricSpec
+from prober.config.durations import format_duration
+from prober.config.models import CheckBase
 from prober.probes.base import Observation, ProbeContext, ProbeError
 from prober.probes.certs import certificate_facts, expiry_sentence, hostname_matches
 from prober.probes.network import network_sentence

@@ -28,7 +28,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from prober.config_models import RetentionConfig
+from prober.config.models import RetentionConfig
 from prober.results import STATUSES, Result, format_timestamp
 from prober.store.outbox import (
     IncidentChange,

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
-from prober.config_models import RetentionConfig
+from prober.config.models import RetentionConfig
 from prober.results import format_timestamp
 from prober.store.codec import encode_started
 from prober.store.rollups import hour_key

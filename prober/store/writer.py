@@ -40,7 +40,7 @@ from typing import Any, TypeVar
 
 from sqlite_utils import Database
 
-from prober.logs import RepeatedError
+from prober.daemon.logs import RepeatedError
 from prober.results import Result, format_timestamp
 from prober.store.codec import (
     SHAPE,

@@ -156,8 +156,8 @@ async def measured(run: Callable[[], Awaitable[None]], exclude: set[int], loads:
 
 class ProberSide:
     def __init__(self, url: str, artifacts: Path) -> None:
-        from prober.config import load_config
-        from prober.runner import Runner
+        from prober.config.loader import load_config
+        from prober.scheduling.runner import Runner
 
         path = artifacts / "bench.yaml"
         path.write_text(

@@ -23,7 +23,7 @@ from aiohttp import web
 from gen_feed_db import check_name, generate
 
 from prober.api import create_app
-from prober.config import Config, load_config
+from prober.config.loader import Config, load_config
 from prober.results import Result
 from prober.store import Store
 

@@ -38,7 +38,7 @@ from gen_feed_db import check_name, check_type, generate  # this directory is on
 
 from prober.api import create_app
 from prober.api.app import API_KEY
-from prober.config import Config, load_config
+from prober.config.loader import Config, load_config
 from prober.results import Result
 from prober.store import Store
 

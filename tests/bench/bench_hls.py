@@ -74,7 +74,7 @@ async def wait_until_up(url: str) -> None:
 async def measure(url: str, segments: int, runs: int) -> tuple[float, float, str]:
     from hls_origin import load_hls_check
 
-    from prober.runner import Runner
+    from prober.scheduling.runner import Runner
 
     with tempfile.TemporaryDirectory() as tmp:
         spec = load_hls_check(Path(tmp), {"url": url, "segments": segments, "timeout": "10s"})
@@ -95,7 +95,7 @@ def bench_parse() -> None:
 
     import m3u8
 
-    from prober.probes.hls_playlist import parse_playlist
+    from prober.probes.hls.playlist import parse_playlist
 
     head = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:1\n"
     body = (head + "".join(f"#EXTINF:2,\n{n % 1000}\n" for n in range(300_000))).encode()

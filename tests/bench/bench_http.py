@@ -85,8 +85,8 @@ def proc_cpu(pid: int) -> float:
 
 
 async def bench_prober(url: str, n: int, concurrency: int) -> tuple[float, float]:
-    from prober.config import load_config
-    from prober.runner import Runner
+    from prober.config.loader import load_config
+    from prober.scheduling.runner import Runner
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.yaml"

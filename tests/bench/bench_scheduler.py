@@ -30,10 +30,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from prober.config import CheckSpec, load_config
+from prober.config.loader import CheckSpec, load_config
 from prober.probes import PROBES
-from prober.runner import Runner
-from prober.scheduler import Scheduler
+from prober.scheduling.runner import Runner
+from prober.scheduling.scheduler import Scheduler
 
 GOAL_P99 = 0.250
 

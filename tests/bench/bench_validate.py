@@ -34,8 +34,8 @@ def main() -> None:
     parser.add_argument("--checks", type=int, default=5000)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    from prober.config import load_config
-    from prober.config_yaml import read_yaml
+    from prober.config.loader import load_config
+    from prober.config.yaml_reader import read_yaml
 
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "checks.yaml"

@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ws_servers import spawned_server
 
-from prober.config import load_config
-from prober.runner import Runner
+from prober.config.loader import load_config
+from prober.scheduling.runner import Runner
 
 
 async def bench_prober(check: dict[str, Any], rounds: int) -> tuple[float, float]:

@@ -34,9 +34,9 @@ from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import State
 from websockets.typing import Subprotocol
 
-from prober.durations import format_duration
+from prober.config.durations import format_duration
 from prober.probes.network import network_sentence
-from prober.probes.socketio_client import EngineOpen, SocketIOError, SocketIOSession
+from prober.probes.websocket.socketio_client import EngineOpen, SocketIOError, SocketIOSession
 
 __all__ = ["Address", "Connection", "Outcome", "Plan", "Refused", "describe"]
 

@@ -26,19 +26,19 @@ from typing import Any
 
 from prober.agent import Pusher, PushSettings
 from prober.alerts import CheckAlertState, LocationState, Transition, due_repeats, forget_locations, observe
-from prober.artifacts import prune_artifacts
-from prober.config import CheckSpec, Config, ConfigError, collect_files, load_config
-from prober.health import Runtime
-from prober.lock import DatabaseLock
-from prober.maintenance import active_window
-from prober.notify import DeliveryAttempt, Message, Notifier, format_message
+from prober.config.loader import CheckSpec, Config, ConfigError, collect_files, load_config
+from prober.config.maintenance import active_window
+from prober.daemon.health import Runtime
+from prober.daemon.lock import DatabaseLock
+from prober.daemon.supervise import Supervisor
+from prober.notify.notifier import DeliveryAttempt, Message, Notifier, format_message
 from prober.redact import LOG_SECRETS, config_secrets, redact_url
 from prober.results import Result, format_timestamp
-from prober.runner import Runner
-from prober.scheduler import Scheduler
+from prober.scheduling.runner import Runner
+from prober.scheduling.scheduler import Scheduler
 from prober.store import IncidentChange, OutboxEntry, Store, StoreError
+from prober.store.artifacts import prune_artifacts
 from prober.store.outbox import url_key
-from prober.supervise import Supervisor
 
 __all__ = ["Daemon", "DaemonOptions"]
 

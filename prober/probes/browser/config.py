@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from prober.config_models import CheckBase, HttpUrl, StrictModel
+from prober.config.models import CheckBase, HttpUrl, StrictModel
 
 __all__ = [
     "PAGE_TEXT",

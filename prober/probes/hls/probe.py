@@ -38,12 +38,12 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from pydantic import Field, field_validator
 
 from prober.clock import sleep_until
-from prober.conditions import MetricSpec
-from prober.config_models import CheckBase, HttpUrl
+from prober.config.conditions import MetricSpec
+from prober.config.models import CheckBase, HttpUrl
 from prober.probes.base import Observation, ProbeContext, ProbeError
-from prober.probes.hls_content import ContentSettings, UndecodableSegment, compare, decode_segment
-from prober.probes.hls_content import default_expect as content_expect
-from prober.probes.hls_fetch import (
+from prober.probes.hls.content import ContentSettings, UndecodableSegment, compare, decode_segment
+from prober.probes.hls.content import default_expect as content_expect
+from prober.probes.hls.fetch import (
     FetchError,
     KeyResponse,
     PlaylistResponse,
@@ -53,8 +53,8 @@ from prober.probes.hls_fetch import (
     fetch_segment,
     new_session,
 )
-from prober.probes.hls_metrics import METRICS, VariantReport, summarize
-from prober.probes.hls_playlist import (
+from prober.probes.hls.metrics import METRICS, VariantReport, summarize
+from prober.probes.hls.playlist import (
     MasterPlaylist,
     MediaPlaylist,
     PlaylistError,
@@ -62,7 +62,7 @@ from prober.probes.hls_playlist import (
     Variant,
     parse_playlist,
 )
-from prober.probes.hls_state import FRESH_FACTOR, Tracking, is_fresh, pdt_staleness, track, usable_state
+from prober.probes.hls.state import FRESH_FACTOR, Tracking, is_fresh, pdt_staleness, track, usable_state
 from prober.probes.network import request_url
 from prober.probes.registry import Export, SecretKind, register, standard_exports, url_target
 from prober.redact import redact_url

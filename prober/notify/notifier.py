@@ -37,9 +37,9 @@ from typing import Any, Literal
 import apprise
 
 from prober.alerts import FLAP_WINDOW, Transition
-from prober.durations import format_duration
+from prober.config.durations import format_duration
+from prober.daemon.supervise import Supervisor
 from prober.redact import LOG_SECRETS, redact_url, scrub
-from prober.supervise import Supervisor
 
 __all__ = [
     "LOG_REDACTION",

@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from prober.conditions import MetricSpec
-from prober.probes.hls_fetch import SegmentResponse
-from prober.probes.hls_playlist import MediaPlaylist
-from prober.stats import percentile
+from prober.config.conditions import MetricSpec
+from prober.probes.hls.fetch import SegmentResponse
+from prober.probes.hls.playlist import MediaPlaylist
+from prober.probes.stats import percentile
 
 __all__ = ["METRICS", "VariantReport", "percentile", "summarize"]
 

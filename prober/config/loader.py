@@ -16,8 +16,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from prober.conditions import CompiledCondition, compile_conditions
-from prober.config_models import (
+from prober.config.conditions import CompiledCondition, compile_conditions
+from prober.config.maintenance import name_matches
+from prober.config.models import (
     Announcement,
     CheckBase,
     IngestConfig,
@@ -26,8 +27,7 @@ from prober.config_models import (
     RetentionConfig,
     StatusPageConfig,
 )
-from prober.config_yaml import YamlProblem, read_yaml
-from prober.maintenance import name_matches
+from prober.config.yaml_reader import YamlProblem, read_yaml
 from prober.probes import PROBES, Probe
 
 __all__ = ["CheckSpec", "Config", "ConfigError", "Problem", "collect_files", "load_config"]

@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import Field
 
-from prober.config_models import Duration, StrictModel
+from prober.config.models import Duration, StrictModel
 
 __all__ = [
     "ContentSettings",

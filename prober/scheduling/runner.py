@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from prober.clock import Clock, SystemClock
-from prober.conditions import judge
-from prober.config import CheckSpec
-from prober.durations import format_duration
-from prober.logs import install_log_redaction
+from prober.config.conditions import judge
+from prober.config.durations import format_duration
+from prober.config.loader import CheckSpec
+from prober.daemon.logs import install_log_redaction
 from prober.probes.base import (
     MemoryStateStore,
     Observation,

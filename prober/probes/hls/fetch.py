@@ -23,7 +23,7 @@ from typing import Any
 
 import aiohttp
 
-from prober.durations import format_duration
+from prober.config.durations import format_duration
 from prober.probes.network import network_sentence
 
 __all__ = [

@@ -21,11 +21,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from prober.durations import format_duration, parse_duration
+from prober.config.durations import format_duration, parse_duration
 from prober.results import Assertion, Level, Status
 
 if TYPE_CHECKING:
-    from prober.regex import UserRegex
+    from prober.config.regex import UserRegex
 
 __all__ = [
     "MISSING",
@@ -254,7 +254,7 @@ def _compile_one(
         if not isinstance(raw, str):
             raise ConditionError(f"{field_name}: expected a regular expression string, got {raw!r}")
         try:
-            from prober.regex import compile_user_regex  # RE2 loads only for a check that has a `matches`
+            from prober.config.regex import compile_user_regex  # RE2 loads only for a check that has a `matches`
 
             pattern = compile_user_regex(raw)
         except ValueError as exc:

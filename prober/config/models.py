@@ -23,8 +23,8 @@ from pydantic import (
     field_validator,
 )
 
-from prober.durations import format_duration, parse_duration
-from prober.schedules import Schedule, parse_schedule
+from prober.config.durations import format_duration, parse_duration
+from prober.config.schedules import Schedule, parse_schedule
 
 __all__ = [
     "AlertPolicy",

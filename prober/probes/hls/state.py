@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from prober.probes.hls_playlist import MediaPlaylist, format_pdt
+from prober.probes.hls.playlist import MediaPlaylist, format_pdt
 
 __all__ = ["FRESH_FACTOR", "Tracking", "is_fresh", "pdt_staleness", "track", "usable_state"]
 

@@ -26,16 +26,16 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from prober.conditions import MetricSpec
-from prober.config_models import CheckBase, Duration
-from prober.durations import format_duration
+from prober.config.conditions import MetricSpec
+from prober.config.durations import format_duration
+from prober.config.models import CheckBase, Duration
 from prober.probes.base import Observation, ProbeContext, ProbeError
 from prober.probes.network import network_sentence
 from prober.probes.registry import Export, SecretKind, register, standard_exports, url_target
-from prober.probes.socketio_client import socketio_url
-from prober.probes.websocket_connection import Connection, Outcome, Plan
+from prober.probes.stats import percentile
+from prober.probes.websocket.connection import Connection, Outcome, Plan
+from prober.probes.websocket.socketio_client import socketio_url
 from prober.redact import redact_url
-from prober.stats import percentile
 
 __all__ = ["WebSocketCheck", "WebSocketProbe"]
 

@@ -23,11 +23,11 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
-from prober.durations import format_duration
+from prober.config.durations import format_duration
 from prober.probes.base import Observation, ProbeContext, ProbeError
-from prober.probes.browser_config import PAGE_TEXT, BrowserCheck, Step
-from prober.probes.browser_recorder import PageRecorder, call_log_hint, first_line, network_sentence
-from prober.probes.browser_vitals import INIT_SCRIPT, READ_SCRIPT, vitals_metrics
+from prober.probes.browser.config import PAGE_TEXT, BrowserCheck, Step
+from prober.probes.browser.recorder import PageRecorder, call_log_hint, first_line, network_sentence
+from prober.probes.browser.vitals import INIT_SCRIPT, READ_SCRIPT, vitals_metrics
 
 __all__ = ["PageRun", "context_options", "margin_for"]
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from prober.durations import parse_duration
+from prober.config.durations import parse_duration
 
 if TYPE_CHECKING:
     from croniter import croniter

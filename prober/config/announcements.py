@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from prober.config_models import Announcement
-from prober.maintenance import name_matches
+from prober.config.maintenance import name_matches
+from prober.config.models import Announcement
 
 __all__ = ["UPCOMING", "ShownAnnouncement", "announcement_id", "applies", "shown_announcements"]
 

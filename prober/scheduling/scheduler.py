@@ -35,11 +35,11 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 
 from prober.clock import Clock, SystemClock
-from prober.config import CheckSpec
-from prober.scheduler_stats import CheckStats, LagWindow, SchedulerStats, moment_or_none
+from prober.config.loader import CheckSpec
+from prober.scheduling.stats import CheckStats, LagWindow, SchedulerStats, moment_or_none
 
 __all__ = ["DEFAULT_TYPE_LIMITS", "Clock", "RunFunction", "Scheduler", "SystemClock"]
-"""SchedulerStats, CheckStats and LagSummary live in prober.scheduler_stats (import them from there)."""
+"""SchedulerStats, CheckStats and LagSummary live in prober.scheduling.stats (import them from there)."""
 
 log = logging.getLogger("prober.scheduler")
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from prober.cli_options import (
+from prober.cli.options import (
     artifacts_option,
     concurrency_option,
     db_option,
@@ -24,13 +24,13 @@ from prober.cli_options import (
     log_format_option,
     paths_argument,
 )
-from prober.durations import format_duration
+from prober.config.durations import format_duration
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.text import Text
 
-    from prober.config import Config, ConfigError
+    from prober.config.loader import Config, ConfigError
     from prober.results import Result
 
 # Everything else is imported inside the command that needs it: `prober --help` must answer in well under
@@ -99,7 +99,7 @@ def _console(*, stderr: bool = False) -> Console:
 def _load_or_exit(paths: Sequence[str], err: Console) -> Config:
     import gc
 
-    from prober.config import ConfigError, load_config
+    from prober.config.loader import ConfigError, load_config
 
     # Loading thousands of checks allocates hundreds of thousands of objects that all stay alive: the cyclic
     # collector's passes over them find nothing and cost a tenth of `prober validate`. The load is bounded
@@ -311,7 +311,7 @@ async def _run_checks(
     artifacts: Path,
     progress: _Progress | None = None,
 ) -> list[Result]:
-    from prober.runner import Runner
+    from prober.scheduling.runner import Runner
 
     selected = config.select(names=names, location=location)
     runner = Runner(location=location or "default", artifacts_dir=artifacts)
@@ -502,9 +502,9 @@ def run(
       PROBER_LOCATION=eu-west prober run --log-format json
       prober run checks/ --location eu-west --push https://hub:8080 --token-file /etc/prober/token --listen off
     """
-    from prober.config import ConfigError
-    from prober.daemon import Daemon, DaemonOptions
-    from prober.logs import setup_logging
+    from prober.config.loader import ConfigError
+    from prober.daemon.logs import setup_logging
+    from prober.daemon.service import Daemon, DaemonOptions
     from prober.store import StoreError
 
     err = _console(stderr=True)
@@ -678,7 +678,7 @@ def history(name: str, db: str, since: str, limit: int, as_json: bool) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from prober.durations import parse_duration
+    from prober.config.durations import parse_duration
     from prober.store.rollups import latency_of
 
     err = _console(stderr=True)
@@ -742,7 +742,7 @@ def notify_test(paths: tuple[str, ...], names: tuple[str, ...]) -> None:
     Example:
       prober notify-test checks/ --notifier oncall
     """
-    from prober.notify import Notifier
+    from prober.notify.notifier import Notifier
 
     err = _console(stderr=True)
     config = _load_or_exit(paths, err)
@@ -789,8 +789,8 @@ def demo(db: str | None, listen: str, log_format: str) -> None:
     Example:
       prober demo --listen 127.0.0.1:8080    # then open http://127.0.0.1:8080/
     """
+    from prober.daemon.logs import setup_logging
     from prober.demo import run_demo
-    from prober.logs import setup_logging
 
     setup_logging("json" if log_format == "json" else "text")
     try:

@@ -33,7 +33,7 @@ class Decorator(Protocol):
 
 
 def paths_argument() -> Decorator:
-    """The check files and folders (none: ./checks or ./prober.yaml, as prober.config finds them)."""
+    """The check files and folders (none: ./checks or ./prober.yaml, as prober.config.loader finds them)."""
     return click.argument("paths", nargs=-1, type=click.Path())
 
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from prober.conditions import MetricSpec, compile_conditions, judge
+from prober.config.conditions import MetricSpec, compile_conditions, judge
 from prober.probes.base import Observation, ProbeContext, ProbeError
-from prober.probes.browser_config import PAGE_TEXT, BrowserCheck, Step, Viewport, wanted_selectors, wanted_texts
+from prober.probes.browser.config import PAGE_TEXT, BrowserCheck, Step, Viewport, wanted_selectors, wanted_texts
 from prober.probes.registry import Export, SecretKind, register, standard_exports, url_target
 
 __all__ = ["PAGE_TEXT", "BrowserCheck", "BrowserProbe", "Step", "Viewport", "wanted_selectors", "wanted_texts"]
@@ -62,12 +62,12 @@ class BrowserProbe:
         return {"page_errors": 0}
 
     async def run(self, check: BrowserCheck, ctx: ProbeContext) -> Observation:
-        from prober.probes.browser_pool import BrowserUnavailable, browser_missing, get_pool
+        from prober.probes.browser.pool import BrowserUnavailable, browser_missing, get_pool
 
         missing = browser_missing()
         if missing is not None:  # the slim image: a sentence, not an ImportError's traceback
             raise ProbeError(missing)
-        from prober.probes.browser_run import PageRun, context_options, margin_for
+        from prober.probes.browser.run import PageRun, context_options, margin_for
 
         try:
             pool = await get_pool(ctx.resources)

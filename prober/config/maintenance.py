@@ -14,7 +14,7 @@ import fnmatch
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from prober.config_models import MaintenanceWindow
+from prober.config.models import MaintenanceWindow
 
 __all__ = ["active_window", "name_matches", "occurrence", "window_applies"]
 

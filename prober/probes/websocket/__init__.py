@@ -1,0 +1,1 @@
+"""The `websocket` check type: batches of raw WebSocket or Socket.IO connections."""
