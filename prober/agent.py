@@ -1,4 +1,4 @@
-"""Agents (SPEC.md §6): push this prober's results to a hub's `POST /api/v1/ingest`, losing none.
+"""Agents (docs/deployment.md): push this prober's results to a hub's `POST /api/v1/ingest`, losing none.
 
     pusher = Pusher(store, url="https://hub.example.com:8080", token=token, location="eu-west")
     await pusher.start()             # a background task: committed results reach the hub in batches
@@ -7,8 +7,7 @@
 The outbox is the agent's own database. The store commits every result first, exactly as without a hub;
 the pusher only reads results and moves a cursor that says how far the hub has confirmed them: per hub
 and location, the rowid and id of the last result the hub confirmed and how many results it confirmed in
-all (table push_cursor, prober.store.push; older probers kept it in a sidecar file `<db>.outbox`, which is
-imported once). Why this design:
+all (table push_cursor, prober.store.push). Why this design:
 - Nothing is written twice per result. An outbox holding copies of results would have to commit together
   with the store or be reconciled after a crash. Every SQL statement, the cursor's included, is the
   store's: a migration of `results` cannot silently break pushing.
@@ -36,6 +35,12 @@ by the cursor, and the rest of the batch is sent; they stay in the agent's datab
 configuration. Each one logs an error that says what to fix, the results stay, and the pusher retries
 every `max_delay`.
 
+Several hubs (`--push` given more than once, PROBER_PUSH="url1,url2"): hubs that load the same check files
+are replicas, and an agent keeps every one of them complete. The daemon runs one Pusher per hub: each has
+its own task, its own cursor (push_cursor is keyed by the hub's ingest URL), its own backoff and its own
+counters (labelled `hub` in /metrics), so a dead or slow hub never delays another, and each hub gets every
+result exactly once (at least once on the wire, deduplicated by id). `check_push_urls` validates the list.
+
 Alerts are the hub's job. An agent's daemon stores its results but runs no alert state machine, so it never
 sends a notification (prober.daemon.service.Daemon.accept). The hub sees every location and judges quorum.
 
@@ -50,6 +55,7 @@ import contextlib
 import json
 import logging
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -69,6 +75,8 @@ __all__ = [
     "PushStats",
     "Pusher",
     "check_push_url",
+    "check_push_urls",
+    "hub_label",
     "read_token_file",
 ]
 
@@ -163,6 +171,31 @@ def check_push_url(url: str) -> str:
     return urlunsplit((parts.scheme.lower(), netloc, path, "", ""))
 
 
+def check_push_urls(values: Sequence[str]) -> list[str]:
+    """The hubs an agent pushes to: every `--push` value, each also split at commas (PROBER_PUSH="a,b"),
+    validated by `check_push_url`, in the order given. Raises ValueError naming the bad or repeated address
+    (two pushers on one hub would share its cursor)."""
+    seen: dict[str, str] = {}
+    for value in values:
+        for part in value.split(","):
+            if not part.strip():
+                continue
+            endpoint = check_push_url(part)
+            if endpoint in seen:
+                raise ValueError(
+                    f"the hub {redact_url(part.strip())!r} is given twice (as {redact_url(seen[endpoint])!r}); "
+                    "list every hub once"
+                )
+            seen[endpoint] = part.strip()
+    return list(seen.values())
+
+
+def hub_label(endpoint: str) -> str:
+    """The `hub` label of an agent's push metrics: the hub's address without the ingest path."""
+    url = redact_url(endpoint)
+    return url[: -len(INGEST_PATH)] if url.endswith(INGEST_PATH) else url
+
+
 def read_token_file(path: str | Path) -> str:
     """The token in `path`: its content, stripped. ValueError, never quoting the content, when the file is
     missing, unreadable, empty, or holds more than one word."""
@@ -205,13 +238,7 @@ class Outbox:
         return self.cursor.confirmed
 
     async def open(self) -> None:
-        """Load the cursor, after importing once the sidecar file an older prober kept it in."""
-        imported = await self.store.import_push_sidecar()
-        if imported:
-            log.info(
-                "the push cursor moved from the old <db>.outbox file into the database",
-                extra={"fields": {"db": str(self.store.path), "cursors": imported}},
-            )
+        """Load the cursor from the store."""
         found = await asyncio.to_thread(self.store.push_cursor, self.hub, self.location)
         self.cursor = found or PushCursor(0, None)
 
@@ -309,6 +336,8 @@ class Pusher:
             raise ValueError("an agent needs the ingest token of its location (--token-file)")
         self.store = store
         self.endpoint = check_push_url(url)
+        self.hub = hub_label(self.endpoint)
+        """The hub's address as metrics and log lines name it."""
         self.location = location
         self.settings = settings or PushSettings()
         self.stats = PushStats()
@@ -347,7 +376,7 @@ class Pusher:
         if self._supervisor is not None:
             self._task = self._supervisor.spawn("push", self._run)
         else:
-            self._task = asyncio.create_task(self._run(), name="prober-push")
+            self._task = asyncio.create_task(self._run(), name=f"prober-push {self.hub}")
         log.info(
             "pushing results to the hub; alerts are the hub's job, this agent sends no notifications",
             extra={

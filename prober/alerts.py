@@ -1,4 +1,4 @@
-"""The incident state machine of SPEC.md §4: results in, incident transitions out. Pure code.
+"""The incident state machine of docs/alerting.md: results in, incident transitions out. Pure code.
 
 `observe` takes the alert state of one check, one result (status, location, time, error), the check's
 AlertPolicy and whether a maintenance window covers the check, and returns the new state and the
@@ -16,7 +16,7 @@ Semantics, per check:
 - Maintenance: no incident opens during a window and nothing is announced during one. Locations keep
   counting, so an outage that began in the window and outlasts it opens (and is announced) on the first
   down result after the window, with its true start time. An incident open before a window that
-  recovers inside it resolves silently (`notify=False`, as §4 says no notification is sent). Because
+  recovers inside it resolves silently (`notify=False`: no notification is sent). Because
   nothing opens in a window, a recovery is never announced for an outage nobody was told about.
 - Flapping: an incident that is at least the `flap_incidents`-th to open within `flap_window` is
   marked `flapping`; it is still announced, and the message says so.

@@ -27,11 +27,21 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-__all__ = ["DemoTargets", "Outages", "demo_checks_yaml", "print_notification", "run_demo", "start_targets"]
+__all__ = [
+    "DemoTargets",
+    "Outages",
+    "demo_checks_yaml",
+    "demo_job",
+    "print_notification",
+    "run_demo",
+    "start_targets",
+]
 
 log = logging.getLogger("prober.demo")
 
 SEGMENT_SECONDS = 2.0
+DEMO_PING_TOKEN = "demo-nightly-export-ping"
+"""The demo heartbeat's token (a demo secret: it is on loopback only)."""
 WINDOW = 6
 
 
@@ -310,7 +320,40 @@ checks:
     url: ws://127.0.0.1:{targets.http_port}/ws
     connections: 5
     expect: {{message_json: {{type: welcome}}, open_latency_p95: "< 1s"}}
+  - name: nightly-export
+    type: heartbeat
+    group: jobs
+    description: the demo's own cron-like job pings it every 10 s and skips a few pings every 2 minutes
+    token: {DEMO_PING_TOKEN}
+    schedule: every 10s
+    grace: 5s
+    max_runtime: 8s
 """
+
+
+async def demo_job(
+    ping_url: str, *, every: float = 10.0, rounds: int = 12, skipped: int = 3, first: float = 2.0
+) -> None:
+    """The demo's cron-like job: every `every` seconds it reports a start and, a moment later, its end (exit code 0
+    and a line of log) to the heartbeat `nightly-export`; the last `skipped` of every `rounds` rounds it does not
+    run at all, so the heartbeat goes late, an incident opens, and the next run resolves it."""
+    import aiohttp
+
+    await asyncio.sleep(first)  # the daemon's listener is up by then
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+        round_ = 0
+        while True:
+            if round_ % rounds < rounds - skipped:
+                try:
+                    async with session.post(f"{ping_url}/start"):
+                        pass
+                    await asyncio.sleep(min(0.5, every / 4))
+                    async with session.post(f"{ping_url}/0", data=f"exported {round_ * 7 % 50 + 100} rows\n"):
+                        pass
+                except (aiohttp.ClientError, TimeoutError):
+                    log.debug("the demo job could not ping its heartbeat")
+            round_ += 1
+            await asyncio.sleep(every)
 
 
 async def run_demo(
@@ -339,6 +382,8 @@ async def run_demo(
             if stopping is not None:
                 daemon.stopping = stopping
             task = asyncio.create_task(daemon.run())
+            job = asyncio.create_task(demo_job(f"http://{listen}/ping/{DEMO_PING_TOKEN}"))
+            stack.callback(job.cancel)
             log.info(f"demo targets on 127.0.0.1:{targets.http_port} (http) and :{targets.tls_port} (tls)")
             log.info(f"status page: http://{listen}/   feed: http://{listen}/api/v1/status   metrics: /metrics")
             log.info(

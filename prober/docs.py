@@ -100,7 +100,8 @@ def configuration_page() -> str:
         "",
         "A check file is YAML with these top-level keys: " + ", ".join(f"`{key}`" for key in TOP_LEVEL_KEYS) + ".",
         "Durations are written `250ms`, `10s`, `5m`, `2h`, `14d` or as a number of seconds; defaults below are in",
-        "seconds. Unknown keys are errors. The README explains each feature; this page lists every key.",
+        "seconds. Unknown keys are errors. This page lists every key; [check-files.md](check-files.md) explains how",
+        "a file is laid out and how conditions are written, and each check type has its page under `checks/`.",
         "",
         "## Keys every check has",
         "",
@@ -126,10 +127,12 @@ def configuration_page() -> str:
     out += ["## Check types", ""]
     for type_name in sorted(PROBES):
         probe = PROBES[type_name]
-        doc = (probe.Config.__doc__ or "").strip().splitlines()
-        out += [f"### `{type_name}`", ""]
-        if doc and doc[0]:
-            out += [doc[0], ""]
+        out += [
+            f"### `{type_name}`",
+            "",
+            f"What the `{type_name}` check does, with examples: [checks/{type_name}.md](checks/{type_name}.md).",
+            "",
+        ]
         out += [*_fields_table(probe.Config, skip=common), ""]
         secrets = getattr(probe, "secrets", {})
         if secrets:

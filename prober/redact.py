@@ -1,13 +1,24 @@
 """Redacting secrets from URLs before they reach a log line, a result, the database or the API.
 
-`redact_url` masks, with `****`: the password in the userinfo (and a user name that looks like a
-token), the values of query parameters named like a secret (token, key, secret, password, signature,
-sig, auth, ...), and, for Apprise notifier URLs (`slack://T1/B2/abcdefXYZ`, `tgram://bot:token/chat`),
-the path segments and the "port" that look like secrets (long or random-looking strings). Scheme, host
-and a numeric port stay visible, so a reader can still tell which service and which server; the one
-exception is an Apprise "host" that is plainly a token (mixed case, or 24+ characters with no dot).
-For web URLs (http, https, ws, wss) path segments are left alone unless asked, because they name the
-page being checked.
+One rule decides what in a URL is secret (`_redact`); everything that shows a URL uses it: `redact_url`
+(check targets in the API, the check page, probe messages, notifier lanes), `secrets_in_url` (the
+same parts as raw strings, for scrubbing free text) and through them the runner's Scrubber (results),
+the log filter (logs) and the notifier (notifications). It masks, with `****`:
+
+- the password in the userinfo, and a user name that looks like a token;
+- the values of query parameters named like a secret (token, key, secret, password, signature, sig,
+  auth, hmac, hdnts, ...);
+- for web URLs (http, https, ws, wss): a path segment or query value that looks random (`looks_random`:
+  16+ characters mixing lower case, upper case and digits with no words in it, such as
+  `aZ3kP9qW2xL7mN4vB8cD` or a JWT). Words joined by `-`, `_` or `.` (`main-stage-live-commerce`),
+  file names, dates, numbers, lower-case hex and UUIDs stay visible: they name the stream or resource
+  being checked, and on-call must be able to tell which one broke;
+- for Apprise notifier URLs (`slack://T1/B2/abcdefXYZ`, `tgram://bot:token/chat`): the path segments and
+  the "port" that look like secrets (`looks_secret`: 8+ characters of two character classes, or 24+),
+  since those schemes carry their tokens there; and an Apprise "host" that is plainly a token.
+
+Scheme, host and a numeric port always stay visible, and a URL is never masked whole when masking its
+parts suffices.
 
 `secrets_in_url` lists the raw substrings that `redact_url` masks, so `scrub` can clean them out of
 free text (an exception message that quotes the URL).
@@ -31,7 +42,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import unquote
 
@@ -43,6 +54,7 @@ __all__ = [
     "Scrubber",
     "check_secrets",
     "config_secrets",
+    "looks_random",
     "looks_secret",
     "redact_url",
     "scrub",
@@ -52,7 +64,20 @@ __all__ = [
 MASK = "****"
 WEB_SCHEMES = frozenset({"http", "https", "ws", "wss"})
 
-_SECRET_NAME_PARTS = ("token", "secret", "passw", "pwd", "apikey", "api_key", "auth", "credential", "signature")
+_SECRET_NAME_PARTS = (
+    "token",
+    "secret",
+    "passw",
+    "pwd",
+    "apikey",
+    "api_key",
+    "auth",
+    "credential",
+    "signature",
+    "hmac",
+    "hdnts",
+    "hdnea",
+)
 _SECRET_NAME_WORDS = frozenset({"key", "sig", "pass", "pw", "code", "session", "access_key", "private"})
 _URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*)://(?P<rest>.*)$", re.S)
 _TOKENISH = re.compile(r"^[A-Za-z0-9_\-=+.~%]+$")
@@ -84,6 +109,25 @@ def looks_secret(text: str) -> bool:
         )
     )
     return classes >= 2 or len(value) >= 24
+
+
+_RUNS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
+MIN_RANDOM = 16
+"""Shorter path segments are names or ids (`Abc12345xyz`, a video id), not tokens worth hiding."""
+
+
+def looks_random(text: str) -> bool:
+    """A web URL's path segment or query value that is a token rather than a name: 16+ characters, lower
+    case, upper case and digits all present, and no words in it (its runs of one kind of character,
+    `Camel` `Case` `2024`, are shorter than 3 on average). `main-stage-live-commerce`, `Camera01-Lobby-1080p`,
+    `2026-06-01`, `5f4dcc3b5aa765d6` and UUIDs are names; `aZ3kP9qW2xL7mN4vB8cD` and JWTs are not.
+    """
+    value = unquote(text)
+    if len(value) < MIN_RANDOM or any(c.isspace() for c in value):
+        return False
+    if not (any(c.islower() for c in value) and any(c.isupper() for c in value) and any(c.isdigit() for c in value)):
+        return False
+    return len(_RUNS.findall(value)) * 3 > len(value)
 
 
 def _host_looks_secret(host: str) -> bool:
@@ -120,9 +164,6 @@ def _redact(url: str, mask_path: bool | None, found: list[str]) -> str:
         return url
     scheme, rest = match.group("scheme"), match.group("rest")
     web = scheme.lower() in WEB_SCHEMES
-    if mask_path is None:
-        mask_path = not web
-
     def mask(value: str) -> str:
         if value:
             found.append(value)
@@ -143,14 +184,19 @@ def _redact(url: str, mask_path: bool | None, found: list[str]) -> str:
     if port is not None:
         new_netloc += ":" + (port if port.isdigit() or not port else mask(port))
 
-    if mask_path and path:
-        path = "/".join(mask(segment) if looks_secret(segment) else segment for segment in path.split("/"))
+    # Apprise schemes (and `mask_path=True`) carry tokens in the path: the looser rule; web paths name pages.
+    segment_is_secret: Callable[[str], bool] | None = looks_secret if mask_path else None
+    if mask_path is None:
+        segment_is_secret = looks_random if web else looks_secret
+    if segment_is_secret is not None and path:
+        path = "/".join(mask(segment) if segment_is_secret(segment) else segment for segment in path.split("/"))
 
     if query:
         pairs = []
         for pair in query.split("&"):
             name, equals, value = pair.partition("=")
-            if equals and value and (_is_secret_name(name) or (not web and looks_secret(value))):
+            value_is_secret = looks_random(value) if web else looks_secret(value)
+            if equals and value and (_is_secret_name(name) or value_is_secret):
                 value = mask(value)
             pairs.append(name + equals + value)
         query = "&".join(pairs)
@@ -164,8 +210,9 @@ def _redact(url: str, mask_path: bool | None, found: list[str]) -> str:
 def redact_url(url: str, *, mask_path: bool | None = None) -> str:
     """The URL with its secrets replaced by `****` (see the module docstring).
 
-    `mask_path` forces masking of secret-looking path segments on (True) or off (False); by default it
-    is on for every scheme except http, https, ws and wss. A string that is not a URL is returned as is.
+    `mask_path=True` masks path segments by the looser Apprise rule (`looks_secret`) whatever the scheme,
+    `False` masks none; by default web URLs mask random-looking segments (`looks_random`) and other schemes
+    use the Apprise rule. A string that is not a URL is returned as is.
     """
     try:
         return _redact(url, mask_path, [])
@@ -286,6 +333,8 @@ class Scrubber:
         unique = {secret for secret in secrets if secret and len(secret) >= MIN_SECRET}
         self._secrets = tuple(sorted(unique, key=len, reverse=True))
         self._urls = tuple(secret for secret in self._secrets if _URL.match(secret))
+        # A URL is shown redacted, never replaced whole by `****`: its parts are in `_plain` already.
+        self._plain = tuple(secret for secret in self._secrets if not _URL.match(secret))
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -298,7 +347,7 @@ class Scrubber:
         for url in self._urls:  # a quoted URL stays readable: `http://admin:****@host/`
             if url in value:
                 value = value.replace(url, redact_url(url))
-        for secret in self._secrets:
+        for secret in self._plain:
             if secret in value:
                 value = value.replace(secret, MASK)
         return value
@@ -338,8 +387,10 @@ def _whole(value: str) -> set[str]:
 
 
 def _url_secrets(value: str) -> set[str]:
-    # A path segment of a web URL names the page (`live.m3u8`); only a long random one is taken for a token.
-    found = set(secrets_in_url(value)) | {item for item in secrets_in_url(value, mask_path=True) if len(item) >= 16}
+    # Exactly what `redact_url` masks (one rule), decoded too; and the URL itself when it has a secret, so a
+    # Scrubber shows a quoted URL as `redact_url` does (`http://viewer:****@cdn/live/x/index.m3u8`), even
+    # when a secret is too short to be masked on its own.
+    found = set(secrets_in_url(value))
     found |= {unquote(item) for item in found}
     if found:
         found.add(value)

@@ -1,7 +1,7 @@
 """Results: what one run of one check found. Plain data, no I/O.
 
 A Result is the unit that flows from the runner to the table, the store, the alerts and the API, and
-its JSON form (`to_json`) is the contract of SPEC.md §3. Ids are UUIDv7 so they sort by time and a
+its JSON form (`to_json`) is the contract of docs/api.md. Ids are UUIDv7 so they sort by time and a
 result delivered twice (agents retrying a push) is stored once.
 """
 
@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
+
+from prober.timeline import Timeline, TraceContext
 
 __all__ = ["STATUSES", "Assertion", "Level", "Result", "Status", "format_timestamp", "new_result_id"]
 
@@ -74,6 +76,10 @@ class Result:
     artifacts: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
     id: str = field(default_factory=new_result_id)
+    trace: TraceContext | None = field(default=None, compare=False, repr=False)
+    """The run's trace context when tracing is on; never stored or sent (not in `to_json`)."""
+    timeline: Timeline | None = field(default=None, compare=False, repr=False)
+    """The phases the probe timed, for the exported spans; never stored or sent."""
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {

@@ -14,9 +14,10 @@ when the clock passes the end of its media, inside a sliding window, keeping eve
 (EXT-X-BYTERANGE, EXT-X-MAP, EXT-X-KEY), with knobs for a frozen encoder, spliced discontinuities and
 an origin that ignores `Range:`. `encode()` runs ffmpeg to make such VOD material (short, small).
 
-Test plumbing lives here too: `FakeClock`, and `load_hls_check` which writes a check to YAML and loads
-it the way users do. This module never listens on anything but 127.0.0.1 and never sleeps on the fake
-clock (only hung segments sleep, in real time, until the client gives up).
+Test plumbing lives here too: `load_hls_check` writes a check to YAML and loads it the way users do. The
+clock the origin reads is a `WallClock`: tests/fake_clock.py's `FakeClock`, or the real one in benchmarks.
+This module never listens on anything but 127.0.0.1 and never sleeps on the fake clock (only hung segments
+sleep, in real time, until the client gives up).
 """
 
 from __future__ import annotations
@@ -34,40 +35,11 @@ from typing import Any, Literal, Protocol
 
 import yaml
 from aiohttp import web
+from fake_clock import EPOCH
 
 from prober.config.loader import CheckSpec, load_config
 
 HOST = "127.0.0.1"
-EPOCH = 1_800_000_000.0
-"""Fake wall-clock start (2027-01-15): far from the real clock, so a test that forgot the fake clock fails."""
-
-
-class FakeClock:
-    """Wall time that moves only when told to; `sleep_until` advances it at once.
-
-    The prober's `Clock` (handed to runs through `Runner(clock=...)`, so `ProbeContext.clock`), and the
-    origin's `WallClock` (`time()`, Unix seconds). `value` is the time in Unix seconds; `slept` lists the
-    seconds each sleep asked for.
-    """
-
-    def __init__(self, start: float = EPOCH) -> None:
-        self.value = start
-        self.slept: list[float] = []
-
-    def time(self) -> float:
-        return self.value
-
-    def now(self) -> datetime:
-        return datetime.fromtimestamp(self.value, UTC)
-
-    def advance(self, seconds: float) -> None:
-        self.value += seconds
-
-    async def sleep_until(self, moment: datetime) -> None:
-        seconds = moment.timestamp() - self.value
-        self.slept.append(seconds)
-        self.value += max(0.0, seconds)
-        await asyncio.sleep(0)
 
 
 def pdt_text(moment: float, *, naive: bool = False) -> str:

@@ -1,35 +1,22 @@
 """A realistic little estate for the status page and check page tests (no tests here): a few checks of every
 type with 30 days of history (sparse) and 6 hours of dense recent results, incidents, an announcement, a
-maintenance window, and the helpers to open pages in real Chromium."""
+maintenance window, and the helpers to open pages in real Chromium (the `browser` fixture of tests/conftest.py)."""
 
 from __future__ import annotations
 
 import math
 import random
 import struct
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-import pytest_asyncio
-from playwright.async_api import Browser, Page, async_playwright
-from test_api_helpers import NOW, FakeDaemon
+from api_helpers import NOW, FakeDaemon
+from playwright.async_api import Browser, Page
+from store_seed import open_incident, resolve_incident
 
 from prober.results import Assertion, Result, Status
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 CONFIG = """
@@ -125,25 +112,15 @@ def estate_results(seed: int = 3) -> list[Result]:
 
 async def add_incidents(daemon: FakeDaemon) -> None:
     store = daemon.store
-    await store.open_incident("shop-api", ["us-east"], "HTTP status 503, expected 2xx", NOW - timedelta(minutes=18))
-    old = await store.open_incident(
-        "live-channel-1", ["default"], "timed out after 10s", NOW - timedelta(days=4, hours=5)
+    await open_incident(store, "shop-api", ["us-east"], "HTTP status 503, expected 2xx", NOW - timedelta(minutes=18))
+    old = await open_incident(
+        store, "live-channel-1", ["default"], "timed out after 10s", NOW - timedelta(days=4, hours=5)
     )
-    await store.resolve_incident(old, NOW - timedelta(days=4))
-    older = await store.open_incident("shop-api", ["eu-west", "us-east"], "connection refused", NOW - timedelta(days=9))
-    await store.resolve_incident(older, NOW - timedelta(days=9) + timedelta(minutes=7))
-
-
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"the status page tests need Chromium at {CHROMIUM}")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    await resolve_incident(store, old, NOW - timedelta(days=4))
+    older = await open_incident(
+        store, "shop-api", ["eu-west", "us-east"], "connection refused", NOW - timedelta(days=9)
+    )
+    await resolve_incident(store, older, NOW - timedelta(days=9) + timedelta(minutes=7))
 
 
 async def open_page(browser: Browser, url: str, width: int, height: int = 900) -> tuple[Page, list[str]]:

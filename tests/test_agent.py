@@ -1,4 +1,4 @@
-"""Agents pushing to a hub (SPEC.md §6): a real hub (`Daemon` serving the API on 127.0.0.1) and a real agent
+"""Agents pushing to a hub (docs/deployment.md): a real hub (`Daemon` serving the API on 127.0.0.1) and a real agent
 `Daemon` probing a loopback target every 200ms. Results arrive once, survive the hub being down or
 refusing the token, are not resent after a restart, and the agent never notifies. The pusher's answers
 to each kind of HTTP reply are checked against a scripted hub; the `run` options through the CLI."""
@@ -723,36 +723,3 @@ async def test_a_hub_address_that_answers_nothing_is_tried_again_after_the_conne
                 await runner.cleanup()
     assert took < 5, f"the results reached the hub {took:.1f}s after it listened again"
     assert hub.requests[-1] == [r.id for r in made]
-
-
-async def test_the_cursor_an_older_prober_kept_in_db_outbox_is_imported_once_and_nothing_is_resent(
-    tmp_path: Path,
-) -> None:
-    db = tmp_path / "agent.db"
-    before, after = results(3), results(2)
-    async with scripted(ok) as (hub, url):
-        async with Store(db) as store:
-            await store.write_many(before)
-        last = query(db, "SELECT rowid, id FROM results ORDER BY rowid DESC LIMIT 1")[0]
-        with sqlite3.connect(f"{db}.outbox") as old:  # exactly what prober wrote before the cursor moved
-            old.execute(
-                "CREATE TABLE cursor (hub TEXT NOT NULL, location TEXT NOT NULL, last_rowid INTEGER NOT NULL,"
-                " last_id TEXT, confirmed INTEGER NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (hub, location))"
-            )
-            old.execute(
-                "INSERT INTO cursor VALUES (?, 'eu-west', ?, ?, 3, '2026-12-01T00:00:00Z')",
-                (check_push_url(url), last[0], last[1]),
-            )
-            old.execute("PRAGMA user_version = 1")
-        old.close()
-        async with Store(db) as store:
-            await store.write_many(after)
-            async with pushing(store, url) as pusher:
-                assert pusher.outbox.confirmed == 3
-                await wait_until(lambda: pusher.outbox.confirmed == 5, 10)
-        async with Store(db) as store, pushing(store, url) as pusher:  # a second start reads the database alone
-            assert pusher.outbox.confirmed == 5
-            await asyncio.sleep(0.3)
-    assert hub.delivered == [r.id for r in after], "what the old file said was confirmed is not sent again"
-    assert not Path(f"{db}.outbox").exists() and Path(f"{db}.outbox.imported").exists()
-    assert query(db, "SELECT location, confirmed FROM push_cursor") == [("eu-west", 5)]

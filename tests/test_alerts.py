@@ -1,4 +1,4 @@
-"""The incident state machine (SPEC.md §4): table-driven cases, exact values, and hypothesis properties."""
+"""The incident state machine (docs/alerting.md): table-driven cases, exact values, and hypothesis properties."""
 
 from __future__ import annotations
 

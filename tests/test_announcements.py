@@ -11,8 +11,9 @@ from pathlib import Path
 import aiohttp
 import jsonschema
 import pytest
+from api_helpers import NOW, fake_daemon, history, serve, write_config
 from daemon_helpers import Target
-from test_api_helpers import NOW, fake_daemon, history, serve, write_config
+from store_seed import open_incident
 
 from prober.api import SCHEMA_PATH
 from prober.config.announcements import UPCOMING, shown_announcements
@@ -122,7 +123,7 @@ async def test_the_feed_lists_announcements_and_the_schema_covers_every_new_fiel
     results = [*history("api-health", "uud"), *history("api-search", "uug"), *history("web", "uuu")]
     results[-4].error = "warning: latency was 353ms, expected < 300ms"
     async with fake_daemon(tmp_path, CONFIG, results) as daemon, serve(daemon) as client:
-        await daemon.store.open_incident("api-health", ["default"], "HTTP status 503, expected 2xx", NOW)
+        await open_incident(daemon.store, "api-health", ["default"], "HTTP status 503, expected 2xx", NOW)
         feed = await (await client.get("/api/v1/status")).json()
         summary = await (await client.get("/api/v2/summary.json")).json()
     jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text())).validate(feed)

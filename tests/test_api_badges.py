@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 from xml.etree import ElementTree
 
-from test_api_helpers import fake_daemon, history, serve
+from api_helpers import fake_daemon, history, serve
 
 from prober.api.badges import format_percent, text_width
 

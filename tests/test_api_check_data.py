@@ -11,7 +11,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from test_api_helpers import NOW, FakeDaemon, fake_daemon, history, result, serve, write_config
+from api_helpers import NOW, FakeDaemon, fake_daemon, history, result, serve, write_config
+from store_seed import open_incident
 
 from prober.api.app import CHECK_SCHEMA_PATH
 from prober.store import Store
@@ -40,7 +41,7 @@ async def test_the_check_data_agrees_with_the_raw_results(tmp_path: Path) -> Non
     for index, item in enumerate(results):
         item.metrics["latency"] = 0.010 * (1 + index % 7)
     async with fake_daemon(tmp_path, CONFIG, results) as daemon, serve(daemon) as client:
-        await daemon.store.open_incident("api", ["us"], "HTTP status 503, expected 2xx", NOW - timedelta(minutes=20))
+        await open_incident(daemon.store, "api", ["us"], "HTTP status 503, expected 2xx", NOW - timedelta(minutes=20))
         response = await client.get("/api/v1/checks/api")
         assert response.status == 200 and response.headers["Access-Control-Allow-Origin"] == "*"
         data = await response.json()

@@ -6,7 +6,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from test_api_helpers import NOW, fake_daemon, history, result, serve
+from api_helpers import NOW, fake_daemon, history, result, serve
+from store_seed import open_incident, resolve_incident
 
 from prober.api.summaries import SummaryCache
 
@@ -50,9 +51,9 @@ async def test_results_are_newest_first_and_follow_since_limit_and_location(tmp_
 
 async def test_incidents_are_newest_first_with_filters(tmp_path: Path) -> None:
     async with fake_daemon(tmp_path, CONFIG) as daemon:
-        old = await daemon.store.open_incident("api", ["default"], "timed out after 10s", NOW - timedelta(days=2))
-        await daemon.store.resolve_incident(old, NOW - timedelta(days=2) + timedelta(minutes=5))
-        await daemon.store.open_incident("web", ["eu", "us"], "connection refused", NOW - timedelta(hours=1))
+        old = await open_incident(daemon.store, "api", ["default"], "timed out after 10s", NOW - timedelta(days=2))
+        await resolve_incident(daemon.store, old, NOW - timedelta(days=2) + timedelta(minutes=5))
+        await open_incident(daemon.store, "web", ["eu", "us"], "connection refused", NOW - timedelta(hours=1))
         async with serve(daemon) as client:
             everything = (await (await client.get("/api/v1/incidents")).json())["incidents"]
             open_only = (await (await client.get("/api/v1/incidents?open=true")).json())["incidents"]
@@ -61,7 +62,7 @@ async def test_incidents_are_newest_first_with_filters(tmp_path: Path) -> None:
     assert [item["check"] for item in everything] == ["web", "api"]
     assert everything[1]["downtime_seconds"] == 300 and everything[1]["open"] is False
     assert [item["check"] for item in open_only] == ["web"] and open_only[0]["locations"] == ["eu", "us"]
-    assert [item["id"] for item in api_only] == [old]
+    assert [item["id"] for item in api_only] == [old.id]
 
 
 async def test_healthz_reports_liveness_and_503_without_a_database(tmp_path: Path) -> None:

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from test_api_helpers import NOW, FakeDaemon, fake_daemon, history, result, serve, write_config
+from api_helpers import NOW, FakeDaemon, fake_daemon, history, result, serve, write_config
+from fake_clock import FakeClock
+from store_seed import open_incident, resolve_incident
 
 from prober.api import SCHEMA_PATH
 from prober.api.app import API_KEY
@@ -59,11 +61,11 @@ def sample_results() -> list:
 
 async def test_feed_matches_the_shipped_json_schema_and_shows_every_configured_check(tmp_path: Path) -> None:
     async with fake_daemon(tmp_path, CONFIG, sample_results()) as daemon:
-        incident = await daemon.store.open_incident(
-            "api-health", ["default"], "HTTP status 503", NOW - timedelta(hours=1)
+        incident = await open_incident(
+            daemon.store, "api-health", ["default"], "HTTP status 503", NOW - timedelta(hours=1)
         )
-        await daemon.store.resolve_incident(incident, NOW - timedelta(minutes=40))
-        await daemon.store.open_incident("db-primary", ["default"], "certificate expired", NOW - timedelta(minutes=5))
+        await resolve_incident(daemon.store, incident, NOW - timedelta(minutes=40))
+        await open_incident(daemon.store, "db-primary", ["default"], "certificate expired", NOW - timedelta(minutes=5))
         async with serve(daemon) as client:
             response = await client.get("/api/v1/status")
             assert response.status == 200
@@ -164,12 +166,14 @@ async def test_daily_history_gives_each_days_uptime_oldest_first(tmp_path: Path)
 
 
 async def test_a_new_result_shows_in_the_feed_after_at_most_one_second(tmp_path: Path) -> None:
-    async with fake_daemon(tmp_path, CONFIG, sample_results()) as daemon, serve(daemon) as client:
+    ages = FakeClock()
+    async with fake_daemon(tmp_path, CONFIG, sample_results()) as daemon, serve(daemon, cache_clock=ages) as client:
         first = await (await client.get("/api/v1/status")).json()
         await daemon.store.write(result("api-health", "down", at=NOW + timedelta(seconds=5)))
+        ages.advance(0.99)
         cached = await (await client.get("/api/v1/status")).json()
         assert cached == first  # inside the second: the same answer, not recomputed
-        await asyncio.sleep(1.05)
+        ages.advance(0.02)
         fresh = await (await client.get("/api/v1/status")).json()
     health = {check["name"]: check for check in fresh["checks"]}["api-health"]
     assert health["status"] == "down"

@@ -1,4 +1,4 @@
-"""POST /api/v1/ingest: bearer tokens per location, validation, duplicates, size limit (SPEC.md §6)."""
+"""POST /api/v1/ingest: bearer tokens per location, validation, duplicates, size limit (docs/api.md, Ingest)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
-from test_api_helpers import NOW, fake_daemon, result, serve
+from api_helpers import NOW, fake_daemon, result, serve
 
 CONFIG = """
 version: 1

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_api_helpers import NOW, fake_daemon, result, serve
+from api_helpers import NOW, fake_daemon, result, serve
 
 from prober.api.ingest import REJECTED
 

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
+from api_helpers import NOW, FakeScheduler, fake_daemon, result, serve
 from prometheus_client.parser import text_string_to_metric_families
-from test_api_helpers import NOW, FakeScheduler, fake_daemon, result, serve
+from store_seed import open_incident, record_notification
 
 from prober.api.metrics import family_name
 from prober.scheduling.stats import CheckStats, LagSummary, SchedulerStats
@@ -126,7 +127,7 @@ async def test_metrics_parse_and_every_check_and_location_appears(tmp_path: Path
     assert value(found, "probe_hls_fresh", check="live") == 0
     assert value(found, "probe_ws_open_latency_seconds", check="chat", location="eu") == 0.031
     assert value(found, "probe_browser_lcp_seconds", check="home") == 1.25
-    assert value(found, "probe_tls_days_remaining", check="cert") == 69
+    assert value(found, "probe_tls_cert_remaining_seconds", check="cert") == 69 * 86400
     assert value(found, "probe_tls_version_info", check="cert", version="TLSv1.3") == 1
     assert value(found, "probe_maintenance", check="edge-node") == 1
     assert value(found, "probe_maintenance", check="api") == 0
@@ -170,23 +171,15 @@ async def test_scheduler_lag_open_incidents_and_failed_notifications_are_exporte
     stats = scheduler_stats()
     async with fake_daemon(tmp_path, CONFIG, results()) as daemon:
         daemon.scheduler = FakeScheduler(stats)
-        incident = await daemon.store.open_incident("live", ["default"], "stale", NOW)
+        incident = await open_incident(daemon.store, "live", ["default"], "stale", NOW)
         for attempt, outcome in enumerate(("retrying", "failed", "failed", "delivered", "dropped"), start=1):
-            await daemon.store.record_notification(
-                incident,
-                "live",
-                "opened",
-                "json://hooks.example/****",
-                attempt,
-                outcome == "delivered",
-                None,
-                NOW,
-                outcome=outcome,
+            await record_notification(
+                daemon.store, incident, "live", "opened", "json://hooks.example/****", attempt, outcome, None, NOW
             )
         async with serve(daemon) as client:
             found = samples(await (await client.get("/metrics")).text())
     assert value(found, "prober_schedule_lag_seconds", check="api", type="http", location="default") == 0.004
-    assert value(found, "prober_scheduler_lag_quantile_seconds", quantile="0.99") == 0.08
+    assert value(found, "prober_scheduler_lag_seconds", quantile="0.99") == 0.08
     assert value(found, "prober_scheduler_runs_total") == 12
     assert value(found, "prober_scheduler_errors_total") == 1
     assert value(found, "prober_incident_open", check="live") == 1
@@ -196,22 +189,26 @@ async def test_scheduler_lag_open_incidents_and_failed_notifications_are_exporte
     assert not any(name.startswith("prober_push_") for name in found), "a hub exports no push counters"
 
 
-async def test_an_agent_exports_its_push_counters(tmp_path: Path) -> None:
-    from types import SimpleNamespace
-
+async def test_an_agent_exports_its_push_counters_by_hub(tmp_path: Path) -> None:
     from prober.agent import PushStats
 
     async with fake_daemon(tmp_path, CONFIG, results()) as daemon:
-        daemon.pusher = SimpleNamespace(  # type: ignore[attr-defined]
-            stats=PushStats(sent=40, accepted=38, duplicates=2, batches=3, failed_attempts=5, rejected=4)
-        )
+        daemon.push_stats = {  # type: ignore[attr-defined]
+            "http://hub-0:8080": PushStats(
+                sent=40, accepted=38, duplicates=2, batches=3, failed_attempts=5, rejected=4
+            ),
+            "http://hub-1:8080": PushStats(sent=7, accepted=7, batches=1, failed_attempts=9),
+        }
         async with serve(daemon) as client:
             found = samples(await (await client.get("/metrics")).text())
-    assert value(found, "prober_push_results_total") == 40
-    assert value(found, "prober_push_duplicates_total") == 2
-    assert value(found, "prober_push_batches_total") == 3
-    assert value(found, "prober_push_failures_total") == 5
-    assert value(found, "prober_push_rejected_total") == 4
+    hub0, hub1 = {"hub": "http://hub-0:8080"}, {"hub": "http://hub-1:8080"}
+    assert value(found, "prober_push_results_total", **hub0) == 40
+    assert value(found, "prober_push_duplicates_total", **hub0) == 2
+    assert value(found, "prober_push_batches_total", **hub0) == 3
+    assert value(found, "prober_push_failures_total", **hub0) == 5
+    assert value(found, "prober_push_rejected_total", **hub0) == 4
+    assert value(found, "prober_push_results_total", **hub1) == 7
+    assert value(found, "prober_push_failures_total", **hub1) == 9, "a failing hub's counter is its own"
 
 
 async def test_openmetrics_is_served_when_the_scraper_asks_for_it(tmp_path: Path) -> None:
@@ -229,7 +226,8 @@ def test_exported_names_follow_blackbox_exporter_and_carry_their_unit() -> None:
     assert family_name("websocket", "open_latency_p95", "s") == "probe_ws_open_latency_p95_seconds"
     assert family_name("http", "body_size", "bytes") == "probe_http_body_size_bytes"
     assert family_name("hls", "segment_bytes", "bytes") == "probe_hls_segment_bytes"
-    assert family_name("tls", "days_remaining", "days") == "probe_tls_days_remaining"
+    assert family_name("tls", "days_remaining", "days") == "probe_tls_cert_remaining_seconds"
+    assert family_name("http", "cert_days_remaining", "days") == "probe_http_cert_remaining_seconds"
 
 
 DOCKER = Path(__file__).parent.parent / "docker"
@@ -239,9 +237,9 @@ async def test_alert_rules_and_grafana_dashboard_use_only_metrics_prober_exports
     stats = scheduler_stats()
     async with fake_daemon(tmp_path, CONFIG, results()) as daemon:
         daemon.scheduler = FakeScheduler(stats)
-        incident = await daemon.store.open_incident("live", ["default"], "stale", NOW)
-        await daemon.store.record_notification(
-            incident, "live", "opened", "json://x/****", 1, False, "refused", NOW, outcome="failed"
+        incident = await open_incident(daemon.store, "live", ["default"], "stale", NOW)
+        await record_notification(
+            daemon.store, incident, "live", "opened", "json://x/****", 1, "failed", "refused", NOW
         )
         async with serve(daemon) as client:
             exported = set(samples(await (await client.get("/metrics")).text()))

@@ -3,28 +3,16 @@ incidents, shows no console error (the Content-Security-Policy included), and fi
 
 from __future__ import annotations
 
-import struct
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
-from playwright.async_api import Browser, async_playwright
-from test_api_helpers import NOW, fake_daemon, history, serve
+from api_helpers import NOW, fake_daemon, history, serve
+from page_data import open_page, png_width
+from playwright.async_api import Browser
+from store_seed import open_incident, resolve_incident
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 LONG_NAME = "payments-gateway-eu-west-1.internal-health-endpoint-with-a-very-long-name"
 CONFIG = f"""
 version: 1
@@ -54,42 +42,13 @@ def results() -> list[Any]:
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
 
 
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"the status page tests need Chromium at {CHROMIUM}")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
-async def open_page(browser: Browser, url: str, width: int, height: int) -> tuple[Any, list[str]]:
-    """A page in a fresh context (closed with the browser at the end of the module)."""
-    context = await browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=1)
-    page = await context.new_page()
-    problems: list[str] = []
-    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    await page.goto(url)
-    await page.wait_for_selector("body[data-ready=true]", timeout=10_000)
-    return page, problems
-
-
-def png_width(data: bytes) -> int:
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    return int(struct.unpack(">I", data[16:20])[0])
-
-
 async def test_page_renders_groups_checks_bars_and_incidents(browser: Browser, tmp_path: Path) -> None:
     async with fake_daemon(tmp_path, CONFIG, results()) as daemon:
-        await daemon.store.open_incident(
-            "db", ["default"], "certificate expired 3 days ago", NOW - timedelta(minutes=9)
+        await open_incident(
+            daemon.store, "db", ["default"], "certificate expired 3 days ago", NOW - timedelta(minutes=9)
         )
-        resolved = await daemon.store.open_incident("api-health", ["default"], "timed out", NOW - timedelta(days=2))
-        await daemon.store.resolve_incident(resolved, NOW - timedelta(days=2) + timedelta(minutes=4))
+        resolved = await open_incident(daemon.store, "api-health", ["default"], "timed out", NOW - timedelta(days=2))
+        await resolve_incident(daemon.store, resolved, NOW - timedelta(days=2) + timedelta(minutes=4))
         async with serve(daemon) as client:
             page, problems = await open_page(browser, str(client.make_url("/")), 1280, 900)
             groups = await page.locator("details.group summary .name").all_text_contents()
@@ -117,7 +76,7 @@ async def test_page_fits_a_390_pixel_phone_screen_without_horizontal_scrolling(
     browser: Browser, tmp_path: Path
 ) -> None:
     async with fake_daemon(tmp_path, CONFIG, results()) as daemon:
-        await daemon.store.open_incident(LONG_NAME, ["default"], "x" * 200, NOW - timedelta(minutes=3))
+        await open_incident(daemon.store, LONG_NAME, ["default"], "x" * 200, NOW - timedelta(minutes=3))
         async with serve(daemon) as client:
             page, problems = await open_page(browser, str(client.make_url("/")), 390, 844)
             assert await page.locator(".check").count() == 5

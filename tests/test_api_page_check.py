@@ -14,16 +14,15 @@ from typing import Any
 
 import jsonschema
 import pytest
+from api_helpers import NOW, fake_daemon, result, serve
 from browser_pages import PNG_PIXEL
-from page_data import CONFIG, DOCS, add_incidents, browser, estate_results, open_page, page_widths, png_width
+from page_data import CONFIG, DOCS, add_incidents, estate_results, open_page, page_widths, png_width
 from playwright.async_api import Browser
-from test_api_helpers import NOW, fake_daemon, result, serve
+from store_seed import open_incident
 from test_api_secrets import CONFIG as LEAKY_CONFIG
 from test_api_secrets import SECRETS, leaky_results
 
 from prober.api.app import CHECK_SCHEMA_PATH
-
-__all__ = ["browser"]  # the module-scoped Chromium fixture, imported so pytest finds it
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
 
@@ -242,7 +241,7 @@ async def test_an_announcement_appears_and_disappears_with_its_window(browser: B
 
 async def test_no_secret_reaches_the_rendered_status_or_check_page(browser: Browser, tmp_path: Path) -> None:
     async with fake_daemon(tmp_path, LEAKY_CONFIG, leaky_results()) as daemon:
-        await daemon.store.open_incident("api", ["default"], f"down: {leaky_results()[1].error}", NOW)
+        await open_incident(daemon.store, "api", ["default"], f"down: {leaky_results()[1].error}", NOW)
         async with serve(daemon) as client:
             texts = {}
             for path in ("/", "/checks/api", "/checks/login"):

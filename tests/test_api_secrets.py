@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from test_api_helpers import NOW, fake_daemon, result, serve
+from api_helpers import NOW, fake_daemon, result, serve
+from store_seed import open_incident, record_notification
 
 from prober.results import Result
 
@@ -63,9 +64,9 @@ def leaky_results() -> list[Result]:
 
 async def test_no_endpoint_answers_with_a_secret(tmp_path: Path) -> None:
     async with fake_daemon(tmp_path, CONFIG, leaky_results()) as daemon:
-        await daemon.store.open_incident("api", ["default"], f"down: {URL}", NOW - timedelta(minutes=1))
-        await daemon.store.record_notification(
-            None, "api", "opened", "slack://T1AAAA/B2BBBB/****", 1, False, "timeout", NOW, outcome="failed"
+        await open_incident(daemon.store, "api", ["default"], f"down: {URL}", NOW - timedelta(minutes=1))
+        await record_notification(
+            daemon.store, None, "api", "opened", "slack://T1AAAA/B2BBBB/****", 1, "failed", "timeout", NOW
         )
         async with serve(daemon) as client:
             gets = [

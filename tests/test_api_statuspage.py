@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from test_api_helpers import NOW, fake_daemon, history, serve
+from api_helpers import NOW, fake_daemon, history, serve
+from store_seed import open_incident
 
 CONFIG = """
 version: 1
@@ -50,8 +51,8 @@ def results() -> list:
 
 async def test_summary_maps_checks_to_components_groups_incidents_and_maintenance(tmp_path: Path) -> None:
     async with fake_daemon(tmp_path, CONFIG, results()) as daemon:
-        await daemon.store.open_incident(
-            "web", ["default"], "HTTP status 503, expected 2xx", NOW - timedelta(minutes=20)
+        await open_incident(
+            daemon.store, "web", ["default"], "HTTP status 503, expected 2xx", NOW - timedelta(minutes=20)
         )
         async with serve(daemon) as client:
             summary = await (await client.get("/api/v2/summary.json")).json()

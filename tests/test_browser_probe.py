@@ -1,48 +1,26 @@
 """Browser checks in real Chromium against pages served on 127.0.0.1: what a run measures and reports.
 
 One Chromium and one test site serve the whole module (module-scoped event loop), as one prober process
-would; every run still gets its own fresh browser context.
+would (the `runner` and `pages` fixtures of tests/conftest.py); every run still gets its own fresh context.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from browser_pages import (
     PAGES,
     PNG_PIXEL,
     Pages,
-    chromium_or_fail,
     png_size,
     run_browser_check,
-    serve_pages,
     unused_port,
-    warm_up,
 )
 
 from prober.scheduling.runner import Runner
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
-
-
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def pages() -> AsyncIterator[Pages]:
-    async with serve_pages() as site:
-        yield site
-
-
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def runner(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Runner]:
-    chromium_or_fail()
-    shared = Runner(artifacts_dir=tmp_path_factory.mktemp("artifacts"))
-    await warm_up(shared)
-    try:
-        yield shared
-    finally:
-        await shared.resources.aclose()
 
 
 async def test_good_page_is_up_with_load_paint_and_network_numbers(runner: Runner, pages: Pages, tmp_path: Path):

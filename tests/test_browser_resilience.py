@@ -13,12 +13,10 @@ import os
 import re
 import signal
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
-from browser_pages import Pages, chromium_or_fail, png_size, run_browser_check, serve_pages, warm_up, write_checks
+from browser_pages import Pages, png_size, run_browser_check, write_checks
 
 from prober.config.loader import load_config
 from prober.probes.base import MemoryStateStore, ProbeContext, ProbeState
@@ -27,23 +25,6 @@ from prober.probes.browser.pool import BrowserPool, get_pool
 from prober.scheduling.runner import Runner
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
-
-
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def pages() -> AsyncIterator[Pages]:
-    async with serve_pages() as site:
-        yield site
-
-
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def runner(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Runner]:
-    chromium_or_fail()
-    shared = Runner(artifacts_dir=tmp_path_factory.mktemp("artifacts"))
-    await warm_up(shared)
-    try:
-        yield shared
-    finally:
-        await shared.resources.aclose()
 
 
 async def _idle(pool: BrowserPool, within: float = 5.0) -> int:

@@ -353,7 +353,7 @@ def test_the_plain_table_is_exactly_what_rich_draws(error: str | None, width: in
 
     from rich.console import Console
 
-    import prober.cli.commands as cli
+    from prober.cli import render
     from prober.results import Result, Status
 
     statuses: tuple[Status, ...] = ("up", "down", "degraded", "up")
@@ -363,9 +363,9 @@ def test_the_plain_table_is_exactly_what_rich_draws(error: str | None, width: in
         for index, status in enumerate(statuses)
     ]  # fmt: skip
     fast_out, drawn_out = io.StringIO(), io.StringIO()
-    cli._print_table(results, Console(file=fast_out, width=width))
-    monkeypatch.setattr(cli, "_print_plain_table", lambda rows, console: False)
-    cli._print_table(results, Console(file=drawn_out, width=width))
+    render.print_results(results, Console(file=fast_out, width=width))
+    monkeypatch.setattr(render, "print_plain_table", lambda rows, console: False)
+    render.print_results(results, Console(file=drawn_out, width=width))
     assert fast_out.getvalue() == drawn_out.getvalue()
     assert "1 down" in drawn_out.getvalue()
 
@@ -375,10 +375,10 @@ def test_the_plain_table_is_used_for_plain_cells_only() -> None:
 
     from rich.console import Console
 
-    from prober.cli.commands import _print_plain_table
+    from prober.cli.render import print_plain_table
 
     row = ("api", "http", "default", "up", "12ms", "status=200 latency=12ms")
-    assert _print_plain_table([row], Console(file=io.StringIO(), width=120))
-    assert not _print_plain_table([(*row[:5], "[::1]")], Console(file=io.StringIO(), width=120))
-    assert not _print_plain_table([row], Console(file=io.StringIO(), width=40))
-    assert not _print_plain_table([row], Console(file=io.StringIO(), width=120, force_terminal=True))
+    assert print_plain_table([row], Console(file=io.StringIO(), width=120))
+    assert not print_plain_table([(*row[:5], "[::1]")], Console(file=io.StringIO(), width=120))
+    assert not print_plain_table([row], Console(file=io.StringIO(), width=40))
+    assert not print_plain_table([row], Console(file=io.StringIO(), width=120, force_terminal=True))

@@ -15,11 +15,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from api_helpers import result
 from click.testing import CliRunner
 from http_targets import http_target, write_checks
-from test_api_helpers import result
+from store_seed import open_incident
 
-from prober.cli.commands import SPARK, cli, sparkline
+from prober.cli.commands import cli
+from prober.cli.render import SPARK, sparkline
 from prober.store import Store
 
 ENV = {"COLUMNS": "220", "NO_COLOR": "1"}
@@ -45,7 +47,7 @@ async def _fill(db: Path) -> None:
         results.append(result("orders", at=at, location="us"))
     async with Store(db) as store:
         await store.write_many(results)
-        await store.open_incident("orders", ["eu"], "HTTP status 503, expected 2xx", now - timedelta(minutes=5))
+        await open_incident(store, "orders", ["eu"], "HTTP status 503, expected 2xx", now - timedelta(minutes=5))
 
 
 def test_status_prints_the_reason_of_every_check_that_is_not_up(tmp_path: Path) -> None:

@@ -406,3 +406,44 @@ def test_bad_conditions_are_errors_naming_the_field(expect: dict[str, Any], fiel
     assert len(errors) == 1
     assert errors[0][0] == field
     assert message in errors[0][1]
+
+
+@pytest.mark.parametrize(
+    ("raw", "actual", "holds"),
+    [
+        ({"contains": "192.0.2.10"}, ["192.0.2.1", "192.0.2.10"], True),
+        ({"contains": "192.0.2.10"}, ["192.0.2.1"], False),
+        ({"contains": ["192.0.2.1", "192.0.2.10"]}, ["192.0.2.10"], False),  # every listed value must be there
+        ({"contains": 10}, [10.0, 20], True),
+        ({"contains": "spf1"}, "v=spf1 -all", True),
+        ({"not_contains": "10.0.0.1"}, ["192.0.2.1"], True),
+        ({"not_contains": ["a", "10.0.0.1"]}, ["10.0.0.1"], False),
+        ({"contains": "x"}, None, False),
+        ({"contains": "x"}, 7, False),
+    ],
+)
+def test_contains_and_not_contains_look_inside_a_list_or_a_text(raw: Any, actual: Any, holds: bool) -> None:
+    assert parse_condition(raw).test(actual) is holds
+
+
+def test_a_failed_contains_reads_as_a_sentence_with_the_actual_list() -> None:
+    specs = {"answers": MetricSpec("answers", "answers")}
+    compiled, errors = compile_conditions({"answers": {"contains": "192.0.2.10"}}, {}, specs)
+    assert errors == []
+    verdict = judge(compiled, {"answers": ["192.0.2.99"]})
+    assert verdict.status == "down"
+    assert verdict.error == "answers was ['192.0.2.99'], expected contains 192.0.2.10"
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"contains": "a", "not_contains": "b"}, "got a mapping with keys contains, not_contains"),
+        ({"includes": "a"}, "got a mapping with keys includes"),
+        ({"contains": []}, "contains needs a value or a list of values, got []"),
+        ({"contains": {"a": 1}}, "contains needs a value or a list of values"),
+    ],
+)
+def test_bad_membership_conditions_say_what_was_expected(raw: Any, message: str) -> None:
+    with pytest.raises(ConditionError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        parse_condition(raw)

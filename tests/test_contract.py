@@ -32,7 +32,23 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "headers": {"Authorization": "Bearer AbCd1234efgh"},
     },
     "tls": {"host": "h.test", "port": 8443},
+    "heartbeat": {"token": "hb-Sample-Token-0123456789", "schedule": "every 1d", "grace": "1h"},
+    "multistep": {
+        "steps": [
+            {"name": "login", "url": "https://u:PlantedPw42x@h.test/login", "capture": {"token": {"json": "t"}}},
+            {
+                "name": "orders",
+                "url": "https://h.test/orders?token=PlantedTok42",
+                "headers": {"Authorization": "Bearer {{ steps.login.token }}"},
+            },
+        ]
+    },
+    "dns": {"query": "h.test", "record_type": "A", "server": "192.0.2.53:5353"},
+    "icmp": {"host": "h.test"},
+    "grpc": {"host": "h.test", "port": 50051, "service": "billing"},
+    "tcp": {"host": "h.test", "port": 6379, "steps": [{"send": "AUTH PlantedPw42x\r\n"}, {"expect": "+OK"}]},
     "hls": {"url": "https://u:PlantedPw42x@h.test/live.m3u8?token=PlantedTok42"},
+    "dash": {"url": "https://u:PlantedPw42x@h.test/live.mpd?token=PlantedTok42", "content": True},
     "websocket": {"protocol": "socketio", "url": "ws://u:PlantedPw42x@h.test/", "auth": {"token": "PlantedTok42"}},
     "browser": {"url": "https://h.test/", "steps": [{"fill": "#pw", "value": "PlantedPw42x"}]},
 }
@@ -132,6 +148,7 @@ def test_secret_fields_exist_and_no_secret_looking_field_is_left_out(type_name: 
         assert kind in typing.get_args(SecretKind)
     undeclared = {name for name in fields if SECRET_FIELD.search(name.rsplit(".", 1)[-1])} - set(probe.secrets)
     allowed = {"verify_tls", "subprotocols", "max_body"}  # flags and sizes, not secrets
+    allowed |= {"steps.capture.header", "steps.capture.secret"}  # a header's name, a flag (multistep)
     assert undeclared <= allowed, f"fields that may carry a secret are not declared in secrets: {undeclared}"
 
 
@@ -205,16 +222,25 @@ def test_the_feed_schema_names_exactly_the_registered_types() -> None:
     assert sorted(word.strip() for word in described.split(",")) == sorted(PROBES)
 
 
-def test_the_readme_lists_every_registered_type() -> None:
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
+def test_every_registered_type_has_a_reference_page_linked_from_the_readme() -> None:
+    root = Path(__file__).parent.parent
+    readme = (root / "README.md").read_text()
     for type_name in PROBES:
-        assert f"### `{type_name}`" in readme, f"README has no section for the {type_name} check type"
+        page = root / "docs" / "checks" / f"{type_name}.md"
+        assert page.is_file(), f"docs/checks/{type_name}.md is missing: every check type has a reference page"
+        first = page.read_text().lstrip().splitlines()[0]
+        assert first.startswith("# ") and f"`{type_name}`" in first, (
+            f"docs/checks/{type_name}.md must open with a '# ' heading naming `{type_name}`; it opens with {first!r}"
+        )
+        assert f"docs/checks/{type_name}.md" in readme, (
+            f"README.md does not link to docs/checks/{type_name}.md (add a row to its 'Check types' table)"
+        )
 
 
 def test_the_cli_table_shows_the_headline_metrics_in_their_unit(type_name: str) -> None:
     from datetime import UTC, datetime
 
-    from prober.cli.commands import _metric_summary
+    from prober.cli.render import metric_summary
     from prober.config.durations import format_duration
     from prober.results import Result
 
@@ -222,7 +248,7 @@ def test_the_cli_table_shows_the_headline_metrics_in_their_unit(type_name: str) 
     metrics = {name: 0.0417 if probe.metrics[name].unit == "s" else 7 for name in probe.headline}
     metrics["not_a_headline"] = 99
     result = Result(type_name, type_name, "default", datetime.now(UTC), 1.0, "up", metrics=metrics)
-    summary = _metric_summary(result)
+    summary = metric_summary(result)
     for name in probe.headline:
         assert f"{name}={format_duration(0.0417) if probe.metrics[name].unit == 's' else 7}" in summary
     assert "not_a_headline" not in summary

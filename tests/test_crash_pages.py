@@ -2,7 +2,7 @@
 before a `kill -9` is delivered after the restart (at least once; exactly once when nothing is killed).
 
 Real `prober run` processes, real Apprise deliveries to a local webhook receiver that is down at times.
-The Done-when of issue 9: 20 `kill -9` at random moments with 50 checks every 1 s, flapping targets and a
+What docs/hardening.md promises: 20 `kill -9` at random moments with 50 checks every 1 s, flapping targets and a
 receiver down about half of the time; `PRAGMA integrity_check` is ok after every kill and at the end; every
 incident in the database was announced DOWN then RESOLVED and no page names an unknown incident; a page
 delivered twice has a kill between its two copies; and at least one kill caught a page still undelivered.

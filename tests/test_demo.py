@@ -22,7 +22,8 @@ async def test_the_demo_checks_its_own_targets_and_serves_the_status_page(free_p
     try:
         await asyncio.wait_for(ready.wait(), 20)
         statuses = lambda: dict(query(db, 'select "check", status from current_state'))  # noqa: E731
-        await wait_until(lambda: len(statuses()) >= 7, 40, interval=0.2)
+        named = {"shop-landing", "api-readiness", "search-api", "api-certificate", "live-stream", "chat-websocket"}
+        await wait_until(lambda: named | {"nightly-export"} <= set(statuses()), 40, interval=0.2)
         current = statuses()
         assert current["shop-landing"] == "up"
         assert current["api-readiness"] == "up"
@@ -30,6 +31,8 @@ async def test_the_demo_checks_its_own_targets_and_serves_the_status_page(free_p
         assert current["api-certificate"] == "degraded"  # 45 days left against a 60-day warning
         assert current["live-stream"] == "up"
         assert current["chat-websocket"] == "up"
+        await wait_until(lambda: len(query(db, "select id from pings")) >= 2, 20, interval=0.2)  # the demo job
+        assert statuses()["nightly-export"] == "up"
         async with aiohttp.ClientSession() as session:
             async with session.get(f"http://{listen}/api/v1/status") as response:
                 assert response.status == 200
@@ -96,3 +99,36 @@ def test_a_notification_is_printed_as_one_readable_block(capsys: pytest.CaptureF
     out = capsys.readouterr().out
     assert ">>> webhook received a FAILURE notification: DOWN: orders-api" in out
     assert "    HTTP 503\n    since 12:00" in out
+
+
+async def test_the_demo_job_pings_its_heartbeat_and_skips_some_rounds() -> None:
+    """The demo's cron-like job: a start and an end (exit code 0, a log line) each round, nothing in the last
+    `skipped` rounds of every `rounds`, so the demo's heartbeat goes late now and then."""
+    from aiohttp import web
+
+    from prober.demo import demo_job
+
+    seen: list[tuple[float, str, str]] = []
+
+    async def ping(request: web.Request) -> web.Response:
+        seen.append((asyncio.get_running_loop().time(), request.match_info["action"], await request.text()))
+        return web.Response(text="OK")
+
+    app = web.Application()
+    app.router.add_post("/ping/t/{action}", ping)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    job = asyncio.create_task(demo_job(f"http://127.0.0.1:{port}/ping/t", every=0.3, rounds=4, skipped=2, first=0))
+    try:
+        await wait_until(lambda: len(seen) >= 6, 10, interval=0.05)
+    finally:
+        job.cancel()
+        await runner.cleanup()
+    actions = [action for _, action, _ in seen[:6]]
+    assert actions == ["start", "0", "start", "0", "start", "0"]
+    assert seen[1][2].startswith("exported ")
+    gaps = [later[0] - earlier[0] for earlier, later in zip(seen[1:5:2], seen[2:6:2], strict=True)]
+    assert gaps[0] < 0.6 < 0.8 < gaps[1]  # round 1 follows round 0; rounds 2 and 3 are skipped

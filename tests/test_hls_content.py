@@ -9,41 +9,17 @@ Material is 160x90, 1 s segments, made once per module; `Replay` serves it live 
 from __future__ import annotations
 
 import subprocess
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hls_origin import (
-    AAC,
-    H264,
-    TONE,
-    VIDEO,
-    FakeClock,
-    Origin,
-    Replay,
-    encode,
-    hls_origin,
-    load_hls_check,
-    read_vod,
-)
+from fake_clock import FakeClock
+from hls_origin import AAC, H264, TONE, VIDEO, Origin, Replay, encode, load_hls_check, read_vod
 
 from prober.results import Result
 from prober.scheduling.runner import Runner
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    """The fake wall clock, handed to runs through `Runner(clock=clock)`."""
-    return FakeClock()
-
-
-@pytest.fixture
-async def origin() -> AsyncIterator[Origin]:
-    async with hls_origin() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

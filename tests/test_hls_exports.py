@@ -12,8 +12,8 @@ from hls_origin import load_hls_check
 from prober.api.metrics import family_name
 from prober.config.loader import ConfigError
 from prober.probes.hls import probe as hls
-from prober.probes.hls.content import ContentSettings, Decoded, compare
 from prober.probes.hls.metrics import METRICS
+from prober.probes.media.content import ContentSettings, Decoded, compare
 
 
 @pytest.mark.parametrize(

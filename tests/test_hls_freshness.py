@@ -7,27 +7,15 @@ milliseconds.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from hls_origin import FakeClock, LiveMedia, Origin, hls_origin, load_hls_check
+from fake_clock import FakeClock
+from hls_origin import LiveMedia, Origin, load_hls_check
 
 from prober.probes.hls.state import is_fresh
 from prober.results import Result
 from prober.scheduling.runner import Runner
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    """The fake wall clock, handed to runs through `Runner(clock=clock)`."""
-    return FakeClock()
-
-
-@pytest.fixture
-async def origin() -> AsyncIterator[Origin]:
-    async with hls_origin() as running:
-        yield running
 
 
 def daemon(clock: FakeClock) -> Runner:

@@ -5,27 +5,15 @@ decoded.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from hls_origin import AAC, H264, TONE, VIDEO, FakeClock, Origin, Replay, encode, hls_origin, load_hls_check
+from fake_clock import FakeClock
+from hls_origin import AAC, H264, TONE, VIDEO, Origin, Replay, encode, load_hls_check
 
 from prober.scheduling.runner import Runner
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    """The fake wall clock, handed to runs through `Runner(clock=clock)`."""
-    return FakeClock()
-
-
-@pytest.fixture
-async def origin() -> AsyncIterator[Origin]:
-    async with hls_origin() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

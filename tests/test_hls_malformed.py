@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import socket
 import tracemalloc
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from hls_origin import FakeClock, LiveMedia, Origin, hls_origin, load_hls_check
+from fake_clock import FakeClock
+from hls_origin import LiveMedia, Origin, load_hls_check
 
 from prober.results import Result
 from prober.scheduling.runner import Runner
@@ -21,18 +21,6 @@ GOOD = (
     "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:7\n"
     "#EXTINF:2.000,\nseg7.ts\n#EXTINF:2.000,\nseg8.ts\n#EXTINF:2.000,\nseg9.ts\n"
 )
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    """The fake wall clock, handed to runs through `Runner(clock=clock)`."""
-    return FakeClock()
-
-
-@pytest.fixture
-async def origin() -> AsyncIterator[Origin]:
-    async with hls_origin() as running:
-        yield running
 
 
 async def serve_and_check(clock: FakeClock, origin: Origin, tmp_path: Path, body: bytes, status: int = 200) -> Result:

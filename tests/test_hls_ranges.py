@@ -8,28 +8,16 @@ sliding window on a fake clock, so each run sees exactly the segments the test c
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from hls_origin import H264, VIDEO, FakeClock, Origin, Replay, encode, hls_origin, load_hls_check
+from fake_clock import FakeClock
+from hls_origin import H264, VIDEO, Origin, Replay, encode, load_hls_check
 
 from prober.results import Result
 from prober.scheduling.runner import Runner
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    """The fake wall clock, handed to runs through `Runner(clock=clock)`."""
-    return FakeClock()
-
-
-@pytest.fixture
-async def origin() -> AsyncIterator[Origin]:
-    async with hls_origin() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,12 @@ own live playlist on a fake clock, behind a master with EXT-X-MEDIA entries.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hls_origin import AAC, H264, TONE, VIDEO, FakeClock, Origin, Replay, encode, hls_origin, load_hls_check
+from fake_clock import FakeClock
+from hls_origin import AAC, H264, TONE, VIDEO, Origin, Replay, encode, load_hls_check
 
 from prober.scheduling.runner import Runner
 
@@ -24,12 +24,6 @@ MASTER = (
     '#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",NAME="English CC",URI="subs/index.m3u8"\n'
     '#EXT-X-STREAM-INF:BANDWIDTH=300000,RESOLUTION=160x90,AUDIO="aud",SUBTITLES="subs"\nvideo/index.m3u8\n'
 )
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    """The fake wall clock, handed to runs through `Runner(clock=clock)`."""
-    return FakeClock()
 
 
 @pytest.fixture(scope="module")
@@ -55,12 +49,12 @@ def subtitles(directory: Path, srt: Path) -> Path:
 
 
 @pytest.fixture
-async def origin(media: dict[str, Path], clock: FakeClock) -> AsyncIterator[Origin]:
-    async with hls_origin() as running:
-        running.static["/master.m3u8"] = (200, {"Content-Type": "application/vnd.apple.mpegurl"}, MASTER.encode())
-        for name, playlist in media.items():
-            running.replays[name] = Replay.of(clock, playlist, pdt=True)
-        yield running
+def origin(origin: Origin, media: dict[str, Path], clock: FakeClock) -> Origin:
+    """The shared origin (tests/conftest.py), serving the master and a live replay of each rendition."""
+    origin.static["/master.m3u8"] = (200, {"Content-Type": "application/vnd.apple.mpegurl"}, MASTER.encode())
+    for name, playlist in media.items():
+        origin.replays[name] = Replay.of(clock, playlist, pdt=True)
+    return origin
 
 
 async def runs(origin: Origin, clock: FakeClock, tmp_path: Path, freeze: str | None, **keys: Any) -> list[Any]:

@@ -8,28 +8,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hls_origin import FakeClock, LiveMedia, Origin, hls_origin, load_hls_check
+from fake_clock import FakeClock
+from hls_origin import LiveMedia, Origin, load_hls_check
 
 from prober.probes.base import MemoryStateStore
 from prober.results import Result
 from prober.scheduling.runner import Runner
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    """The fake wall clock, handed to runs through `Runner(clock=clock)`."""
-    return FakeClock()
-
-
-@pytest.fixture
-async def origin() -> AsyncIterator[Origin]:
-    async with hls_origin() as running:
-        yield running
 
 
 async def run_once(clock: FakeClock, tmp_path: Path, check: dict[str, Any]) -> Result:

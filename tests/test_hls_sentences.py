@@ -7,12 +7,12 @@ whose PROGRAM-DATE-TIME says it stopped long ago.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hls_origin import FakeClock, LiveMedia, Origin, hls_origin, load_hls_check
+from fake_clock import FakeClock
+from hls_origin import LiveMedia, Origin, load_hls_check
 
 from prober.probes.hls.playlist import MediaPlaylist, PlaylistError, parse_playlist
 from prober.results import Result
@@ -22,18 +22,6 @@ GOOD = (
     "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:7\n"
     "#EXTINF:2.000,\nseg7.ts\n#EXTINF:2.000,\nseg8.ts\n#EXTINF:2.000,\nseg9.ts\n"
 )
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    """The fake wall clock, handed to runs through `Runner(clock=clock)`."""
-    return FakeClock()
-
-
-@pytest.fixture
-async def origin() -> AsyncIterator[Origin]:
-    async with hls_origin() as running:
-        yield running
 
 
 async def serve(clock: FakeClock, origin: Origin, tmp_path: Path, body: str | bytes, **keys: Any) -> Result:

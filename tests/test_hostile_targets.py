@@ -491,7 +491,7 @@ async def test_a_token_echoed_by_the_target_is_masked_in_the_result(tmp_path: Pa
 
 
 async def test_an_ingest_body_that_is_a_gzip_bomb_is_413_without_inflating_it(tmp_path: Path) -> None:
-    from test_api_helpers import fake_daemon, serve
+    from api_helpers import fake_daemon, serve
 
     config = (
         "version: 1\ningest:\n  tokens: {eu-west: 'eu-secret-token-1234'}\nchecks:\n"

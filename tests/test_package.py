@@ -86,7 +86,7 @@ def _module_imports() -> dict[str, set[str]]:
 
 
 def test_no_module_of_prober_imports_itself_back() -> None:
-    """No import cycle (issue 13: `probes/__init__` ↔ every probe, `browser` ↔ `browser_run`): the order
+    """No import cycle (`probes/__init__` ↔ every probe, a probe's package ↔ its modules): the order
     modules load in never decides whether a name exists yet."""
     graph = _module_imports()
     state: dict[str, int] = {}  # 1: on the current path, 2: done
@@ -110,7 +110,7 @@ def test_no_module_of_prober_imports_itself_back() -> None:
 
 
 def test_importing_the_alerts_imports_no_probe_and_no_http_library() -> None:
-    """The pure parts stay pure to import (issue 13): `prober/__init__` loads its names on first use."""
+    """The pure parts stay pure to import: `prober/__init__` loads its names on first use."""
     code = (
         "import sys, prober.alerts\n"
         "loaded = [name for name in sys.modules if name.startswith(('prober.probes', 'aiohttp', 'playwright', 'av'))]\n"

@@ -1,4 +1,4 @@
-"""Results (SPEC.md §3): ids, timestamps, and the JSON form that scripts, the store and agents rely on."""
+"""Results (docs/api.md): ids, timestamps, and the JSON form that scripts, the store and agents rely on."""
 
 from __future__ import annotations
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import heapq
 import itertools
 import logging
 from collections import Counter
@@ -13,76 +12,16 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from fake_clock import SteppedClock, settle
 
+from prober.clock import SystemClock
 from prober.config.conditions import MetricSpec
 from prober.config.loader import CheckSpec, load_config
 from prober.config.models import CheckBase
 from prober.probes.base import Observation, ProbeContext
-from prober.scheduling.scheduler import Scheduler, SystemClock
+from prober.scheduling.scheduler import Scheduler
 
 START = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
-
-
-class FakeClock:
-    """Time that moves only when a test says so; sleepers wake in time order with the loop settling between."""
-
-    def __init__(self, start: datetime = START) -> None:
-        self._now = start.timestamp()
-        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
-        self._seq = itertools.count()
-
-    def now(self) -> datetime:
-        return datetime.fromtimestamp(self._now, UTC)
-
-    async def sleep_until(self, moment: datetime) -> None:
-        target = moment.timestamp()
-        if target <= self._now:
-            await asyncio.sleep(0)
-            return
-        future = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (target, next(self._seq), future))
-        await future
-
-    async def sleep(self, seconds: float) -> None:
-        await self.sleep_until(self.now() + timedelta(seconds=seconds))
-
-    def _wake_due(self) -> None:
-        while self._sleepers and self._sleepers[0][0] <= self._now:
-            _, _, future = heapq.heappop(self._sleepers)
-            if not future.done():
-                future.set_result(None)
-
-    async def advance(self, seconds: float) -> None:
-        """Walk time forward to each sleeper's moment in turn, as a real clock would."""
-        end = self._now + seconds
-        await settle()
-        while self._sleepers and self._sleepers[0][0] <= end:
-            self._now = max(self._now, self._sleepers[0][0])
-            self._wake_due()
-            await settle()
-        self._now = end
-        await settle()
-
-    async def jump(self, seconds: float) -> None:
-        """Leap forward at once (a suspend): every sleeper due by then wakes together at the new time."""
-        self._now += seconds
-        self._wake_due()
-        await settle()
-
-    async def step_back(self, seconds: float) -> None:
-        """The wall clock is set back. Sleepers wake early, as the Clock contract allows (SystemClock
-        wakes at least every second), so the scheduler gets to notice."""
-        self._now -= seconds
-        sleepers, self._sleepers = self._sleepers, []
-        for _, _, future in sleepers:
-            if not future.done():
-                future.set_result(None)
-        await settle()
-
-
-async def settle() -> None:
-    for _ in range(40):
-        await asyncio.sleep(0)
 
 
 class FakeProbe:
@@ -105,7 +44,9 @@ def spec(name: str, schedule: str = "every 1m", type_name: str = "http", timeout
 class Recorder:
     """A run function: records (name, scheduled_at, started_at) and optionally takes fake time."""
 
-    def __init__(self, clock: FakeClock, duration: float = 0.0, durations: Mapping[str, float] | None = None) -> None:
+    def __init__(
+        self, clock: SteppedClock, duration: float = 0.0, durations: Mapping[str, float] | None = None
+    ) -> None:
         self.clock = clock
         self.duration = duration
         self.durations = dict(durations or {})
@@ -134,7 +75,7 @@ class Recorder:
 
 
 async def test_every_minute_checks_start_spread_over_the_minute_each_once() -> None:
-    clock = FakeClock()
+    clock = SteppedClock(START)
     recorder = Recorder(clock)
     scheduler = Scheduler([spec(f"check-{i}") for i in range(300)], recorder, clock=clock)
     await scheduler.start()
@@ -148,7 +89,7 @@ async def test_every_minute_checks_start_spread_over_the_minute_each_once() -> N
 
 
 async def test_a_batch_window_starts_due_checks_together_no_later_than_the_window_and_misses_none() -> None:
-    clock = FakeClock()
+    clock = SteppedClock(START)
     recorder = Recorder(clock)
     checks = [spec(f"check-{i}", "every 10s") for i in range(200)]
     scheduler = Scheduler(checks, recorder, clock=clock, batch_window=0.5)
@@ -168,7 +109,7 @@ async def test_a_batch_window_starts_due_checks_together_no_later_than_the_windo
 
 
 async def test_a_burst_of_checks_due_at_the_same_second_all_run_and_none_counts_as_missed() -> None:
-    clock = FakeClock()
+    clock = SteppedClock(START)
     recorder = Recorder(clock)
     checks = [spec(f"c{i}", "* * * * *") for i in range(1500)]  # no H: all due on the minute
     scheduler = Scheduler(checks, recorder, clock=clock, max_concurrency=1000)
@@ -183,7 +124,7 @@ async def test_a_burst_of_checks_due_at_the_same_second_all_run_and_none_counts_
 
 
 async def test_cron_with_seconds_runs_on_exactly_those_seconds() -> None:
-    clock = FakeClock()
+    clock = SteppedClock(START)
     recorder = Recorder(clock)
     scheduler = Scheduler([spec("every-20s", "* * * * * */20")], recorder, clock=clock)
     await scheduler.start()
@@ -194,7 +135,7 @@ async def test_cron_with_seconds_runs_on_exactly_those_seconds() -> None:
 
 
 async def test_runs_stay_on_the_schedule_without_drift_over_hundreds_of_runs() -> None:
-    clock = FakeClock()
+    clock = SteppedClock(START)
     recorder = Recorder(clock, duration=2.9)  # each run takes time; that must not push later runs back
     check = spec("steady", "every 7s")
     scheduler = Scheduler([check], recorder, clock=clock)
@@ -211,7 +152,7 @@ async def test_runs_stay_on_the_schedule_without_drift_over_hundreds_of_runs() -
 
 
 async def test_a_run_still_going_when_the_next_is_due_is_not_started_twice_and_is_counted() -> None:
-    clock = FakeClock()
+    clock = SteppedClock(START)
     recorder = Recorder(clock, durations={"slow": 25})
     scheduler = Scheduler([spec("slow", "every 10s"), spec("quick", "every 10s")], recorder, clock=clock)
     await scheduler.start()
@@ -233,7 +174,7 @@ async def test_a_run_still_going_when_the_next_is_due_is_not_started_twice_and_i
 async def test_after_a_suspend_missed_runs_are_counted_and_not_replayed_in_a_burst(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    clock = FakeClock()
+    clock = SteppedClock(START)
     recorder = Recorder(clock)
     checks = [spec(f"c{i}", "every 1m") for i in range(20)]
     scheduler = Scheduler(checks, recorder, clock=clock)
@@ -255,7 +196,7 @@ async def test_after_a_suspend_missed_runs_are_counted_and_not_replayed_in_a_bur
 
 
 async def test_a_cron_check_with_seconds_skips_the_slots_of_a_suspend_and_resumes_on_its_seconds() -> None:
-    clock = FakeClock()
+    clock = SteppedClock(START)
     recorder = Recorder(clock)
     scheduler = Scheduler([spec("tens", "* * * * * */10")], recorder, clock=clock)
     await scheduler.start()
@@ -269,7 +210,7 @@ async def test_a_cron_check_with_seconds_skips_the_slots_of_a_suspend_and_resume
 
 
 async def test_a_small_delay_is_lag_not_a_missed_run() -> None:
-    clock = FakeClock()
+    clock = SteppedClock(START)
     recorder = Recorder(clock)
     scheduler = Scheduler([spec("a", "every 1m")], recorder, clock=clock)
     await scheduler.start()
@@ -283,7 +224,7 @@ async def test_a_small_delay_is_lag_not_a_missed_run() -> None:
 
 
 async def test_the_global_concurrency_bound_is_never_exceeded_and_lag_includes_the_wait() -> None:
-    clock = FakeClock()
+    clock = SteppedClock(START)
     recorder = Recorder(clock, duration=10)
     checks = [spec(f"c{i}", "*/1 * * * *") for i in range(12)]  # all due at the same moment
     scheduler = Scheduler(checks, recorder, clock=clock, max_concurrency=5)
@@ -301,7 +242,7 @@ async def test_the_global_concurrency_bound_is_never_exceeded_and_lag_includes_t
 
 
 async def test_browser_checks_are_limited_to_two_at_a_time_while_others_run_freely() -> None:
-    clock = FakeClock()
+    clock = SteppedClock(START)
     recorder = Recorder(clock, duration=5)
     checks = [spec(f"b{i}", "*/1 * * * *", "browser", "30s") for i in range(6)]
     checks += [spec(f"h{i}", "*/1 * * * *") for i in range(6)]
@@ -316,7 +257,7 @@ async def test_browser_checks_are_limited_to_two_at_a_time_while_others_run_free
 
 
 async def test_custom_type_limits_apply() -> None:
-    clock = FakeClock()
+    clock = SteppedClock(START)
     recorder = Recorder(clock, duration=5)
     checks = [spec(f"h{i}", "*/1 * * * *") for i in range(4)]
     scheduler = Scheduler(checks, recorder, clock=clock, type_limits={"http": 1})
@@ -328,7 +269,7 @@ async def test_custom_type_limits_apply() -> None:
 
 
 async def test_replace_keeps_unchanged_checks_timing_and_counters() -> None:
-    clock = FakeClock()
+    clock = SteppedClock(START)
     recorder = Recorder(clock)
     scheduler = Scheduler([spec("keep"), spec("drop"), spec("retime", "every 1m")], recorder, clock=clock)
     await scheduler.start()
@@ -354,7 +295,7 @@ async def test_replace_keeps_unchanged_checks_timing_and_counters() -> None:
 
 
 async def test_a_removed_check_readded_while_its_run_is_going_is_not_run_twice() -> None:
-    clock = FakeClock()
+    clock = SteppedClock(START)
     recorder = Recorder(clock, duration=90)
     scheduler = Scheduler([spec("long", "every 1m")], recorder, clock=clock)
     await scheduler.start()
@@ -371,7 +312,7 @@ async def test_a_removed_check_readded_while_its_run_is_going_is_not_run_twice()
 async def test_a_run_that_raises_is_logged_counted_and_the_check_keeps_its_schedule(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    clock = FakeClock()
+    clock = SteppedClock(START)
     calls: list[str] = []
 
     async def explode(check: CheckSpec, scheduled_at: datetime) -> None:
@@ -390,7 +331,7 @@ async def test_a_run_that_raises_is_logged_counted_and_the_check_keeps_its_sched
 
 
 async def test_stop_lets_short_runs_finish_and_cancels_stragglers_after_the_grace() -> None:
-    clock = FakeClock()
+    clock = SteppedClock(START)
     finished: list[str] = []
     cancelled: list[str] = []
 
@@ -421,7 +362,7 @@ async def test_stop_lets_short_runs_finish_and_cancels_stragglers_after_the_grac
 
 
 async def test_stop_cancels_runs_still_waiting_for_a_slot_without_starting_them() -> None:
-    clock = FakeClock()
+    clock = SteppedClock(START)
     recorder = Recorder(clock, duration=100)
     checks = [spec(f"c{i}", "*/1 * * * *") for i in range(4)]
     scheduler = Scheduler(checks, recorder, clock=clock, max_concurrency=1)
@@ -435,7 +376,7 @@ async def test_stop_cancels_runs_still_waiting_for_a_slot_without_starting_them(
 
 
 async def test_a_clock_stepped_back_does_not_pause_checks_until_it_catches_up() -> None:
-    clock = FakeClock()
+    clock = SteppedClock(START)
     recorder = Recorder(clock)
     scheduler = Scheduler([spec("a", "every 10s")], recorder, clock=clock)
     await scheduler.start()
@@ -451,7 +392,7 @@ async def test_a_clock_whose_sleep_fails_is_logged_and_the_timer_keeps_going(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr("prober.scheduling.scheduler._CLOCK_RETRY", 0.001)
-    clock = FakeClock()
+    clock = SteppedClock(START)
     real_sleep = clock.sleep_until
     failures = 3
 
@@ -481,7 +422,7 @@ async def test_checks_loaded_from_yaml_run_on_their_schedules_with_the_browser_b
     lines += ["  - {name: api, type: http, url: 'http://127.0.0.1:9/', schedule: 'every 15s'}"]
     (tmp_path / "checks.yaml").write_text("\n".join(lines) + "\n")
     specs = load_config([tmp_path], env={}).checks
-    clock = FakeClock()
+    clock = SteppedClock(START)
     recorder = Recorder(clock, duration=5)
     scheduler = Scheduler(specs, recorder, clock=clock)
     await scheduler.start()
@@ -494,15 +435,15 @@ async def test_checks_loaded_from_yaml_run_on_their_schedules_with_the_browser_b
 
 async def test_duplicate_names_and_bad_bounds_are_refused() -> None:
     with pytest.raises(ValueError, match="duplicated: a"):
-        Scheduler([spec("a"), spec("a")], Recorder(FakeClock()))
+        Scheduler([spec("a"), spec("a")], Recorder(SteppedClock(START)))
     with pytest.raises(ValueError, match="max_concurrency"):
-        Scheduler([], Recorder(FakeClock()), max_concurrency=0)
+        Scheduler([], Recorder(SteppedClock(START)), max_concurrency=0)
     with pytest.raises(ValueError, match="browser"):
-        Scheduler([], Recorder(FakeClock()), type_limits={"browser": 0})
+        Scheduler([], Recorder(SteppedClock(START)), type_limits={"browser": 0})
 
 
 async def test_stats_report_counters_lags_and_next_run_as_json() -> None:
-    clock = FakeClock()
+    clock = SteppedClock(START)
     recorder = Recorder(clock)
     scheduler = Scheduler([spec("a", "every 10s")], recorder, clock=clock)
     await scheduler.start()

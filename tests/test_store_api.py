@@ -16,12 +16,14 @@ def test_every_name_in_all_exists_and_nothing_public_is_left_out() -> None:
 
 def test_writes_are_coroutines_and_reads_are_plain_methods() -> None:
     writes = {
-        "start", "close", "write", "write_many", "load", "save", "save_alert_state", "delete_alert_state",
-        "open_incident", "update_incident", "resolve_incident", "record_notification", "prune",
+        "start", "close", "write", "write_many", "load", "save", "apply_transition", "record_delivery",
+        "pending_notifications", "forget_notifications", "save_push_cursor", "prune",
     }  # fmt: skip
     reads = {
         "current", "checks", "results", "result", "uptime", "uptimes", "latency_percentiles", "rollups",
         "incidents", "incident", "notifications", "load_alert_states", "load_probe_state",
+        "hourly_rows", "daily_uptime", "location_uptime", "raw_points", "failed_results", "newest_artifacts",
+        "artifact_listed",
     }  # fmt: skip
     for name in writes:
         assert inspect.iscoroutinefunction(getattr(Store, name)), name

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from test_api_helpers import NOW, FakeDaemon, serve, write_config
+from api_helpers import NOW, FakeDaemon, serve, write_config
 
 from prober.results import Assertion, Result, Status, new_result_id
 from prober.store import SCHEMA_VERSION, Store

@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from store_seed import open_incident, record_notification, resolve_incident
 
+from prober.alerts import CheckAlertState, LocationState
 from prober.probes.base import ProbeState, StateStore
 from prober.store import Store
 
@@ -37,36 +39,33 @@ async def test_probe_state_round_trips_per_check_and_location(store: Store) -> N
     assert await state_store.load("live", "eu-west") == {"variants": {"720p": {"media_sequence": 1042}}}
 
 
-async def test_alert_states_survive_a_restart_and_can_be_forgotten(db_path: Path) -> None:
+async def test_alert_states_survive_a_restart(db_path: Path) -> None:
+    api = CheckAlertState("api", locations={"default": LocationState(downs=3, down=True)})
     async with Store(db_path) as store:
-        await store.save_alert_state("api", {"locations": {"default": {"down": 3}}, "open": True})
-        await store.save_alert_state("web", {"open": False})
-        await store.save_alert_state("web", {"open": False, "changed": 1})
+        await store.apply_transition("api", api.to_json(), [], [], T0)
+        await store.apply_transition("web", CheckAlertState("web").to_json(), [], [], T0)
+        await store.apply_transition("web", CheckAlertState("web", recent_opens=(T0,)).to_json(), [], [], T0)
     async with Store(db_path) as store:
-        assert store.load_alert_states() == {
-            "api": {"locations": {"default": {"down": 3}}, "open": True},
-            "web": {"open": False, "changed": 1},
-        }
-        assert await store.delete_alert_state("web") is True
-        assert await store.delete_alert_state("web") is False
-        assert list(store.load_alert_states()) == ["api"]
+        saved = store.load_alert_states()
+    assert CheckAlertState.from_json(saved["api"]) == api
+    assert CheckAlertState.from_json(saved["web"]).recent_opens == (T0,), "the newest state of a check wins"
+    assert sorted(saved) == ["api", "web"]
 
 
 async def test_incidents_open_resolve_and_list_newest_first(store: Store) -> None:
-    first = await store.open_incident("api", ["eu-west", "us-east"], "connection refused", T0)
-    second = await store.open_incident("web", ["default"], "HTTP status 503, expected 2xx", T0 + timedelta(hours=1))
-    third = await store.open_incident("api", ["eu-west"], "timed out after 10s", T0 + timedelta(hours=2))
-    assert await store.resolve_incident(first, T0 + timedelta(minutes=7, seconds=30)) is True
-    assert await store.resolve_incident(first, T0 + timedelta(hours=5)) is False  # already resolved: unchanged
-    assert await store.resolve_incident(9999, T0) is False
+    first = await open_incident(store, "api", ["eu-west", "us-east"], "connection refused", T0)
+    second = await open_incident(store, "web", ["default"], "HTTP status 503, expected 2xx", T0 + timedelta(hours=1))
+    third = await open_incident(store, "api", ["eu-west"], "timed out after 10s", T0 + timedelta(hours=2))
+    await resolve_incident(store, first, T0 + timedelta(minutes=7, seconds=30))
+    await resolve_incident(store, first, T0 + timedelta(hours=5))  # already resolved: unchanged
 
-    assert [i["id"] for i in store.incidents()] == [third, second, first]
-    assert [i["id"] for i in store.incidents(open_only=True)] == [third, second]
-    assert [i["id"] for i in store.incidents(check="api")] == [third, first]
-    assert [i["id"] for i in store.incidents(limit=1)] == [third]
-    resolved = store.incident(first)
+    assert [i["id"] for i in store.incidents()] == [third.id, second.id, first.id]
+    assert [i["id"] for i in store.incidents(open_only=True)] == [third.id, second.id]
+    assert [i["id"] for i in store.incidents(check="api")] == [third.id, first.id]
+    assert [i["id"] for i in store.incidents(limit=1)] == [third.id]
+    resolved = store.incident(first.id)
     assert resolved == {
-        "id": first,
+        "id": first.id,
         "check": "api",
         "locations": ["eu-west", "us-east"],
         "error": "connection refused",
@@ -74,37 +73,43 @@ async def test_incidents_open_resolve_and_list_newest_first(store: Store) -> Non
         "resolved_at": T0 + timedelta(minutes=7, seconds=30),
         "downtime_seconds": 450.0,
     }
-    assert store.incident(second) is not None and store.incident(second)["downtime_seconds"] is None  # type: ignore[index]
+    assert store.incident(second.id) is not None and store.incident(second.id)["downtime_seconds"] is None  # type: ignore[index]
     assert store.incident(12345) is None
 
 
-async def test_an_open_incident_can_gain_locations_and_a_new_error(store: Store) -> None:
-    incident = await store.open_incident("api", ["eu-west"], "connection refused", T0)
-    assert await store.update_incident(incident, locations=["eu-west", "us-east"]) is True
-    assert await store.update_incident(incident, error="timed out after 10s") is True
-    assert await store.update_incident(999, error="nothing") is False
-    [stored] = store.incidents()
-    assert (stored["locations"], stored["error"]) == (["eu-west", "us-east"], "timed out after 10s")
+async def test_resolving_resolves_only_the_incident_of_that_key(store: Store) -> None:
+    """A check's incidents are told apart by the engine's key, not by the check's name."""
+    old = await open_incident(store, "api", ["default"], "connection refused", T0)
+    new = await open_incident(store, "api", ["default"], "timed out after 10s", T0 + timedelta(hours=1))
+    await resolve_incident(store, new, T0 + timedelta(hours=2))
+    assert [i["id"] for i in store.incidents(open_only=True)] == [old.id]
+
+
+async def test_an_incident_opened_twice_by_the_same_transition_is_one_row(store: Store) -> None:
+    """A transition replayed after a crash (same key) does not open a second incident."""
+    first = await open_incident(store, "api", ["default"], "connection refused", T0)
+    again = await open_incident(store, "api", ["default"], "connection refused", T0)
+    assert again.id == first.id and len(store.incidents()) == 1
 
 
 async def test_open_incidents_are_still_open_after_a_restart(db_path: Path) -> None:
     async with Store(db_path) as store:
-        incident = await store.open_incident("api", ["default"], "connection refused", T0)
+        incident = await open_incident(store, "api", ["default"], "connection refused", T0)
     async with Store(db_path) as store:
-        assert [i["id"] for i in store.incidents(open_only=True)] == [incident]
-        assert await store.resolve_incident(incident, T0 + timedelta(minutes=3))
+        assert [i["id"] for i in store.incidents(open_only=True)] == [incident.id]
+        await resolve_incident(store, incident, T0 + timedelta(minutes=3))
         assert store.incidents(open_only=True) == []
-        assert await store.open_incident("api", ["default"], "again", T0 + timedelta(hours=1)) > incident
+        later = await open_incident(store, "api", ["default"], "again", T0 + timedelta(hours=1))
+        assert later.id > incident.id
 
 
 async def test_notification_attempts_are_recorded_newest_first(store: Store) -> None:
-    incident = await store.open_incident("api", ["default"], "connection refused", T0)
+    incident = await open_incident(store, "api", ["default"], "connection refused", T0)
     url = "json://127.0.0.1:8099/hook"
-    await store.record_notification(
-        incident, "api", "down", url, 1, False, "connection refused", T0, outcome="retrying"
-    )
-    await store.record_notification(incident, "api", "down", url, 2, True, None, T0 + timedelta(seconds=2))
-    await store.record_notification(None, None, "test", "slack://****/****", 1, True, None, T0 + timedelta(seconds=9))
+    await record_notification(store, incident, "api", "down", url, 1, "retrying", "connection refused", T0)
+    await record_notification(store, incident, "api", "down", url, 2, "delivered", None, T0 + timedelta(seconds=2))
+    await record_notification(store, None, None, "test", "slack://****/****", 1, "delivered", None,
+                              T0 + timedelta(seconds=9))  # fmt: skip
     attempts = store.notifications()
     assert [(n["kind"], n["attempt"], n["ok"]) for n in attempts] == [
         ("test", 1, True),
@@ -113,7 +118,7 @@ async def test_notification_attempts_are_recorded_newest_first(store: Store) -> 
     ]
     assert attempts[2] == {
         "id": attempts[2]["id"],
-        "incident_id": incident,
+        "incident_id": incident.id,
         "check": "api",
         "kind": "down",
         "url": url,
@@ -124,6 +129,6 @@ async def test_notification_attempts_are_recorded_newest_first(store: Store) -> 
         "at": T0,
     }
     assert attempts[0]["check"] is None and attempts[0]["incident_id"] is None
-    assert [n["attempt"] for n in store.notifications(incident_id=incident)] == [2, 1]
+    assert [n["attempt"] for n in store.notifications(incident_id=incident.id)] == [2, 1]
     assert len(store.notifications(check="api")) == 2
     assert len(store.notifications(limit=1)) == 1

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from store_seed import open_incident, record_notification, resolve_incident
 
 from prober.config.models import RetentionConfig
 from prober.results import Result
@@ -75,17 +76,17 @@ async def test_prune_works_in_small_batches_while_writes_go_on(
 
 
 async def test_open_incidents_are_never_pruned_and_old_resolved_ones_are(store: Store) -> None:
-    long_open = await store.open_incident("api", ["default"], "down for ages", NOW - 500 * DAY)
-    old = await store.open_incident("web", ["default"], "down", NOW - 450 * DAY)
-    await store.resolve_incident(old, NOW - 449 * DAY)
-    recent = await store.open_incident("web", ["default"], "down", NOW - 2 * DAY)
-    await store.resolve_incident(recent, NOW - DAY)
-    await store.record_notification(old, "web", "down", "json://hook", 1, True, None, NOW - 450 * DAY)
-    await store.record_notification(recent, "web", "down", "json://hook", 1, True, None, NOW - 2 * DAY)
+    long_open = await open_incident(store, "api", ["default"], "down for ages", NOW - 500 * DAY)
+    old = await open_incident(store, "web", ["default"], "down", NOW - 450 * DAY)
+    await resolve_incident(store, old, NOW - 449 * DAY)
+    recent = await open_incident(store, "web", ["default"], "down", NOW - 2 * DAY)
+    await resolve_incident(store, recent, NOW - DAY)
+    await record_notification(store, old, "web", "down", "json://hook", 1, "delivered", None, NOW - 450 * DAY)
+    await record_notification(store, recent, "web", "down", "json://hook", 1, "delivered", None, NOW - 2 * DAY)
     counts = await store.prune(RetentionConfig(), NOW)
     assert (counts["incidents"], counts["notifications"]) == (1, 1)
-    assert sorted(i["id"] for i in store.incidents()) == [long_open, recent]
-    assert [n["incident_id"] for n in store.notifications()] == [recent]
+    assert sorted(i["id"] for i in store.incidents()) == [long_open.id, recent.id]
+    assert [n["incident_id"] for n in store.notifications()] == [recent.id]
 
 
 async def test_current_state_of_a_check_silent_for_longer_than_raw_retention_is_pruned(

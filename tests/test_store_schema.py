@@ -63,7 +63,7 @@ async def test_reopening_a_database_keeps_its_results_and_state(
 ) -> None:
     async with Store(db_path) as store:
         await store.write(make_result())
-        await store.save_alert_state("api", {"open": True})
+        await store.apply_transition("api", {"open": True}, [], [], datetime(2026, 11, 23, 8, 0, tzinfo=UTC))
     async with Store(db_path) as store:
         assert [result.check for result in store.results("api")] == ["api"]
         assert store.load_alert_states() == {"api": {"open": True}}

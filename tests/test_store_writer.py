@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from prober.results import Assertion, Result
-from prober.store import Store, StoreError
+from prober.store import IncidentChange, Store, StoreError
 
 START = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
@@ -133,7 +133,8 @@ async def test_a_failing_operation_fails_only_its_own_caller(
     make_result: Callable[..., Result], store: Store, db_path: Path
 ) -> None:
     results = [make_result(at=START + timedelta(seconds=i)) for i in range(20)]
-    bad = store.open_incident(None, ["default"], "boom", START)  # type: ignore[arg-type]
+    opened = IncidentChange("opened", "nameless@1", ["default"], "boom", START)
+    bad = store.apply_transition(None, None, [opened], [], START)  # type: ignore[arg-type]
     outcomes = await asyncio.gather(*(store.write(r) for r in results), bad, return_exceptions=True)
     assert outcomes[:20] == [True] * 20
     assert isinstance(outcomes[20], StoreError)

@@ -1,4 +1,4 @@
-"""The HTTP API of `prober run` (SPEC.md §5): status feed, status page, Statuspage-compatible JSON,
+"""The HTTP API of `prober run` (docs/api.md): status feed, status page, Statuspage-compatible JSON,
 Prometheus metrics, badges, health, and ingest from remote locations.
 
     from prober.api import create_app

@@ -25,16 +25,20 @@ from typing import Any
 
 from aiohttp import web
 
+from prober.api.atom import CONTENT_TYPE as ATOM
+from prober.api.atom import atom_feed
 from prober.api.badges import status_badge, uptime_badge
-from prober.api.cache import Cached, ResponseCache
+from prober.api.cache import Cached, ResponseCache, age_of
 from prober.api.check_page import ARTIFACT_NAME, CheckPage, artifact_path
-from prober.api.feed import FeedBuilder, dumps
+from prober.api.feed import FeedBuilder, dumps, incident_json
 from prober.api.ingest import DEFAULT_MAX_BODY, IngestHandler
+from prober.api.ping import add_routes as add_ping_routes
 from prober.api.source import ApiSource, StoreUnavailableError, scheduler_stats, store_of
 from prober.api.statuspage import status_json, summary_json
 from prober.api.summaries import MAX_DAYS
 from prober.api.views import Views
-from prober.store.check_queries import artifact_listed
+from prober.clock import Clock, SystemClock
+from prober.results import format_timestamp
 
 __all__ = ["API_KEY", "CHECK_SCHEMA_PATH", "SCHEMA_PATH", "STATIC_DIR", "FeedState", "create_app"]
 
@@ -55,11 +59,12 @@ class FeedState:
     A document younger than `ttl` is served as is; once it is older than half the ttl, the next request
     starts a rebuild in the background and is still answered at once, so a page polled often never waits
     for a build. A request that finds no document younger than `ttl` waits for a fresh one (one build
-    for all waiters). The age counts from when the build began reading."""
+    for all waiters). The age counts from when the build began reading, by `clock` (prober.api.cache.age_of)."""
 
-    def __init__(self, builder: FeedBuilder, ttl: float) -> None:
+    def __init__(self, builder: FeedBuilder, ttl: float, clock: Clock) -> None:
         self.builder = builder
         self.ttl = ttl
+        self.clock = clock
         self._document: dict[str, Any] | None = None
         self._body = b""
         self._at = -1e18
@@ -68,13 +73,13 @@ class FeedState:
         self.builds = 0
 
     def _age(self) -> float:
-        return time.monotonic() - self._at if self._document is not None else float("inf")
+        return age_of(self._at, self.clock) if self._document is not None else float("inf")
 
     async def _rebuild(self) -> None:
         async with self._lock:
             if self._age() < self.ttl / 2:
                 return  # someone else just built it
-            started = time.monotonic()
+            started = self.clock.now().timestamp()
             self._document, self._body = await asyncio.to_thread(self.builder.build)
             self._at = started
             self.builds += 1
@@ -131,7 +136,7 @@ def _respond(cached: Cached, *, max_age: int = 1) -> web.Response:
         body=cached.body,
         status=cached.status,
         content_type=cached.content_type.split(";")[0],
-        charset="utf-8" if "json" in cached.content_type or "svg" in cached.content_type else None,
+        charset="utf-8" if any(kind in cached.content_type for kind in ("json", "svg", "xml")) else None,
         headers={"Cache-Control": f"public, max-age={max_age}"},
     )
 
@@ -139,10 +144,10 @@ def _respond(cached: Cached, *, max_age: int = 1) -> web.Response:
 class _Api:
     """The handlers, sharing one feed state and one response cache."""
 
-    def __init__(self, source: ApiSource, builder: FeedBuilder, cache_ttl: float) -> None:
+    def __init__(self, source: ApiSource, builder: FeedBuilder, cache_ttl: float, cache_clock: Clock) -> None:
         self.source = source
-        self.feed = FeedState(builder, cache_ttl)
-        self.cache = ResponseCache(cache_ttl)
+        self.feed = FeedState(builder, cache_ttl, cache_clock)
+        self.cache = ResponseCache(cache_ttl, clock=cache_clock)
         self.views = Views(source, builder)
         self.started = time.monotonic()
         self._warm_up: asyncio.Task[None] | None = None
@@ -195,7 +200,7 @@ class _Api:
             raise web.HTTPNotFound(text="no such screenshot")
         store = store_of(self.source)
         since = self.views.builder.clock() - timedelta(seconds=self.source.config.retention.raw)
-        listed = await asyncio.to_thread(artifact_listed, store, name, file, since)
+        listed = await asyncio.to_thread(store.artifact_listed, name, file, since)
         path = artifact_path(directory, file) if listed else None
         if path is None:
             raise web.HTTPNotFound(text="no such screenshot")
@@ -274,6 +279,22 @@ class _Api:
         headers = {"Content-Type": cached.content_type, "Cache-Control": "no-store"}
         return web.Response(body=cached.body, headers=headers)
 
+    async def atom(self, request: web.Request) -> web.Response:
+        """Incidents and announcements as Atom (prober/api/atom.py)."""
+        base = _base_url(request)
+
+        async def produce() -> Cached:
+            document, _ = await self.feed.get()
+            store = store_of(self.source)
+            scrub = self.views.builder.scrubber()
+            found = await asyncio.to_thread(store.incidents, limit=50)
+            incidents = [incident_json(item, scrub) for item in found]
+            now = format_timestamp(self.views.builder.clock())
+            body = atom_feed(str(document.get("title") or "Status"), base, incidents, document["announcements"], now)
+            return Cached(body, ATOM)
+
+        return _respond(await self.cache.get(f"atom {base}", produce), max_age=30)
+
     async def healthz(self, request: web.Request) -> web.Response:
         document = await asyncio.to_thread(self.views.health, scheduler_stats(self.source, checks=False))
         document["uptime_seconds"] = round(time.monotonic() - self.started, 3)
@@ -346,20 +367,22 @@ def create_app(
     cache_ttl: float = 1.0,
     max_ingest_bytes: int = DEFAULT_MAX_BODY,
     clock: Callable[[], datetime] | None = None,
+    cache_clock: Clock | None = None,
     summary_budget: int = 25,
     warm_up: bool = True,
 ) -> web.Application:
-    """The HTTP API and status page of `source` (SPEC.md §5).
+    """The HTTP API and status page of `source` (docs/api.md).
 
     title             the status page's name (also the Statuspage `page.name`)
     cache_ttl         seconds a computed response may be served again (at most; 0 disables the cache)
     max_ingest_bytes  largest ingest body accepted (413 beyond)
     clock             the time the feed is computed for (tests); default the wall clock, UTC
+    cache_clock       what cached responses age by (tests pass a fake one); default the system clock
     summary_budget    checks whose uptime numbers are refreshed per build besides those with new results
     warm_up           compute the feed once in the background at startup
     """
     builder = FeedBuilder(source, title=title, clock=clock, summary_budget=summary_budget)
-    api = _Api(source, builder, cache_ttl)
+    api = _Api(source, builder, cache_ttl, cache_clock if cache_clock is not None else SystemClock())
     app = web.Application(middlewares=[_middleware], client_max_size=max_ingest_bytes)
     app[API_KEY] = api
     routes = app.router
@@ -380,6 +403,8 @@ def create_app(
     routes.add_get("/metrics", api.metrics)
     routes.add_get("/badge/{name}.svg", api.badge)
     routes.add_get("/healthz", api.healthz)
+    routes.add_get("/feed.atom", api.atom)
+    add_ping_routes(app, source, clock)
     if warm_up:
         app.on_startup.append(api.warm_up)
     app.on_cleanup.append(api.stop)

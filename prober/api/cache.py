@@ -5,18 +5,23 @@ entry expires computes it; requests arriving meanwhile wait for that same comput
 starting their own (single flight), so a burst costs one computation. Entries older than `ttl` are
 never served. The cache holds at most `max_entries` keys and forgets the oldest first.
 
+Ages are read from a `prober.clock.Clock` (the system clock unless one is given), so tests move time
+instead of sleeping past the ttl. An entry that seems to come from the future (the wall clock was set
+back) counts as expired: a step of the clock never makes an old answer live longer.
+
 It never computes anything itself and never shares a computation across different keys.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-__all__ = ["Cached", "ResponseCache"]
+from prober.clock import Clock, SystemClock
+
+__all__ = ["Cached", "ResponseCache", "age_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,12 +30,21 @@ class Cached:
     content_type: str
     status: int = 200
     created: float = 0.0
+    """When its reading began, Unix seconds by the cache's clock."""
+
+
+def age_of(created: float, clock: Clock) -> float:
+    """Seconds since `created` (Unix seconds) by `clock`; infinite when `created` is ahead of the clock (it
+    was set back), so the entry counts as expired."""
+    age = clock.now().timestamp() - created
+    return age if age >= 0 else float("inf")
 
 
 class ResponseCache:
-    def __init__(self, ttl: float = 1.0, *, max_entries: int = 256) -> None:
+    def __init__(self, ttl: float = 1.0, *, max_entries: int = 256, clock: Clock | None = None) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
+        self.clock: Clock = clock if clock is not None else SystemClock()
         self._entries: OrderedDict[str, Cached] = OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
         self.computed = 0
@@ -38,7 +52,7 @@ class ResponseCache:
 
     def _fresh(self, key: str) -> Cached | None:
         entry = self._entries.get(key)
-        if entry is not None and time.monotonic() - entry.created < self.ttl:
+        if entry is not None and age_of(entry.created, self.clock) < self.ttl:
             return entry
         return None
 
@@ -56,7 +70,7 @@ class ResponseCache:
             if entry is not None:
                 return entry
             self.computed += 1
-            started = time.monotonic()  # the data is as old as the moment its reading began
+            started = self.clock.now().timestamp()  # the data is as old as the moment its reading began
             made = await produce()
             entry = Cached(made.body, made.content_type, made.status, started)
             self._entries[key] = entry

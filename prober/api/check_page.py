@@ -34,15 +34,7 @@ from prober.api.secrets import Scrubber
 from prober.probes import PROBES
 from prober.results import format_timestamp
 from prober.store import ReadOnlyStore
-from prober.store.check_queries import (
-    HourRow,
-    daily_uptime,
-    failed_results,
-    hourly_rows,
-    location_uptime,
-    newest_artifacts,
-    raw_points,
-)
+from prober.store.check_queries import HourRow
 from prober.store.rollups import BUCKET_BOUNDS, hour_floor
 
 __all__ = ["ARTIFACT_NAME", "CHART_DAYS", "HEADLINE", "RAW_HOURS", "CheckPage", "artifact_path", "headline_of"]
@@ -56,7 +48,7 @@ MAX_INCIDENTS = 20
 MAX_KEPT_HOURS = 200_000
 ARTIFACT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.png$")
 
-PAGE_UNITS = frozenset({"s", "days", "ratio", "time"})
+PAGE_UNITS = frozenset({"s", "days", "ratio", "time", "ago"})
 
 HEADLINE: dict[str, tuple[tuple[str, str, str], ...]] = {
     "http": (
@@ -83,16 +75,44 @@ HEADLINE: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("open_latency_p95", "Open latency p95", "s"),
         ("open_latency", "Open latency", "s"),
     ),
+    "heartbeat": (
+        ("last_ping", "Last ping", "ago"),
+        ("overdue", "Overdue by", "s"),
+        ("last_duration", "Last run took", "s"),
+        ("exit_code", "Exit code", ""),
+    ),
     "browser": (
         ("lcp", "Largest contentful paint", "s"),
         ("cls", "Cumulative layout shift", ""),
         ("load", "Load", "s"),
         ("page_errors", "Page errors", ""),
     ),
+    "tcp": (
+        ("connect", "Connect", "s"),
+        ("response", "Response", "s"),
+        ("banner", "Banner", ""),
+        ("cert_days_remaining", "Certificate days left", "days"),
+    ),
+    "dns": (
+        ("rcode", "Response code", ""),
+        ("latency", "Lookup time", "s"),
+        ("answer_count", "Answers", ""),
+        ("ttl_min", "Lowest TTL", "s"),
+    ),
+    "icmp": (
+        ("rtt_avg", "Round trip", "s"),
+        ("loss", "Packet loss", "ratio"),
+        ("resolved_ip", "Address", ""),
+    ),
+    "grpc": (
+        ("serving_status", "Serving status", ""),
+        ("latency", "Latency", "s"),
+        ("status_code", "gRPC status code", ""),
+    ),
 }
 """Per check type, the metrics its page shows first: (metric, label, unit). Units: s (seconds), days,
-ratio (0..1), time (ISO 8601), or none. Optional: a type without an entry shows its registry `headline`
-(headline_of), so a new check type needs no line here."""
+ratio (0..1), time (ISO 8601), ago (ISO 8601, shown as "3h ago"), or none. Optional: a type without an entry
+shows its registry `headline` (headline_of), so a new check type needs no line here."""
 
 
 def headline_of(kind: str) -> tuple[tuple[str, str, str], ...]:
@@ -199,7 +219,7 @@ class CheckPage:
                     "duration_ms": round(item.duration_ms, 3),
                     "error": scrub.optional(item.error),
                 }
-                for item in failed_results(store, name, now - timedelta(seconds=raw_retention), MAX_FAILURES)
+                for item in store.failed_results(name, now - timedelta(seconds=raw_retention), MAX_FAILURES)
             ],
             "incidents": [incident_json(item, scrub, now) for item in store.incidents(MAX_INCIDENTS, check=name)],
             "announcements": [
@@ -230,7 +250,7 @@ class CheckPage:
         # the histogram columns are read only for hours whose estimates are not kept (held under the lock,
         # so no other request evicts one between the question and the answer)
         with self._lock:
-            rows = hourly_rows(store, name, first_hour, buckets_for=unknown)
+            rows = store.hourly_rows(name, first_hour, buckets_for=unknown)
             estimates = [self._hour_percentiles(name, row) for row in rows]
         for row, (p50, p95) in zip(rows, estimates, strict=True):
             hours.append(
@@ -248,7 +268,7 @@ class CheckPage:
         points = [
             {"t": point.started_at, "latency": round(point.latency, 6), "status": point.status,
              "location": point.location}
-            for point in raw_points(store, name, raw_since, MAX_RAW_POINTS)
+            for point in store.raw_points(name, raw_since, MAX_RAW_POINTS)
         ]  # fmt: skip
         return {
             "from": _ts(first_hour),
@@ -261,14 +281,14 @@ class CheckPage:
     def _days(store: ReadOnlyStore, name: str, now: datetime) -> list[dict[str, Any]]:
         today = now.date()
         first = today - timedelta(days=BAR_DAYS - 1)
-        values = daily_uptime(store, name, first)
+        values = store.daily_uptime(name, first)
         days = [first + timedelta(days=offset) for offset in range(BAR_DAYS)]
         return [{"day": day.isoformat(), "uptime": _round(values.get(day), 3)} for day in days]
 
     @staticmethod
     def _locations(store: ReadOnlyStore, name: str, check: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
-        day = location_uptime(store, name, now - timedelta(days=1))
-        month = location_uptime(store, name, now - timedelta(days=CHART_DAYS))
+        day = store.location_uptime(name, now - timedelta(days=1))
+        month = store.location_uptime(name, now - timedelta(days=CHART_DAYS))
 
         def percent(counts: tuple[int, int] | None) -> float | None:
             if not counts or not counts[0]:
@@ -304,7 +324,7 @@ class CheckPage:
     ) -> dict[str, Any] | None:
         if kind != "browser":
             return None
-        newest = newest_artifacts(store, name, now - timedelta(seconds=raw_retention))
+        newest = store.newest_artifacts(name, now - timedelta(seconds=raw_retention))
         if newest is None:
             return None
         at, paths = newest

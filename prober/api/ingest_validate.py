@@ -46,17 +46,17 @@ def reject_constant(name: str) -> float:
 
 
 def _depth_ok(value: Any, limit: int) -> bool:
+    """No object or array nested `limit` levels deep. Only containers are visited (a result is mostly scalars)."""
+    if not isinstance(value, dict | list):
+        return True
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, dict):
-            if depth >= limit:
-                return False
-            stack.extend((child, depth + 1) for child in item.values())
-        elif isinstance(item, list):
-            if depth >= limit:
-                return False
-            stack.extend((child, depth + 1) for child in item)
+        if depth >= limit:
+            return False
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
     return True
 
 
@@ -78,7 +78,36 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:50] + "…"
 
 
+def _plain(value: Any) -> bool:
+    """True when `value` holds no non-finite float, over-long text or non-string key: the common case, checked
+    without building a path per value (`_finite_numbers` then names the offending one)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if not isinstance(key, str):
+                    return False
+                if isinstance(child, dict | list):
+                    stack.append(child)
+                elif isinstance(child, float):
+                    if not math.isfinite(child):
+                        return False
+                elif isinstance(child, str) and len(child) > MAX_TEXT:
+                    return False
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return False
+        elif isinstance(item, str) and len(item) > MAX_TEXT:
+            return False
+    return True
+
+
 def _finite_numbers(value: Any, where: str) -> None:
+    if _plain(value):
+        return
     stack: list[tuple[Any, str]] = [(value, where)]
     while stack:
         item, path = stack.pop()
@@ -101,11 +130,15 @@ def _started_at(data: Mapping[str, Any]) -> datetime:
         raise Rejected("malformed", f"started_at must be an ISO 8601 time, got {_show(raw)}")
     try:
         moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return moment.astimezone(UTC)
     except (ValueError, OverflowError):
         raise Rejected("malformed", f"started_at must be an ISO 8601 time, got {_show(raw)}") from None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is a valid time whose UTC date is before year 1
+        side = "before year 1" if moment.year == 1 else "after year 9999"
+        raise Rejected("time_range", f"started_at {_show(raw)} is out of range: in UTC it falls {side}") from None
 
 
 def _assertions(raw: Any) -> list[Assertion]:

@@ -5,13 +5,15 @@ Names follow blackbox_exporter where it has one, so its dashboards and alert rul
 `probe_success`, `probe_duration_seconds`, `probe_http_status_code`, `probe_http_duration_seconds{phase}`,
 `probe_http_redirects`, `probe_ssl_earliest_cert_expiry` (unix time: the tls check's `not_after`, or the
 http check's start + `cert_days_remaining`), `probe_tls_version_info{version}`. Every other numeric or
-boolean metric becomes `probe_<type>_<metric>` with its unit as suffix (`_seconds`, `_bytes`, `_days`);
+boolean metric becomes `probe_<type>_<metric>` with its base unit as suffix (`_seconds`, `_bytes`; a metric in
+days is exported in seconds, `probe_tls_cert_remaining_seconds`), so `promtool check metrics` passes;
 websocket's prefix is `ws` (`probe_ws_open_latency_seconds`), and hls `stale_for` is
 `probe_hls_stale_seconds`. Each probe declares these names next to its metrics (`exports`, see
 `prober.probes.registry`); this module only reads the declarations, it knows no check type.
 Ours besides: `probe_status` (0 up, 1 degraded, 2 down), `probe_last_run_timestamp_seconds`,
 `probe_consecutive_down`, `probe_maintenance`; `prober_incident_open{check}`, `prober_schedule_lag_seconds`
-(per check, latest), `prober_scheduler_*`, `prober_store_*`, `prober_notifications_failed_total{check,outcome}`.
+(per check, latest), `prober_scheduler_lag_seconds` (a summary over all checks), `prober_scheduler_*`,
+`prober_store_*`, `prober_notifications_failed_total{check,outcome}`.
 Probe series carry the labels check, type and location.
 
 A `ProbeCollector` turns one `MetricsSnapshot` into metric families; nothing is kept in global gauges,
@@ -37,7 +39,7 @@ from prober.agent import PushStats
 from prober.daemon.health import Runtime
 from prober.probes import PROBES
 from prober.probes.registry import Export, standard_name
-from prober.scheduling.stats import SchedulerStats
+from prober.scheduling.stats import LagSummary, SchedulerStats
 from prober.store import CurrentState, WriterStats
 
 __all__ = ["STATUS_VALUES", "MetricsSnapshot", "ProbeCollector", "family_name", "render"]
@@ -80,7 +82,7 @@ def _exported_value(export: Export, raw: Any, metrics: dict[str, Any], started_a
         return started_at.timestamp() + value * 86400
     if export.minus:
         return max(0.0, value - sum(_number(metrics.get(name)) or 0.0 for name in export.minus))
-    return value
+    return value * export.scale
 
 
 def _parse_time(value: Any) -> float | None:
@@ -106,8 +108,8 @@ class MetricsSnapshot:
     failed_notifications: dict[tuple[str, str], int] = field(default_factory=dict)
     store_stats: WriterStats | None = None
     store_queued: int = 0
-    push: PushStats | None = None
-    """An agent's push counters (None on a hub)."""
+    push: dict[str, PushStats] | None = None
+    """An agent's push counters by hub address (None on a hub)."""
     runtime: Runtime | None = None
     """The daemon's own health: event-loop lag, background-task restarts."""
 
@@ -146,7 +148,7 @@ def _exports_of(check_type: str) -> dict[str, list[tuple[Export, str]]]:
         spec = probe.metrics.get(metric)
         doc = spec.description if spec is not None else metric
         if exports:
-            found[metric] = [(export, doc) for export in exports]
+            found[metric] = [(export, export.help or doc) for export in exports]
     return found
 
 
@@ -214,6 +216,7 @@ class ProbeCollector(Collector):
             failed.add_metric([check, outcome], float(count))
         yield failed
         yield _ingest_rejected()
+        yield _connections_refused()
         yield GaugeMetricFamily("prober_checks_configured", "checks in the configuration", value=len(snap.types))
         if snap.store_stats is not None:
             stats = snap.store_stats
@@ -245,17 +248,44 @@ def _runtime_families(runtime: Runtime) -> Iterator[Metric]:
     for task, count in sorted(runtime.task_restarts.items()):
         restarts.add_metric([task], float(count))
     yield restarts
+    if runtime.otel_dropped is not None:
+        dropped = CounterMetricFamily(
+            "prober_otel_dropped",
+            "OpenTelemetry spans and metric data points dropped: the export queue was full or the collector "
+            "did not take them",
+            labels=["signal"],
+        )
+        for signal, count in sorted(runtime.otel_dropped().items()):
+            dropped.add_metric([signal], float(count))
+        yield dropped
 
 
-def _push_families(push: PushStats) -> Iterator[Metric]:
-    for name, doc, value in (
-        ("prober_push_results", "results the hub confirmed", push.sent),
-        ("prober_push_duplicates", "confirmed results the hub already had", push.duplicates),
-        ("prober_push_batches", "batches the hub confirmed", push.batches),
-        ("prober_push_failures", "push attempts that failed (the batch is retried)", push.failed_attempts),
-        ("prober_push_rejected", "results the hub refused by name, set aside and never sent again", push.rejected),
+def _push_families(push: dict[str, PushStats]) -> Iterator[Metric]:
+    for name, doc, field_name in (
+        ("prober_push_results", "results the hub confirmed", "sent"),
+        ("prober_push_duplicates", "confirmed results the hub already had", "duplicates"),
+        ("prober_push_batches", "batches the hub confirmed", "batches"),
+        ("prober_push_failures", "push attempts that failed (the batch is retried)", "failed_attempts"),
+        ("prober_push_rejected", "results the hub refused by name, set aside and never sent again", "rejected"),
     ):
-        yield CounterMetricFamily(name, doc, value=value)
+        family = CounterMetricFamily(name, f"{doc}, by hub", labels=["hub"])
+        for hub, stats in sorted(push.items()):
+            family.add_metric([hub], float(getattr(stats, field_name)))
+        yield family
+
+
+def _connections_refused() -> Metric:
+    from prober.api.connections import REFUSED
+
+    family = CounterMetricFamily(
+        "prober_api_connections_refused",
+        "API connections refused or closed before being served, by reason (limit, descriptors, evicted, "
+        "header_timeout)",
+        labels=["reason"],
+    )
+    for reason, count in sorted(REFUSED.items()):
+        family.add_metric([reason], float(count))
+    return family
 
 
 def _ingest_rejected() -> Metric:
@@ -277,13 +307,12 @@ def _scheduler_families(stats: SchedulerStats, types: dict[str, str], location: 
         if check.last_lag is not None:
             lag.add_metric([name, types.get(name, check.type), location], check.last_lag)
     yield lag
-    overall = GaugeMetricFamily(
-        "prober_scheduler_lag_quantile_seconds", "start lag over recent runs of all checks", labels=["quantile"]
-    )
-    for quantile, value in (("0.5", stats.lag.p50), ("0.99", stats.lag.p99), ("1", stats.lag.max)):
-        if value is not None:
-            overall.add_metric([quantile], value)
-    yield overall
+    yield _lag_summary(stats.lag)
+    if stats.lag.max is not None:
+        yield GaugeMetricFamily(
+            "prober_scheduler_lag_max_seconds", "the longest start lag of any run since the daemon started",
+            value=stats.lag.max,
+        )  # fmt: skip
     for name, doc, value in (
         ("prober_scheduler_runs", "runs started", stats.runs),
         ("prober_scheduler_errors", "runs that raised", stats.errors),
@@ -293,6 +322,18 @@ def _scheduler_families(stats: SchedulerStats, types: dict[str, str], location: 
         yield CounterMetricFamily(name, doc, value=value)
     yield GaugeMetricFamily("prober_scheduler_in_flight", "runs in progress", value=stats.in_flight)
     yield GaugeMetricFamily("prober_scheduler_waiting", "runs due and waiting for a slot", value=stats.waiting)
+
+
+def _lag_summary(lag: LagSummary) -> Metric:
+    """How late runs start, as a summary: quantiles over the recent runs of all checks, count and sum over
+    all runs since the daemon started (as a client library's summary keeps them)."""
+    name = "prober_scheduler_lag_seconds"
+    family = Metric(name, "how late runs of all checks started (quantiles over the recent runs)", "summary")
+    for quantile, value in (("0.5", lag.p50), ("0.99", lag.p99)):
+        family.add_sample(name, {"quantile": quantile}, math.nan if value is None else value)
+    family.add_sample(name + "_count", {}, float(lag.count))
+    family.add_sample(name + "_sum", {}, lag.total)
+    return family
 
 
 def render(snapshot: MetricsSnapshot, accept: str) -> tuple[bytes, str]:

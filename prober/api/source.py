@@ -3,7 +3,8 @@
 The daemon (`prober.daemon.service.Daemon`) satisfies it; tests pass a small object holding a real Store and a
 loaded Config. The API reads `store`, `config` and `options.location` afresh on every request (the daemon
 replaces `config` on reload), reads the optional `scheduler` and `notifier` if they exist, and calls
-`accept(result)` for ingested results, never anything else. The store is typed as a `ReadOnlyStore`
+`accept(result)` for ingested results and `accept_ping(ping)` for heartbeat pings, never anything else.
+The store is typed as a `ReadOnlyStore`
 (every query and the writer's counters, no write method), so the one way in for data is `accept`.
 
 This module must never write, start or stop anything; it only describes and looks up.
@@ -35,7 +36,11 @@ class StatsSource(Protocol):
 class ApiSource(Protocol):
     """The process the API serves. Attributes are read at request time, so a reload is seen at once.
 
-    Optional attributes, looked up with getattr: `scheduler` (a StatsSource) and `notifier`.
+    Optional attributes, looked up with getattr: `scheduler` (a StatsSource), `notifier`, and
+    `accept_ping(ping) -> bool` (store a heartbeat ping and measure its check; False if already stored), the
+    way in for `/ping/<token>` (prober.api.ping) as `accept` is for ingest; `accept_many(results) -> int` (commit
+    an ingested batch in one transaction, then let the alerts see the new results; how many were new), which
+    ingest prefers to `accept` per result.
     """
 
     @property

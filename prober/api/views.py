@@ -153,7 +153,7 @@ class Views:
             failed_notifications=store.failed_notification_counts(),
             store_stats=store.stats,
             store_queued=store.queued,
-            push=getattr(getattr(self.source, "pusher", None), "stats", None),
+            push=getattr(self.source, "push_stats", None),
             runtime=getattr(self.source, "runtime", None),
         )
         return render(snapshot, accept)

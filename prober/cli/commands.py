@@ -1,7 +1,11 @@
-"""The `prober` command line (SPEC.md §1). Thin: parse options, call the library, print.
+"""The `prober` command line (README.md, Commands). Thin: parse options, call the library, print.
 
 Every option can also come from `PROBER_<OPTION>` in the environment. Exit codes are part of the
 contract: `check` exits 0 when nothing is down, 1 when something is, 2 for a configuration error.
+
+The options several commands share are declared in prober.cli.options; every table, line and colour a
+command prints is drawn by prober.cli.render. A command here only reads its options, calls the library,
+hands what it got to render and picks the exit code.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
+from prober.cli import render
 from prober.cli.options import (
     artifacts_option,
     concurrency_option,
@@ -22,13 +27,13 @@ from prober.cli.options import (
     listen_option,
     location_option,
     log_format_option,
+    parse_listen,
+    parse_shard,
     paths_argument,
 )
-from prober.config.durations import format_duration
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.text import Text
 
     from prober.config.loader import Config, ConfigError
     from prober.results import Result
@@ -42,18 +47,15 @@ __all__ = ["main"]
 T = TypeVar("T")
 
 DEFAULT_PATHS = ("checks/",)
-STATUS_STYLE = {"up": "green", "degraded": "yellow", "down": "bold red"}
 
 
 def _exit_with_problems(exc: ConfigError, err: Console) -> NoReturn:
-    for problem in exc.problems:
-        err.print(str(problem), markup=False, highlight=False, soft_wrap=True)
-    err.print(f"{len(exc.problems)} problem(s) found.", style="red", highlight=False)
+    render.print_problems(exc, err)
     sys.exit(2)
 
 
 def run_async(main: Coroutine[Any, Any, T]) -> T:
-    """`asyncio.run`, on uvloop when it is installed (the `fast` extra) and PROBER_EVENT_LOOP is not `asyncio`.
+    """`asyncio.run`, on uvloop (a dependency except on Windows) unless PROBER_EVENT_LOOP is `asyncio`.
 
     uvloop's transports and timers cost less CPU per connection than the pure-Python selector loop, which
     is most of what an http check costs (tests/bench/bench_http.py); without it everything works the same."""
@@ -72,30 +74,6 @@ def run_async(main: Coroutine[Any, Any, T]) -> T:
         return runner.run(main)
 
 
-class _LazyConsole:
-    """A rich Console built on first use: most runs of `validate` or `check --json` never print through one,
-    and importing rich costs more than the rest of `prober validate`'s start."""
-
-    def __init__(self, stderr: bool) -> None:
-        self._stderr = stderr
-        self._console: Console | None = None
-
-    def real(self) -> Console:
-        """The Console itself, for rich objects that keep state on it (a Progress, a Live display)."""
-        if self._console is None:
-            from rich.console import Console
-
-            self._console = Console(stderr=self._stderr)
-        return self._console
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.real(), name)
-
-
-def _console(*, stderr: bool = False) -> Console:
-    return _LazyConsole(stderr)  # type: ignore[return-value]
-
-
 def _load_or_exit(paths: Sequence[str], err: Console) -> Config:
     import gc
 
@@ -103,7 +81,7 @@ def _load_or_exit(paths: Sequence[str], err: Console) -> Config:
 
     # Loading thousands of checks allocates hundreds of thousands of objects that all stay alive: the cyclic
     # collector's passes over them find nothing and cost a tenth of `prober validate`. The load is bounded
-    # (prober/config_yaml.py), so it runs with the collector paused.
+    # (prober/config/yaml_reader.py), so it runs with the collector paused.
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -137,169 +115,9 @@ def validate(paths: tuple[str, ...]) -> None:
     Example:
       prober validate checks/ more-checks.yaml
     """
-    err = _console(stderr=True)
+    err = render.console(stderr=True)
     config = _load_or_exit(paths, err)
     click.echo(f"{len(config.checks)} check(s) in {len(config.files)} file(s) are valid.")
-
-
-def _metric_summary(result: Result) -> str:
-    """The headline metrics the check's probe declares (`status=200 latency=38ms`)."""
-    from prober.probes import PROBES
-
-    probe = PROBES.get(result.type)
-    if probe is None:
-        return ""
-    shown = []
-    for key in probe.headline:
-        value = result.metrics.get(key)
-        if value is None:
-            continue
-        spec = probe.metrics.get(key)
-        if spec is not None and spec.unit == "s" and isinstance(value, int | float) and not isinstance(value, bool):
-            shown.append(f"{key}={format_duration(float(value))}")
-        elif isinstance(value, float):
-            shown.append(f"{key}={value:.1f}")
-        else:
-            shown.append(f"{key}={value}")
-    return " ".join(shown)
-
-
-_COLUMNS = ("check", "type", "location", "status", "time", "details")
-
-
-def _print_table(results: Sequence[Result], console: Console) -> None:
-    rows = [
-        (
-            result.check,
-            result.type,
-            result.location,
-            result.status,
-            format_duration(result.duration_ms / 1000),
-            result.error or _metric_summary(result),
-        )
-        for result in results
-    ]
-    if not _print_plain_table(rows, console):
-        from rich.table import Table
-
-        table = Table(show_lines=False, header_style="bold")
-        for name in _COLUMNS[:4]:
-            table.add_column(name)
-        table.add_column("time", justify="right")
-        table.add_column("details", overflow="fold")
-        for check, type_name, location, status, duration, detail in rows:
-            table.add_row(check, type_name, location, f"[{STATUS_STYLE[status]}]{status}[/]", duration, detail)
-        console.print(table)
-    counts = {status: sum(r.status == status for r in results) for status in STATUS_STYLE}
-    console.print(f"{counts['up']} up, {counts['degraded']} degraded, {counts['down']} down", highlight=False)
-
-
-def _print_plain_table(rows: Sequence[tuple[str, ...]], console: Console) -> bool:
-    """Write the table as rich would, character for character, when the output has no styles (a pipe or a
-    file) and every cell fits on one line: rich's layout engine costs half a millisecond a row, more than
-    running an http check, which made the table of a 5,000-check run its most expensive part. False (nothing
-    written) when rich must lay it out: a terminal, a cell to wrap or fold, markup, emoji codes, wide text."""
-    from rich._emoji_replace import _emoji_replace
-
-    if console.is_terminal or console.color_system is not None:
-        return False
-    widths = [len(name) for name in _COLUMNS]
-    for row in rows:
-        for index, cell in enumerate(row):
-            plain = cell.isascii() and cell.isprintable() and "[" not in cell
-            if not plain or (":" in cell and _emoji_replace(cell) != cell):
-                return False
-            if len(cell) > widths[index]:
-                widths[index] = len(cell)
-    if sum(widths) + 3 * len(widths) + 1 > console.width:
-        return False
-
-    def line(cells: Sequence[str], left: str, middle: str, right: str) -> str:
-        parts = [
-            cell.rjust(width) if name == "time" else cell.ljust(width)
-            for cell, width, name in zip(cells, widths, _COLUMNS, strict=True)
-        ]
-        return f"{left} " + f" {middle} ".join(parts) + f" {right}"
-
-    def rule(left: str, fill: str, middle: str, right: str) -> str:
-        return left + middle.join(fill * (width + 2) for width in widths) + right
-
-    out = [rule("┏", "━", "┳", "┓"), line(_COLUMNS, "┃", "┃", "┃"), rule("┡", "━", "╇", "┩")]
-    out += [line(row, "│", "│", "│") for row in rows]
-    out.append(rule("└", "─", "┴", "┘"))
-    console.file.write("\n".join(out) + "\n")
-    return True
-
-
-def _maybe_terminal() -> bool:
-    """False when stderr is surely not a terminal rich would draw on (a pipe, a file, and no variable forcing
-    it), so the progress line's imports are skipped; otherwise rich's own Console decides."""
-    import os
-
-    forced = any(os.environ.get(name) for name in ("FORCE_COLOR", "TTY_INTERACTIVE", "TTY_COMPATIBLE"))
-    return forced or sys.stderr.isatty()
-
-
-class _Progress:
-    """The live line `prober check` shows on stderr while checks run: done/total, how many are down or
-    degraded so far, and which are running. Only on a terminal; never on stdout (which may be --json)."""
-
-    def __init__(self, console: Console, total: int) -> None:
-        self.running: list[str] = []
-        self.counts = {"up": 0, "degraded": 0, "down": 0}
-        self.enabled = _maybe_terminal() and console.is_terminal and not console.is_dumb_terminal
-        if not self.enabled:  # a pipe or a file: no line to draw, and rich's progress costs a lot to import
-            return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-        if isinstance(console, _LazyConsole):
-            console = console.real()
-        self.progress = Progress(
-            SpinnerColumn(),
-            TextColumn("checking"),
-            BarColumn(bar_width=20),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[summary]}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-            redirect_stdout=False,  # rich would otherwise send stdout (the --json lines) to the terminal
-            redirect_stderr=False,
-            disable=not self.enabled,
-        )
-        self.task = self.progress.add_task("checks", total=total, summary="")
-
-    def _refresh(self, advance: int = 0) -> None:
-        if not self.enabled:
-            return
-        parts = [f"{self.counts['down']} down"] if self.counts["down"] else []
-        if self.counts["degraded"]:
-            parts.append(f"{self.counts['degraded']} degraded")
-        if self.running:
-            shown = ", ".join(self.running[:3]) + (f" +{len(self.running) - 3}" if len(self.running) > 3 else "")
-            parts.append(f"running {shown}")
-        self.progress.update(self.task, advance=advance, summary=" · ".join(parts))
-
-    def started(self, name: str) -> None:
-        if self.enabled:
-            self.running.append(name)
-            self._refresh()
-
-    def finished(self, result: Result) -> None:
-        self.counts[result.status] += 1
-        if self.enabled:
-            if result.check in self.running:
-                self.running.remove(result.check)
-            self._refresh(advance=1)
-
-    def __enter__(self) -> _Progress:
-        if self.enabled:
-            self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.enabled:
-            self.progress.stop()
 
 
 async def _run_checks(
@@ -309,7 +127,7 @@ async def _run_checks(
     concurrency: int,
     emit: Any,
     artifacts: Path,
-    progress: _Progress | None = None,
+    progress: render.Progress | None = None,
 ) -> list[Result]:
     from prober.scheduling.runner import Runner
 
@@ -370,7 +188,7 @@ def check(
       prober check checks/
       prober check --name 'api-*' --json
     """
-    err = _console(stderr=True)
+    err = render.console(stderr=True)
     config = _load_or_exit(paths, err)
     selected = config.select(names=names, location=location)
     if not selected:
@@ -385,10 +203,10 @@ def check(
             sys.stdout.write(json.dumps(result.to_json(), default=str) + "\n")
             sys.stdout.flush()
 
-    with _Progress(err, len(selected)) as progress:
+    with render.Progress(err, len(selected)) as progress:
         results = run_async(_run_checks(config, names, location, concurrency, emit, Path(artifacts), progress))
     if not as_json:
-        _print_table(results, _console())
+        render.print_results(results, render.console())
     sys.exit(1 if any(r.status == "down" for r in results) else 0)
 
 
@@ -402,40 +220,25 @@ def _open_store_or_exit(db: str, err: Console) -> Any:
         sys.exit(2)
 
 
-def _parse_listen(value: str) -> str:
-    _host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise click.BadParameter(f"expected HOST:PORT like 127.0.0.1:8080, got {value!r}")
-    return value
+def _push_options(push: Sequence[str], token_file: str | None, err: Console) -> tuple[list[str], str | None]:
+    """The validated hub URLs of every --push (each may list several, comma-separated) and the token read from
+    --token-file, sent to each hub (exit 2 with a clear message otherwise)."""
+    from prober.agent import check_push_urls, read_token_file
 
-
-def _parse_shard(value: str | None) -> tuple[int, int] | None:
-    if not value:
-        return None
-    index, sep, count = value.partition("/")
-    if not sep or not index.isdigit() or not count.isdigit() or not 1 <= int(index) <= int(count):
-        raise click.BadParameter(f"expected I/N with 1 <= I <= N, like 1/3, got {value!r}")
-    return int(index), int(count)
-
-
-def _push_options(push: str | None, token_file: str | None, err: Console) -> tuple[str | None, str | None]:
-    """The validated --push URL and the token read from --token-file (exit 2 with a clear message otherwise)."""
-    from prober.agent import check_push_url, read_token_file
-
-    if not push:
-        if token_file:
-            err.print("--token-file is only used with --push; this prober is not an agent.", highlight=False)
-        return None, None
     try:
-        check_push_url(push)
+        hubs = check_push_urls(push)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--push") from None
+    if not hubs:
+        if token_file:
+            err.print("--token-file is only used with --push; this prober is not an agent.", highlight=False)
+        return [], None
     if not token_file:
         raise click.UsageError(
             "--push needs --token-file FILE (or PROBER_TOKEN_FILE) holding this location's ingest token"
         )
     try:
-        return push.strip(), read_token_file(token_file)
+        return hubs, read_token_file(token_file)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--token-file") from None
 
@@ -464,11 +267,12 @@ def _push_options(push: str | None, token_file: str | None, err: Console) -> tup
 )
 @click.option(
     "--push",
-    default=None,
+    multiple=True,
     metavar="URL",
     envvar="PROBER_PUSH",
     help="Be an agent: push results to the hub at URL (e.g. https://hub:8080); the hub alerts, this prober "
-    "sends no notifications. Needs --token-file. [env: PROBER_PUSH]",
+    "sends no notifications. Repeat it (or list URLs comma-separated) to push to several hubs, each on its own. "
+    "Needs --token-file. [env: PROBER_PUSH, comma-separated]",
 )
 @click.option(
     "--token-file",
@@ -477,6 +281,15 @@ def _push_options(push: str | None, token_file: str | None, err: Console) -> tup
     envvar="PROBER_TOKEN_FILE",
     help="File holding this location's ingest token, as listed on the hub under ingest.tokens. "
     "[env: PROBER_TOKEN_FILE]",
+)
+@click.option(
+    "--ping-peer",
+    multiple=True,
+    metavar="URL",
+    envvar="PROBER_PING_PEERS",
+    help="Pass every heartbeat ping received here on to the hub at URL, so it counts on every hub behind a load "
+    "balancer. Repeat it (or list URLs comma-separated); listing this hub too is harmless. "
+    "[env: PROBER_PING_PEERS, comma-separated]",
 )
 def run(
     paths: tuple[str, ...],
@@ -488,8 +301,9 @@ def run(
     artifacts: str | None,
     concurrency: int,
     shard: str | None,
-    push: str | None,
+    push: tuple[str, ...],
     token_file: str | None,
+    ping_peer: tuple[str, ...],
 ) -> None:
     """The daemon: run every check on its schedule, store results, alert, serve the API.
 
@@ -501,26 +315,34 @@ def run(
       prober run checks/ --db /var/lib/prober/prober.db --listen 0.0.0.0:8080
       PROBER_LOCATION=eu-west prober run --log-format json
       prober run checks/ --location eu-west --push https://hub:8080 --token-file /etc/prober/token --listen off
+      PROBER_PUSH=https://hub-0:8080,https://hub-1:8080 prober run checks/ --location eu-west --token-file t
+      prober run checks/ --ping-peer http://hub-0:8080 --ping-peer http://hub-1:8080
     """
     from prober.config.loader import ConfigError
     from prober.daemon.logs import setup_logging
+    from prober.daemon.ping_peers import peer_urls
     from prober.daemon.service import Daemon, DaemonOptions
     from prober.store import StoreError
 
-    err = _console(stderr=True)
-    push_url, token = _push_options(push, token_file, err)
+    err = render.console(stderr=True)
+    push_urls, token = _push_options(push, token_file, err)
+    try:
+        ping_peers = peer_urls(ping_peer)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--ping-peer") from None
     _load_or_exit(paths, err)
     setup_logging("json" if log_format == "json" else "text", log_level)
     options = DaemonOptions(
         paths=list(paths or DEFAULT_PATHS),
         db=Path(db),
         location=location,
-        listen=None if listen.lower() in ("off", "none", "") else _parse_listen(listen),
+        listen=None if listen.lower() in ("off", "none", "") else parse_listen(listen),
         artifacts=Path(artifacts) if artifacts else None,
         max_concurrency=concurrency,
-        shard=_parse_shard(shard),
-        push_url=push_url,
+        shard=parse_shard(shard),
+        push_urls=push_urls,
         token=token,
+        ping_peers=ping_peers,
     )
     try:
         run_async(Daemon(options).run())
@@ -535,12 +357,6 @@ def run(
     sys.exit(0)
 
 
-def _age(moment: Any) -> str:
-    from datetime import UTC, datetime
-
-    return format_duration(max(0.0, (datetime.now(UTC) - moment).total_seconds())) + " ago"
-
-
 @cli.command()
 @db_option()
 @json_option("One JSON object per check and location.")
@@ -552,12 +368,9 @@ def status(db: str, as_json: bool) -> None:
     Example:
       prober status --db /var/lib/prober/prober.db
     """
-    from rich.table import Table
-    from rich.text import Text
-
     from prober.results import format_timestamp
 
-    err = _console(stderr=True)
+    err = render.console(stderr=True)
     with _open_store_or_exit(db, err) as store:
         rows = store.current()
         open_incidents = {row["check"]: row for row in store.incidents(limit=100_000, open_only=True)}
@@ -579,82 +392,9 @@ def status(db: str, as_json: bool) -> None:
             sys.stdout.write(json.dumps(data) + "\n")
         return
     if not rows:
-        _console().print("No results yet.")
+        render.console().print("No results yet.")
         return
-    console = _console()
-    table = Table(header_style="bold")
-    for column in ("check", "location", "type", "status", "since", "last run", "time", "incident", "reason"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        style = STATUS_STYLE[row["status"]]
-        incident = open_incidents.get(row["check"])
-        table.add_row(
-            row["check"],
-            row["location"],
-            row["type"],
-            f"[{style}]{row['status']}[/]",
-            _age(row["last_change"]),
-            _age(row["started_at"]),
-            format_duration(row["duration_ms"] / 1000),
-            f"open, {_age(incident['started_at'])}" if incident else "",
-            (row["error"] or "") if row["status"] != "up" else "",
-        )
-    console.print(table)
-    reasons = _reasons(rows)
-    checks = len({row["check"] for row in rows})
-    if not reasons:
-        console.print(f"All {checks} check(s) are up.", highlight=False)
-        return
-    console.print(f"{len(reasons)} of {checks} check(s) are not up:", highlight=False)
-    for check, row, locations in reasons:
-        where = f" at {row['location']}" if locations > 1 else ""
-        line = Text(f"  {check} ")
-        line.append(row["status"], style=STATUS_STYLE[row["status"]])
-        line.append(f"{where} since {_age(row['last_change'])}: {row['error'] or 'no error recorded'}")
-        console.print(line, highlight=False)
-
-
-def _reasons(rows: Sequence[Any]) -> list[tuple[str, Any, int]]:
-    """Per check that is not up: its worst location's row (the one in that state the longest), as the status
-    page's reason line picks it, and how many locations the check has."""
-    rank = {"up": 0, "degraded": 1, "down": 2}
-    by_check: dict[str, list[Any]] = {}
-    for row in rows:
-        by_check.setdefault(row["check"], []).append(row)
-    found = []
-    for check, items in by_check.items():
-        failing = [row for row in items if row["status"] != "up"]
-        if failing:
-            worst = max(rank[row["status"]] for row in failing)
-            row = min((row for row in failing if rank[row["status"]] == worst), key=lambda row: row["last_change"])
-            found.append((check, row, len(items)))
-    return found
-
-
-SPARK = "▁▂▃▄▅▆▇█"
-SPARK_WIDTH = 60
-
-
-def sparkline(results: Sequence[Result], width: int = SPARK_WIDTH) -> tuple[Text, float, float]:
-    """Results (oldest first) as a line of at most `width` block characters, one per group of consecutive
-    results: the group's highest latency, scaled between the lowest and highest; red where a group has a
-    down result, yellow where degraded. Also the lowest and highest latency."""
-    from rich.text import Text
-
-    from prober.store.rollups import latency_of
-
-    latencies = [latency_of(result.metrics, result.duration_ms) for result in results]
-    low, high = min(latencies), max(latencies)
-    size = max(1, -(-len(results) // width))
-    line = Text()
-    for start in range(0, len(results), size):
-        group = range(start, min(start + size, len(results)))
-        value = max(latencies[index] for index in group)
-        level = 0 if high <= low else round((value - low) / (high - low) * (len(SPARK) - 1))
-        statuses = {results[index].status for index in group}
-        style = "red" if "down" in statuses else "yellow" if "degraded" in statuses else "green"
-        line.append(SPARK[level], style=style)
-    return line, low, high
+    render.print_status(rows, open_incidents, render.console())
 
 
 @cli.command()
@@ -675,13 +415,9 @@ def history(name: str, db: str, since: str, limit: int, as_json: bool) -> None:
     """
     from datetime import UTC, datetime, timedelta
 
-    from rich.table import Table
-    from rich.text import Text
-
     from prober.config.durations import parse_duration
-    from prober.store.rollups import latency_of
 
-    err = _console(stderr=True)
+    err = render.console(stderr=True)
     try:
         window = parse_duration(since)
     except ValueError as exc:
@@ -696,31 +432,7 @@ def history(name: str, db: str, since: str, limit: int, as_json: bool) -> None:
         for result in results:
             sys.stdout.write(json.dumps(result.to_json(), default=str) + "\n")
         return
-    console = _console()
-    if results:
-        line, low, high = sparkline(results[::-1])
-        latencies = sorted(latency_of(result.metrics, result.duration_ms) for result in results)
-        median = latencies[len(latencies) // 2]
-        head = Text("latency ")
-        head.append_text(line)
-        head.append(
-            f"  {format_duration(low)} … {format_duration(high)}, median {format_duration(median)}"
-            " (oldest → newest; red: down)"
-        )
-        console.print(head, highlight=False, soft_wrap=True)
-    table = Table(header_style="bold", title=f"{name}: {len(results)} result(s) in the last {since}")
-    for column in ("started", "location", "status", "time", "details"):
-        table.add_column(column, overflow="fold")
-    for result in results:
-        style = STATUS_STYLE[result.status]
-        table.add_row(
-            result.started_at.strftime("%Y-%m-%d %H:%M:%S"),
-            result.location,
-            f"[{style}]{result.status}[/]",
-            format_duration(result.duration_ms / 1000),
-            result.error or _metric_summary(result),
-        )
-    console.print(table)
+    render.print_history(name, since, results, render.console())
 
 
 @cli.command("notify-test")
@@ -744,7 +456,7 @@ def notify_test(paths: tuple[str, ...], names: tuple[str, ...]) -> None:
     """
     from prober.notify.notifier import Notifier
 
-    err = _console(stderr=True)
+    err = render.console(stderr=True)
     config = _load_or_exit(paths, err)
     unknown = [name for name in names if name not in config.notifiers]
     if unknown:
@@ -767,14 +479,7 @@ def notify_test(paths: tuple[str, ...], names: tuple[str, ...]) -> None:
     import asyncio
 
     rows = asyncio.run(send())
-    from rich.table import Table
-
-    table = Table(header_style="bold")
-    for column in ("notifier", "url", "result"):
-        table.add_column(column, overflow="fold")
-    for name, url, error in rows:
-        table.add_row(name, url, "[green]sent[/]" if error is None else f"[red]failed[/]: {error}")
-    _console().print(table)
+    render.print_notify_report(rows, render.console())
     sys.exit(1 if any(error is not None for _, _, error in rows) else 0)
 
 
@@ -794,9 +499,9 @@ def demo(db: str | None, listen: str, log_format: str) -> None:
 
     setup_logging("json" if log_format == "json" else "text")
     try:
-        run_async(run_demo(Path(db) if db else None, _parse_listen(listen)))
+        run_async(run_demo(Path(db) if db else None, parse_listen(listen)))
     except OSError as exc:
-        _console(stderr=True).print(f"prober demo could not start: {exc}", markup=False, highlight=False)
+        render.console(stderr=True).print(f"prober demo could not start: {exc}", markup=False, highlight=False)
         sys.exit(2)
 
 

@@ -2,7 +2,8 @@
 
 A name, its environment variable and its type are the same wherever the option appears, so `--db` cannot
 read `PROBER_DB` in one command and something else in another; what differs between commands (a default,
-the sentence of help) is a parameter. Imports nothing but click: `prober --help` stays quick.
+the sentence of help) is a parameter. The checks of values click's types cannot express (HOST:PORT, I/N)
+are here too, each raising click's own error. Imports nothing but click: `prober --help` stays quick.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ __all__ = [
     "listen_option",
     "location_option",
     "log_format_option",
+    "parse_listen",
+    "parse_shard",
     "paths_argument",
 ]
 
@@ -92,3 +95,19 @@ def log_format_option(help: str | None = None) -> Decorator:
         envvar="PROBER_LOG_FORMAT",
         help=help,
     )
+
+
+def parse_listen(value: str) -> str:
+    _host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise click.BadParameter(f"expected HOST:PORT like 127.0.0.1:8080, got {value!r}")
+    return value
+
+
+def parse_shard(value: str | None) -> tuple[int, int] | None:
+    if not value:
+        return None
+    index, sep, count = value.partition("/")
+    if not sep or not index.isdigit() or not count.isdigit() or not 1 <= int(index) <= int(count):
+        raise click.BadParameter(f"expected I/N with 1 <= I <= N, like 1/3, got {value!r}")
+    return int(index), int(count)

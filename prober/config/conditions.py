@@ -1,7 +1,9 @@
-"""The expect/warn condition language of SPEC.md §2: parsed once at load, evaluated per run.
+"""The expect/warn condition language (docs/check-files.md): parsed once at load, evaluated per run.
 
 A condition is a plain value (equality), a string with an operator (`"< 2s"`, `">= 14"`, `"!= 0"`,
-`"== up"`), a status class (`"2xx"`), or a list of those (any of). Metrics come in kinds:
+`"== up"`), a status class (`"2xx"`), a list of those (any of), or `{contains: X}` / `{not_contains: X}`
+for a metric whose value is a list or a text (every X must be, or none may be, among its items).
+Metrics come in kinds:
 
 * ``value``     the probe measured a value; the condition compares it;
 * ``contains``  the condition is text to find in a subject the probe returned (a body, a message);
@@ -9,6 +11,9 @@ A condition is a plain value (equality), a string with an operator (`"< 2s"`, `"
 * ``paths``     the condition is a map of dotted paths (or header names) to conditions, looked up in a
                 structured subject (parsed JSON, headers);
 * ``flag``      the condition is a parameter for the probe (a selector); the probe reports whether it held.
+
+`judge` evaluates every condition first, then picks the sentence: when several fail, the one whose metric
+explains the others (`MetricSpec.explains`: a stalled LL-HLS part stream explains a stale playlist) is the cause.
 
 This module never does I/O and never knows about probes: it sees metric specs, metrics and subjects.
 """
@@ -66,6 +71,9 @@ class MetricSpec:
     case_insensitive_paths: bool = False
     describe: Callable[[Any, str], str | None] | None = field(default=None, compare=False, repr=False)
     """Optional: (actual, condition text) -> a better failure sentence than "X was A, expected C", or None."""
+    explains: tuple[str, ...] = ()
+    """Metrics whose failure follows from this one's: when this fails with them, it is the cause, and its
+    sentence is the result's error (a stalled LL-HLS part stream explains a stale playlist, not the reverse)."""
 
 
 class ConditionError(ValueError):
@@ -161,7 +169,7 @@ def _parse_condition(raw: Any) -> Condition:
             test=lambda actual: any(part.test(actual) for part in parts),
         )
     if isinstance(raw, dict):
-        raise ConditionError("expected a value, an operator string like '< 2s' or '>= 14', or a list; got a mapping")
+        return _membership(raw)
     if isinstance(raw, str):
         status_class = _STATUS_CLASS_RE.match(raw)
         if status_class:
@@ -178,6 +186,34 @@ def _parse_condition(raw: Any) -> Condition:
             operand = _scalar(operand_text)
             return _comparison(symbol, operand, f"{symbol} {operand_text}")
     return Condition(text=_show(raw), test=lambda actual: _equal(actual, raw))
+
+
+def _membership(raw: Mapping[Any, Any]) -> Condition:
+    """`{contains: X}` / `{not_contains: X}` on a list metric (DNS answers, SANs) or a text: X (or every item
+    of a list X) is, or is not, one of the items (equal as `==` compares) or a part of the text."""
+    if len(raw) != 1 or next(iter(raw)) not in ("contains", "not_contains"):
+        raise ConditionError(
+            "expected a value, an operator string like '< 2s' or '>= 14', a list, or {contains: X} / "
+            f"{{not_contains: X}}; got a mapping with keys {', '.join(map(str, raw)) or 'none'}"
+        )
+    word, operand = next(iter(raw.items()))
+    needles = operand if isinstance(operand, list) else [operand]
+    if not needles or not all(isinstance(item, str | int | float) and not isinstance(item, bool) for item in needles):
+        raise ConditionError(f"{word} needs a value or a list of values, got {operand!r}")
+
+    def has(actual: Any, needle: Any) -> bool:
+        if isinstance(actual, str):
+            return str(needle) in actual
+        return any(_equal(item, needle) for item in actual)
+
+    def test(actual: Any) -> bool:
+        if not isinstance(actual, str | list | tuple):
+            return False
+        if word == "contains":
+            return all(has(actual, needle) for needle in needles)
+        return not any(has(actual, needle) for needle in needles)
+
+    return Condition(text=f"{word} {', '.join(_show(item) for item in needles)}", test=test)
 
 
 def _comparison(symbol: str, operand: Any, text: str) -> Condition:
@@ -379,26 +415,56 @@ def _evaluate(
     return ok, ok, f"{spec.subject} does not match /{item.condition.text}/"
 
 
+def _cause(failures: Sequence[tuple[CompiledCondition, str]]) -> tuple[str, int]:
+    """The sentence of the failure that explains the others (`MetricSpec.explains`), and how many failed besides.
+
+    The cause is a failure no other failure explains, the one explaining the most of them (the first written
+    on a tie); failures it explains are its consequences and are not counted again (they stay in the
+    assertions). Without any `explains` this is the first failure, in the order the conditions were written.
+    """
+    failed = {item.spec.name for item, _ in failures}
+    specs = {item.spec.name: item.spec for item, _ in failures}
+    explained = {name for item, _ in failures for name in item.spec.explains if name != item.spec.name}
+    candidates = [(item, text) for item, text in failures if item.spec.name not in explained] or list(failures)
+    reach = {item.spec.name: _consequences(item.spec.name, specs) & failed for item, _ in candidates}
+    cause, sentence = max(candidates, key=lambda pair: len(reach[pair[0].spec.name]))  # max keeps the first on a tie
+    consequences = reach[cause.spec.name]
+    others = sum(1 for item, _ in failures if item is not cause and item.spec.name not in consequences)
+    return sentence, others
+
+
+def _consequences(name: str, specs: Mapping[str, MetricSpec]) -> set[str]:
+    """Every metric that `name` explains, directly or through a metric it explains."""
+    found: set[str] = set()
+    todo = [name]
+    while todo:
+        spec = specs.get(todo.pop())
+        for other in spec.explains if spec is not None else ():
+            if other not in found and other != name:
+                found.add(other)
+                todo.append(other)
+    return found
+
+
 def judge(
     conditions: Sequence[CompiledCondition],
     metrics: Mapping[str, Any],
     subjects: Mapping[str, Any] | None = None,
 ) -> Verdict:
-    """Evaluate every condition; a failed expect means down, else a failed warn means degraded."""
+    """Evaluate every condition (all of them: collect first), then judge: a failed expect means down, else a
+    failed warn means degraded; the error is the sentence of the failure that explains the others."""
     subjects = subjects or {}
     assertions: list[Assertion] = []
-    expect_failures: list[str] = []
-    warn_failures: list[str] = []
+    expect_failures: list[tuple[CompiledCondition, str]] = []
+    warn_failures: list[tuple[CompiledCondition, str]] = []
     for item in conditions:
         actual, ok, sentence = _evaluate(item, metrics, subjects)
         assertions.append(Assertion(item.metric, item.condition.text, actual, ok, item.level))
         if not ok:
-            (expect_failures if item.level == "expect" else warn_failures).append(sentence)
+            (expect_failures if item.level == "expect" else warn_failures).append((item, sentence))
     if expect_failures:
-        error = expect_failures[0]
-        if len(expect_failures) > 1:
-            error += f"; and {len(expect_failures) - 1} more failed"
-        return Verdict("down", assertions, error)
+        sentence, others = _cause(expect_failures)
+        return Verdict("down", assertions, sentence + (f"; and {others} more failed" if others else ""))
     if warn_failures:
-        return Verdict("degraded", assertions, "warning: " + warn_failures[0])
+        return Verdict("degraded", assertions, "warning: " + _cause(warn_failures)[0])
     return Verdict("up", assertions, None)

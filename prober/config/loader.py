@@ -21,13 +21,16 @@ from prober.config.maintenance import name_matches
 from prober.config.models import (
     Announcement,
     CheckBase,
+    HeartbeatConfig,
     IngestConfig,
     MaintenanceWindow,
     NotifierConfig,
     RetentionConfig,
     StatusPageConfig,
+    TelemetryConfig,
 )
-from prober.config.yaml_reader import YamlProblem, read_yaml
+from prober.config.schedules import Schedule
+from prober.config.yaml_reader import MAX_CHARACTERS, YamlProblem, read_yaml
 from prober.probes import PROBES, Probe
 
 __all__ = ["CheckSpec", "Config", "ConfigError", "Problem", "collect_files", "load_config"]
@@ -42,6 +45,8 @@ TOP_LEVEL_KEYS = (
     "retention",
     "status_page",
     "announcements",
+    "telemetry",
+    "heartbeat",
 )
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
@@ -89,6 +94,13 @@ class CheckSpec:
     def type(self) -> str:
         return self.model.type
 
+    @property
+    def run_schedule(self) -> Schedule:
+        """When the scheduler runs the check: its `schedule`, unless its type is passive (a heartbeat, whose
+        `schedule` says when pings are due) and declares its own (prober.probes.registry.PassiveProbe)."""
+        own = getattr(self.probe, "run_schedule", None)
+        return self.model.schedule if own is None else own(self.model)
+
 
 @dataclass(slots=True)
 class Config:
@@ -99,6 +111,8 @@ class Config:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     status_page: StatusPageConfig = field(default_factory=StatusPageConfig)
     announcements: list[Announcement] = field(default_factory=list)
+    telemetry: TelemetryConfig | None = None
+    heartbeat: HeartbeatConfig | None = None
     files: list[str] = field(default_factory=list)
 
     def select(self, *, names: Iterable[str] = (), location: str | None = None) -> list[CheckSpec]:
@@ -134,28 +148,65 @@ def collect_files(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Path], 
     return list(unique.values()), problems
 
 
+class _Interpolation:
+    """`${VAR}` and `$$` replaced in every string of a document, with what it costs bounded.
+
+    A string named by many aliases is one object; it is interpolated once and the result shared by every
+    use (a 1 MB anchored string holding `$$`, named 1,000 times, used to become 1,000 copies: 1 GB).
+    The characters of new strings are counted: more than MAX_CHARACTERS (a variable of 1 MB named in many
+    different strings) stops with a sentence instead of filling memory.
+    """
+
+    def __init__(self, env: Mapping[str, str], unset: list[tuple[tuple[Any, ...], str]]) -> None:
+        self.env = env
+        self.unset = unset
+        self.done: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self.built = 0
+
+    def string(self, value: str, where: tuple[Any, ...]) -> str:
+        if "$" not in value:
+            return value
+        found = self.done.get(value)
+        if found is None:
+            missing: list[str] = []
+
+            def replace(match: re.Match[str]) -> str:
+                if match.group(0) == "$$":
+                    return "$"
+                name, default = match.group(1), match.group(2)
+                if name in self.env:
+                    return self.env[name]
+                if default is not None:
+                    return default
+                missing.append(name)
+                return ""
+
+            result = _VAR.sub(replace, value)
+            self.built += len(result)
+            if self.built > MAX_CHARACTERS:
+                raise YamlProblem(
+                    f"with its ${{VAR}}s replaced, the file holds more than {MAX_CHARACTERS:,} characters"
+                    f" (at {_dotted(where) or 'the top'}); use shorter variables or fewer of them"
+                )
+            found = self.done[value] = (result, tuple(missing))
+        self.unset.extend((where, name) for name in found[1])
+        return found[0]
+
+    def value(self, value: Any, where: tuple[Any, ...]) -> Any:
+        if isinstance(value, str):
+            return self.string(value, where)
+        if isinstance(value, dict):
+            return {key: self.value(item, (*where, key)) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.value(item, (*where, index)) for index, item in enumerate(value)]
+        return value
+
+
 def _interpolate(
     value: Any, env: Mapping[str, str], where: tuple[Any, ...], unset: list[tuple[tuple[Any, ...], str]]
 ) -> Any:
-    if isinstance(value, str):
-
-        def replace(match: re.Match[str]) -> str:
-            if match.group(0) == "$$":
-                return "$"
-            name, default = match.group(1), match.group(2)
-            if name in env:
-                return env[name]
-            if default is not None:
-                return default
-            unset.append((where, name))
-            return ""
-
-        return _VAR.sub(replace, value) if "$" in value else value
-    if isinstance(value, dict):
-        return {key: _interpolate(item, env, (*where, key), unset) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_interpolate(item, env, (*where, index), unset) for index, item in enumerate(value)]
-    return value
+    """`value` with `${VAR}` and `$$` replaced; raises YamlProblem past MAX_CHARACTERS of new text."""
+    return _Interpolation(env, unset).value(value, where)
 
 
 def _dotted(loc: Iterable[Any]) -> str:
@@ -240,7 +291,11 @@ class _Loader:
             return
         raw_checks = document.get("checks")
         unset: list[tuple[tuple[Any, ...], str]] = []
-        document = _interpolate(document, self.env, (), unset)
+        try:
+            document = _interpolate(document, self.env, (), unset)
+        except YamlProblem as exc:
+            self.problems.append(Problem(file, exc.message))
+            return
         # Fields left empty by an unset variable: their own validation errors would only repeat the problem.
         unset_fields: dict[int, set[str]] = {}
         unset_defaults: set[str] = set()
@@ -325,7 +380,14 @@ class _Loader:
             except ValidationError as exc:
                 self.problems.extend(_pydantic_problems(exc, file, None, MaintenanceWindow, f"maintenance[{index}]."))
         self._load_announcements(file, document.get("announcements"))
-        for key, model in (("retention", RetentionConfig), ("ingest", IngestConfig), ("status_page", StatusPageConfig)):
+        sections: tuple[tuple[str, type[Any]], ...] = (
+            ("retention", RetentionConfig),
+            ("ingest", IngestConfig),
+            ("status_page", StatusPageConfig),
+            ("telemetry", TelemetryConfig),
+            ("heartbeat", HeartbeatConfig),
+        )
+        for key, model in sections:
             if document.get(key) is None:
                 continue
             try:

@@ -1,4 +1,4 @@
-"""Pydantic models of the check-definition YAML (SPEC.md §2) that are shared by every check type.
+"""Pydantic models of the check-definition YAML (docs/configuration.md) that are shared by every check type.
 
 Each probe module declares its own model by subclassing CheckBase; everything here is common:
 scheduling, timeouts, retries, locations, alert policy, notifiers, maintenance windows, retention.
@@ -21,6 +21,7 @@ from pydantic import (
     PlainSerializer,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from prober.config.durations import format_duration, parse_duration
@@ -31,6 +32,7 @@ __all__ = [
     "Announcement",
     "CheckBase",
     "Duration",
+    "HeartbeatConfig",
     "HttpUrl",
     "IngestConfig",
     "MaintenanceWindow",
@@ -39,6 +41,7 @@ __all__ = [
     "ScheduleField",
     "StatusPageConfig",
     "StrictModel",
+    "TelemetryConfig",
 ]
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
@@ -93,12 +96,39 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
 
+RESERVED_LABELS = frozenset({"alertname", "check", "group", "type"})
+"""Labels of an Alertmanager alert that prober sets itself (prober.notify.alertmanager); `alert.labels` may not."""
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+
+def check_label_name(name: str) -> str:
+    """A name `alert.labels` may use: a Prometheus label name, not one prober sets, not `__` reserved."""
+    if not _LABEL_NAME.match(name):
+        raise ValueError(f"{name!r} is not a valid label name: use letters, digits and '_', not starting with a digit")
+    if name.startswith("__"):
+        raise ValueError(f"label names starting with '__' are reserved by Prometheus, got {name!r}")
+    if name in RESERVED_LABELS:
+        raise ValueError(f"the label {name!r} is set by prober itself ({', '.join(sorted(RESERVED_LABELS))})")
+    return name
+
+
 class AlertPolicy(StrictModel):
     after: int = Field(2, ge=1, description="consecutive down runs at a location before it counts as down")
     recover_after: int = Field(1, ge=1, description="consecutive non-down runs before a location recovers")
     quorum: int = Field(1, ge=1, description="locations that must be down to open an incident")
     repeat: Duration = Field(0.0, le=MAX_REPEAT, description="re-notify this often while open; 0 = never")
     notify: list[str] = Field(default_factory=list, description="notifier names")
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="extra labels of the check's Alertmanager alert (e.g. severity, team), for routing",
+    )
+
+    @field_validator("labels")
+    @classmethod
+    def _label_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            check_label_name(name)
+        return value
 
 
 class CheckBase(StrictModel):
@@ -147,7 +177,17 @@ class CheckBase(StrictModel):
 
 
 class NotifierConfig(StrictModel):
-    urls: list[str] = Field(min_length=1, description="Apprise URLs")
+    urls: list[str] = Field(default_factory=list, description="Apprise URLs")
+    alertmanager: list[HttpUrl] = Field(
+        default_factory=list,
+        description="every peer of one Alertmanager cluster (http(s)://host:9093); incidents are posted to each",
+    )
+
+    @model_validator(mode="after")
+    def _some_target(self) -> NotifierConfig:
+        if not self.urls and not self.alertmanager:
+            raise ValueError("a notifier needs `urls` (Apprise URLs), `alertmanager` (Alertmanager peers) or both")
+        return self
 
 
 class MaintenanceWindow(StrictModel):
@@ -173,6 +213,68 @@ class RetentionConfig(StrictModel):
 
 class StatusPageConfig(StrictModel):
     title: str = Field("Status", min_length=1, max_length=200, description="heading of the status page and feed")
+    url: HttpUrl | None = Field(
+        None, description="the page's public address (behind the load balancer): Alertmanager alerts link to it"
+    )
+
+
+class TelemetryConfig(StrictModel):
+    """Top-level `telemetry:`: where OpenTelemetry traces and metrics go (OTLP/HTTP, protobuf)."""
+
+    endpoint: str | None = Field(
+        None,
+        description="the collector's OTLP/HTTP base URL (`/v1/traces` and `/v1/metrics` are added); "
+        "default: OTEL_EXPORTER_OTLP_ENDPOINT, else http://localhost:4318",
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="sent with every export (an API key); default: OTEL_EXPORTER_OTLP_HEADERS"
+    )
+    traces: bool = Field(True, description="export one span per check run, with its phases as child spans")
+    metrics: bool = Field(True, description="export every numeric probe metric as an OTel instrument")
+    metrics_interval: Duration | None = Field(
+        None, description="how often metrics are sent; default: OTEL_METRIC_EXPORT_INTERVAL, else 60s"
+    )
+
+    @field_validator("endpoint")
+    @classmethod
+    def _web_endpoint(cls, value: str | None) -> str | None:
+        return None if value is None else http_url(value)
+
+    @field_validator("metrics_interval")
+    @classmethod
+    def _sane_interval(cls, value: float | None) -> float | None:
+        if value is not None and not 1.0 <= value <= 86400.0:
+            raise ValueError(f"metrics_interval must be between 1s and 1d, got {format_duration(value)}")
+        return value
+
+
+class HeartbeatConfig(StrictModel):
+    """Top-level `heartbeat:`: a ping sent out while the daemon is healthy (a dead man's switch)."""
+
+    url: str = Field(
+        description="an https:// URL (healthchecks.io, Cronitor...) or an Apprise URL, pinged while healthy"
+    )
+    every: Duration = Field(60.0, description="time between pings; at least 1s, at most 1d")
+
+    @field_validator("url")
+    @classmethod
+    def _has_scheme(cls, value: str) -> str:
+        from prober.redact import redact_url
+
+        if "://" not in value or not value.split("://", 1)[0].replace("+", "").isalnum():
+            raise ValueError(
+                f"expected an https:// URL or an Apprise URL like json://host/path, got {redact_url(value)!r}"
+            )
+        if value.startswith(("http://", "https://")):
+            http_url(value)
+        return value
+
+    @field_validator("every")
+    @classmethod
+    def _sane_every(cls, value: float) -> float:
+        if not 1.0 <= value <= 86400.0:
+            raise ValueError(f"every must be between 1s and 1d, got {format_duration(value)}")
+        return value
 
 
 class IngestConfig(StrictModel):

@@ -7,8 +7,9 @@ anything is built, and reports each as one sentence with its line, never as a tr
 
 - the file is at most MAX_FILE_BYTES;
 - collections nest at most MAX_DEPTH deep;
-- the document, with every alias expanded, holds at most MAX_VALUES values (normal anchors and merge keys
-  stay fine; a bomb is stopped after reading its events, before anything is copied);
+- the document, with every alias expanded, holds at most MAX_VALUES values and MAX_CHARACTERS characters
+  of scalars (normal anchors and merge keys stay fine; a bomb, of many values or of one long string named
+  many times, is stopped after reading its events, before anything is copied);
 - an alias may not refer to the node that contains it;
 - integers have at most MAX_INT_DIGITS digits;
 - a key appears once per mapping (PyYAML silently keeps the last one).
@@ -26,11 +27,23 @@ from typing import Any
 
 import yaml
 
-__all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "MAX_INT_DIGITS", "MAX_VALUES", "YamlProblem", "read_yaml"]
+__all__ = [
+    "MAX_CHARACTERS",
+    "MAX_DEPTH",
+    "MAX_FILE_BYTES",
+    "MAX_INT_DIGITS",
+    "MAX_VALUES",
+    "YamlProblem",
+    "read_yaml",
+]
 
 MAX_FILE_BYTES = 8 << 20
 MAX_DEPTH = 64
 MAX_VALUES = 1_000_000
+MAX_CHARACTERS = 64 << 20
+"""Characters of scalars (keys and values) with every alias expanded: 8 times what a file may hold. An
+alias of a 1 MB string counts 1 MB each time it is named, although the reader shares one copy: later steps
+(`${VAR}` interpolation, validation) may not."""
 MAX_INT_DIGITS = 30
 
 _Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -95,12 +108,13 @@ _MERGE = object()
 class _Frame:
     """One list or mapping being built, with what the size and alias checks need."""
 
-    __slots__ = ("anchor", "key", "merges", "owned", "size", "value", "wants_key")
+    __slots__ = ("anchor", "characters", "key", "merges", "owned", "size", "value", "wants_key")
 
     def __init__(self, anchor: str | None, value: list[Any] | dict[Any, Any]) -> None:
         self.anchor = anchor
         self.value = value
         self.size = 1
+        self.characters = 0
         self.wants_key = isinstance(value, dict)
         self.key: Any = None
         self.merges: list[tuple[Any, Any]] = []
@@ -195,24 +209,26 @@ def _build(text: str) -> Any:
 
     Building from events (not PyYAML's node graph) is both the safety check and the fast path: nesting,
     the expanded size and self-reference are known before anything is copied, and there is no second pass.
-    Every node counts one value; an alias counts the expanded size of what it names, kept per anchor, so
-    `*lol9` of a billion-laughs file is known to be 10^9 values without expanding it. Aliases share the
-    anchored object, as PyYAML does.
+    Every node counts one value, and a scalar its characters; an alias counts the expanded size of what it
+    names, kept per anchor, so `*lol9` of a billion-laughs file is known to be 10^9 values (and a 1 MB
+    string named 1,000 times 10^9 characters) without expanding it. Aliases share the anchored object, as
+    PyYAML does.
     """
     loader = _Loader(text)
     try:
-        expanded = 0
+        expanded = characters = 0
         documents = 0
         root: Any = None
-        anchors: dict[str, tuple[Any, int]] = {}
+        anchors: dict[str, tuple[Any, int, int]] = {}
         stack: list[_Frame] = []
         while loader.check_event():
             event = loader.get_event()
             kind = type(event)
             if kind is yaml.ScalarEvent:
                 value, size, is_collection = _scalar(loader, event), 1, False
+                chars = len(event.value)
                 if event.anchor is not None:
-                    anchors[event.anchor] = (value, 1)
+                    anchors[event.anchor] = (value, 1, chars)
             elif kind is yaml.AliasEvent:
                 found = anchors.get(event.anchor or "")
                 if found is None:
@@ -220,7 +236,7 @@ def _build(text: str) -> Any:
                     if any(frame.anchor == event.anchor for frame in stack):
                         raise YamlProblem(f"the alias *{event.anchor}{where} refers to a node that contains it")
                     raise YamlProblem(f"the alias *{event.anchor}{where} names no anchor defined before it")
-                value, size = found
+                value, size, chars = found
                 is_collection = isinstance(value, list | dict)
             elif kind is yaml.SequenceStartEvent or kind is yaml.MappingStartEvent:
                 if len(stack) >= MAX_DEPTH:
@@ -241,9 +257,10 @@ def _build(text: str) -> Any:
                     _close_mapping(frame)
                 value, size = frame.value, frame.size
                 if frame.anchor is not None:
-                    anchors[frame.anchor] = (value, size)
+                    anchors[frame.anchor] = (value, size, frame.characters)
                 if stack:
                     stack[-1].size += size
+                    stack[-1].characters += frame.characters
                     _add(stack[-1], value, event.start_mark, True)
                 else:
                     root = value
@@ -258,13 +275,20 @@ def _build(text: str) -> Any:
             else:
                 continue
             expanded += size
+            characters += chars
             if expanded > MAX_VALUES:
                 raise YamlProblem(
                     f"with its aliases expanded, the file holds more than {MAX_VALUES:,} values"
                     f"{_where(event.start_mark)} (an alias bomb?); write the values out or use fewer aliases"
                 )
+            if characters > MAX_CHARACTERS:
+                raise YamlProblem(
+                    f"with its aliases expanded, the file holds more than {MAX_CHARACTERS:,} characters"
+                    f"{_where(event.start_mark)} (an alias bomb of a long string?); name long strings fewer times"
+                )
             if stack:
                 stack[-1].size += size
+                stack[-1].characters += chars
                 _add(stack[-1], value, event.start_mark, is_collection)
             else:
                 root = value

@@ -15,6 +15,7 @@ import asyncio
 import bisect
 import os
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,6 +67,8 @@ class Runtime:
 
     loop_lag: LoopLag = field(default_factory=LoopLag)
     task_restarts: dict[str, int] = field(default_factory=dict)
+    otel_dropped: Callable[[], dict[str, int]] | None = None
+    """OpenTelemetry spans and metric points dropped ({signal: count}), when telemetry is on."""
 
 
 def database_problem(path: Path, opened: tuple[int, int] | None = None) -> str | None:

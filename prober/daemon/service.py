@@ -6,7 +6,7 @@ transition. A transition and the messages it sends are committed together (the s
 outbox), so a crash loses no page: what was not delivered is sent after the restart. One daemon per
 database (an OS file lock, prober/lock.py). Every background task runs supervised (prober/supervise.py).
 It never measures (probes do), never decides incidents (alerts.py does) and never writes
-SQL (the store does). With `push_url` it is an agent (SPEC.md §6): results are committed as usual, a
+SQL (the store does). With `push_url` it is an agent (docs/deployment.md): results are committed as usual, a
 pusher (agent.py) sends them to the hub, and alerting is left to the hub: an agent never notifies.
 """
 
@@ -17,21 +17,29 @@ import contextlib
 import gc
 import hashlib
 import logging
+import os
 import signal
+import socket
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from prober.agent import Pusher, PushSettings
+from prober.agent import Pusher, PushSettings, PushStats
 from prober.alerts import CheckAlertState, LocationState, Transition, due_repeats, forget_locations, observe
 from prober.config.loader import CheckSpec, Config, ConfigError, collect_files, load_config
 from prober.config.maintenance import active_window
 from prober.daemon.health import Runtime
+from prober.daemon.heartbeat import Heartbeat
 from prober.daemon.lock import DatabaseLock
+from prober.daemon.ping_peers import PingForwarder
 from prober.daemon.supervise import Supervisor
+from prober.notify import alertmanager
 from prober.notify.notifier import DeliveryAttempt, Message, Notifier, format_message
+from prober.pings import Ping
+from prober.probes.registry import passive
 from prober.redact import LOG_SECRETS, config_secrets, redact_url
 from prober.results import Result, format_timestamp
 from prober.scheduling.runner import Runner
@@ -39,6 +47,10 @@ from prober.scheduling.scheduler import Scheduler
 from prober.store import IncidentChange, OutboxEntry, Store, StoreError
 from prober.store.artifacts import prune_artifacts
 from prober.store.outbox import url_key
+from prober.telemetry import start_exporter, telemetry_settings
+
+if TYPE_CHECKING:
+    from prober.telemetry.exporter import Exporter
 
 __all__ = ["Daemon", "DaemonOptions"]
 
@@ -65,8 +77,14 @@ class DaemonOptions:
     """The scheduler starts due checks together at most every this many seconds (see prober/scheduler.py)."""
     shard: tuple[int, int] | None = None
     push_url: str | None = None
+    push_urls: Sequence[str] = ()
+    """Every hub to push to (one Pusher each); `push_url` alone is the one-hub form."""
     token: str | None = field(default=None, repr=False)  # never in a log line or a traceback
     push_settings: PushSettings | None = None
+    alertmanager_resend: float = 30.0
+    """Seconds between re-sends of open incidents' alerts to Alertmanager (at most 60)."""
+    ping_peers: Sequence[str] = ()
+    """Peer hubs every heartbeat ping received here is passed on to (prober.daemon.ping_peers)."""
 
 
 @dataclass
@@ -85,11 +103,27 @@ class Daemon:
     _specs_by_name: dict[str, CheckSpec] = field(default_factory=dict)
     _file_stamp: tuple[tuple[str, float, int], ...] = ()
     pusher: Pusher | None = None
+    telemetry: Exporter | None = None
+    heartbeat: Heartbeat = field(init=False)
+    """The first hub's pusher (an agent), for callers that know one hub; `pushers` holds them all."""
+    pushers: list[Pusher] = field(default_factory=list)
+    resender: alertmanager.Resender | None = None
+    """A hub's re-sending of open (and recently resolved) incidents to Alertmanager peers."""
+    ping_forwarder: PingForwarder | None = None
+    """Passes heartbeat pings received here on to `options.ping_peers`."""
+    _ping_runs: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    """Heartbeat checks being measured because a ping arrived (one run at a time per check)."""
+    _pinged_again: set[str] = field(default_factory=set)
+    """Checks pinged again while such a run was going on: they are measured once more."""
 
     # ---- lifecycle -------------------------------------------------------------------------------
 
     async def run(self) -> None:
         """Start everything, run until SIGTERM/SIGINT (or `stopping` is set), then stop gracefully."""
+        from prober.api.connections import raise_open_file_limit
+
+        soft, hard = raise_open_file_limit()  # probes, the API and the database all need descriptors
+        log.info("open file limit %s (hard limit %s)", soft, hard, extra={"fields": {"soft": soft, "hard": hard}})
         self._use_config(load_config(self.options.paths))
         self._file_stamp = self._stamp()
         options = self.options
@@ -104,8 +138,9 @@ class Daemon:
         self.runtime.task_restarts = self.supervisor.restarts
         artifacts = options.artifacts or options.db.resolve().parent / "artifacts"
         self.runner = Runner(
-            location=options.location, state_store=store, artifacts_dir=artifacts, persistent_state=True
+            location=options.location, state_store=store, artifacts_dir=artifacts, persistent_state=True, pings=store
         )
+        self._start_telemetry()
         self.notifier = Notifier(
             record=self._record_notification,
             base_delay=options.notify_base_delay,
@@ -120,17 +155,24 @@ class Daemon:
             await store.close()
             self._lock.release()
             raise
-        if options.push_url:  # an agent: the pusher sends results on; the hub alerts, so no alert state here
-            self.pusher = Pusher(
-                store,
-                url=options.push_url,
-                token=options.token or "",
-                location=options.location,
-                settings=options.push_settings,
-                supervisor=self.supervisor,
-            )
-            await self.pusher.start()
+        hubs = list(dict.fromkeys(options.push_urls or ([options.push_url] if options.push_url else [])))
+        if hubs:  # an agent: one pusher per hub sends results on; the hubs alert, so no alert state here
+            self.pushers = [
+                Pusher(
+                    store,
+                    url=hub,
+                    token=options.token or "",
+                    location=options.location,
+                    settings=options.push_settings,
+                    supervisor=self.supervisor,
+                )
+                for hub in hubs
+            ]
+            self.pusher = self.pushers[0]
+            for pusher in self.pushers:
+                await pusher.start()
         else:
+            self.resender = alertmanager.Resender(interval=options.alertmanager_resend)
             self._restore_alerts()
             await self._resend_outbox()
         self.scheduler = Scheduler(
@@ -140,13 +182,20 @@ class Daemon:
             batch_window=options.batch_window,
         )
         await self.scheduler.start()
+        if options.ping_peers:
+            self.ping_forwarder = PingForwarder(options.ping_peers)
+            await self.ping_forwarder.start()
         self._install_signals()
+        self.heartbeat = Heartbeat(self)  # pings `heartbeat.url` while healthy (idle without one)
         self._tasks = [
             self.supervisor.spawn("watch", self._watch_files),
             self.supervisor.spawn("tick", self._tick),
             self.supervisor.spawn("prune", self._prune_loop),
             self.supervisor.spawn("loop-lag", self.runtime.loop_lag.run),
+            self.supervisor.spawn("heartbeat", self.heartbeat.run),
         ]
+        if self.resender is not None:
+            self._tasks.append(self.supervisor.spawn("alertmanager", self.resender.run))
         log.info(
             "prober started",
             extra={
@@ -163,15 +212,23 @@ class Daemon:
         finally:
             log.info("stopping", extra={"fields": {"grace_seconds": options.stop_grace}})
             await self.scheduler.stop(options.stop_grace)
-            if self.pusher is not None:  # after the last runs committed, before the store closes
-                await self.pusher.stop(timeout=min(5.0, options.stop_grace))
+            if self.pushers:  # after the last runs committed, before the store closes; hubs in parallel
+                grace = min(5.0, options.stop_grace)
+                await asyncio.gather(*(pusher.stop(timeout=grace) for pusher in self.pushers))
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+            for evaluation in list(self._ping_runs.values()):
+                evaluation.cancel()
+            await asyncio.gather(*self._ping_runs.values(), return_exceptions=True)
+            if self.ping_forwarder is not None:
+                await self.ping_forwarder.stop()
             if api_runner is not None:
                 await api_runner.cleanup()
             await self.notifier.aclose(timeout=min(5.0, options.stop_grace))
             await self.runner.resources.aclose()
+            if self.telemetry is not None:  # flush the last spans within the grace, in a worker thread
+                await asyncio.to_thread(self.telemetry.shutdown, min(5.0, options.stop_grace))
             await store.close()
             self._lock.release()
             self._remove_signals()
@@ -179,6 +236,28 @@ class Daemon:
 
     def stop(self) -> None:
         self.stopping.set()
+
+    def _start_telemetry(self) -> None:
+        """OpenTelemetry export when configured (`telemetry:` or OTEL_EXPORTER_OTLP_*); see prober/telemetry."""
+        settings = telemetry_settings(self.config.telemetry, os.environ)
+        if settings is None:
+            return
+        identity = f"{socket.gethostname()}:{self.options.db.resolve()}"
+        instance = str(uuid.uuid5(uuid.NAMESPACE_URL, identity))  # stable across restarts of this daemon
+        self.telemetry = start_exporter(settings, location=self.options.location, instance_id=instance)
+        self.runner.tracing = settings.traces
+        self.runtime.otel_dropped = lambda: self.telemetry.dropped if self.telemetry is not None else {}
+        log.info(
+            "exporting to OpenTelemetry",
+            extra={"fields": {"traces": settings.traces, "metrics": settings.metrics}},
+        )
+
+    @property
+    def push_stats(self) -> dict[str, PushStats] | None:
+        """An agent's push counters by hub (None on a hub): the `hub` label of prober_push_* in /metrics."""
+        if not self.pushers:
+            return None
+        return {pusher.hub: pusher.stats for pusher in self.pushers}
 
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()
@@ -201,13 +280,17 @@ class Daemon:
         from aiohttp import web
 
         from prober.api import create_app
+        from prober.api.connections import DEFAULT_HEADER_TIMEOUT, GuardedSite
 
         assert self.store is not None
         host, _, port = self.options.listen.rpartition(":")
         app = create_app(self, title=self.config.status_page.title)
-        runner = web.AppRunner(app, access_log=None)
+        # Idle keep-alive connections are closed as soon as a new connection needs their place, and after
+        # the header timeout otherwise (aiohttp's default keeps them 75 s).
+        runner = web.AppRunner(app, access_log=None, keepalive_timeout=DEFAULT_HEADER_TIMEOUT)
         await runner.setup()
-        await web.TCPSite(runner, host.strip("[]") or "127.0.0.1", int(port)).start()
+        # Bounded connections, a header timeout and descriptors kept for probing (prober.api.connections).
+        await GuardedSite(runner, host.strip("[]") or "127.0.0.1", int(port)).start()
         return runner
 
     # ---- checks ----------------------------------------------------------------------------------
@@ -221,6 +304,9 @@ class Daemon:
 
     async def _run_check(self, spec: CheckSpec, scheduled_at: datetime) -> None:
         result = await self.runner.run(spec)
+        if self.telemetry is not None:  # what this process measured (an agent exports its own runs)
+            target = getattr(spec.probe, "target", None)
+            self.telemetry.submit(result, target(spec.model) if target is not None else None)
         await self.accept(result, park=True)
 
     async def accept(self, result: Result, *, park: bool = False) -> bool:
@@ -238,21 +324,109 @@ class Daemon:
             await self._observe(result)
         return True
 
+    async def accept_ping(self, ping: Ping) -> bool:
+        """A heartbeat ping (prober.api.ping): commit it, pass it on to the peer hubs, and measure its check at
+        once (a /fail turns it down now, not at the next run). False if this ping id was already stored."""
+        assert self.store is not None
+        if not await self.store.write_ping(ping):
+            return False
+        spec = self._spec(ping.check)
+        probe = passive(spec.probe, "ping") if spec is not None else None
+        if spec is None or probe is None:
+            return True
+        if self.ping_forwarder is not None:
+            self.ping_forwarder.send(ping, probe.inbound_token(spec.model))
+        if self.options.location not in spec.model.locations:
+            return True
+        if ping.check in self._ping_runs:  # measured again once the run going on ends
+            self._pinged_again.add(ping.check)
+        else:
+            task = asyncio.create_task(self._measure_pinged(ping.check), name=f"prober-ping {spec.name}")
+            self._ping_runs[ping.check] = task
+            task.add_done_callback(lambda done: self._ping_ran(ping.check, done))
+        return True
+
+    async def _measure_pinged(self, check: str) -> None:
+        while True:
+            self._pinged_again.discard(check)
+            spec = self._spec(check)
+            if spec is None:
+                return
+            await self._run_check(spec, datetime.now(UTC))
+            if check not in self._pinged_again:
+                return
+
+    def _ping_ran(self, check: str, task: asyncio.Task[None]) -> None:
+        if self._ping_runs.get(check) is task:
+            del self._ping_runs[check]
+        if not task.cancelled() and task.exception() is not None:
+            log.error("measuring a heartbeat check after a ping failed", exc_info=task.exception(),
+                      extra={"fields": {"check": check}})  # fmt: skip
+
+    async def accept_many(self, results: Sequence[Result]) -> int:
+        """An ingested batch: commit it in one transaction, then let alerts see the new results, each check's
+        oldest first, committing every alert change of the batch together. Returns how many were new (ids
+        already stored are left out, alerts included)."""
+        assert self.store is not None
+        new = await self.store.write_new(results)
+        if not self.pushers:
+            await self._observe_many(new)
+        return len(new)
+
     # ---- alerts ----------------------------------------------------------------------------------
 
     def _restore_alerts(self) -> None:
-        """Load alert state and open incidents saved before a restart, so they are neither re-sent nor lost."""
+        """Load alert state and open incidents saved before a restart, so they are neither re-sent nor lost.
+        Open incidents go back to the Alertmanager re-sender (unless they opened inside a maintenance window),
+        whose first round comes one interval after the start: time for the agents' backlog to arrive."""
         assert self.store is not None
         for check, data in self.store.load_alert_states().items():
             try:
-                self._alert_states[check] = self._saved_states[check] = CheckAlertState.from_json(data)
+                self._alert_states[check] = self._saved_states[check] = state = CheckAlertState.from_json(data)
             except (KeyError, TypeError, ValueError):
                 log.warning(
                     "could not read the saved alert state; starting it afresh", extra={"fields": {"check": check}}
                 )
+                continue
+            self._resend_open(state)
+
+    def _resend_open(self, state: CheckAlertState) -> None:
+        incident, spec = state.incident, self._spec(state.check)
+        if incident is None or spec is None or self.resender is None:
+            return
+        _, peers = self._targets(spec)
+        if not peers or active_window(self.config.maintenance, state.check, incident.opened_at) is not None:
+            return
+        transition = Transition(
+            "opened", state.check, incident.id, incident.locations, incident.error, incident.started_at,
+            incident.opened_at, flapping=incident.flapping, recent_incidents=incident.recent_incidents,
+        )  # fmt: skip
+        self.resender.firing(state.check, peers, self._alert(spec, transition))
 
     def _configured_urls(self) -> list[str]:
-        return [url for notifier in self.config.notifiers.values() for url in notifier.urls if url.strip()]
+        """Every notifier target: Apprise URLs and `alertmanager+<peer>` targets."""
+        found: list[str] = []
+        for notifier in self.config.notifiers.values():
+            found.extend(url for url in notifier.urls if url.strip())
+            found.extend(alertmanager.target(peer) for peer in notifier.alertmanager)
+        return found
+
+    def _targets(self, spec: CheckSpec) -> tuple[list[str], list[str]]:
+        """The check's Apprise URLs and Alertmanager peers, each once."""
+        urls: dict[str, None] = {}
+        peers: dict[str, None] = {}
+        for name in spec.model.alert.notify:
+            notifier = self.config.notifiers[name]
+            urls.update((url, None) for url in notifier.urls if url.strip())
+            peers.update((peer, None) for peer in notifier.alertmanager)
+        return list(urls), list(peers)
+
+    def _alert(self, spec: CheckSpec, transition: Transition) -> dict[str, Any]:
+        """The Alertmanager alert of a transition: the same labels on every hub."""
+        model = spec.model
+        labels = alertmanager.alert_labels(spec.name, model.group, spec.type, model.alert.labels)
+        page = alertmanager.page_url(self.config.status_page.url, spec.name)
+        return alertmanager.build_alert(transition, labels=labels, page_url=page)
 
     async def _resend_outbox(self) -> None:
         """Queue every message a previous run committed but did not finish delivering, oldest first per URL.
@@ -310,6 +484,37 @@ class Daemon:
             )
             await self._apply(spec, state, transitions)
 
+    async def _observe_many(self, results: Sequence[Result]) -> None:
+        """`_observe` for a batch: the state machine runs per result, in memory; the changed checks' steps are
+        then queued together, so the writer commits them in one transaction."""
+        by_check: dict[str, list[Result]] = {}
+        for result in results:
+            by_check.setdefault(result.check, []).append(result)
+        maintenance = self.config.maintenance
+        async with self._alert_lock:
+            steps = []
+            for check, items in by_check.items():
+                spec = self._spec(check)
+                if spec is None:
+                    continue
+                policy = spec.model.alert
+                state = self._alert_states.get(check) or CheckAlertState(check=check)
+                transitions: list[Transition] = []
+                for result in sorted(items, key=lambda item: item.started_at) if len(items) > 1 else items:
+                    in_maintenance = (
+                        bool(maintenance) and active_window(maintenance, check, result.started_at) is not None
+                    )
+                    state, found = observe(
+                        state, result.status, result.location, result.started_at, result.error, policy, in_maintenance
+                    )
+                    transitions.extend(found)
+                if not transitions and _same_after_restart(self._saved_states.get(check), state):
+                    self._alert_states[check] = state  # what _apply would do: no task for nothing to write
+                    continue
+                steps.append(self._apply(spec, state, transitions))
+            if steps:
+                await asyncio.gather(*steps)
+
     async def _apply(self, spec: CheckSpec, state: CheckAlertState, transitions: list[Transition]) -> None:
         """Commit the new alert state, its incident changes and its messages in one transaction, then hand
         the messages (with their outbox ids) to the notifier."""
@@ -322,11 +527,17 @@ class Daemon:
             for t in transitions
         ]
         queued: list[tuple[Message, str]] = []
+        urls, peers = self._targets(spec)
+        alerts: list[tuple[Transition, dict[str, Any]]] = []
         for transition in transitions:
             if transition.notify:
                 message = format_message(transition)
-                urls = [url for name in spec.model.alert.notify for url in self.config.notifiers[name].urls]
-                queued.extend((message, url) for url in dict.fromkeys(urls) if url.strip())
+                queued.extend((message, url) for url in urls)
+                if peers and transition.kind in ("opened", "resolved"):  # repeats: Alertmanager's repeat_interval
+                    alert = self._alert(spec, transition)
+                    alerts.append((transition, alert))
+                    am_message = alertmanager.message_for(transition, alert)
+                    queued.extend((am_message, alertmanager.target(peer)) for peer in peers)
         entries = [
             OutboxEntry(url, redact_url(url), m.kind, m.check, m.incident_id, m.title, m.body) for m, url in queued
         ]
@@ -346,6 +557,14 @@ class Daemon:
             ids = [None] * len(queued)
         for (message, url), outbox_id in zip(queued, ids, strict=True):
             self.notifier.enqueue(message, url, outbox_id=outbox_id)
+        if self.resender is not None:
+            for transition, alert in alerts:
+                if transition.kind == "opened":
+                    self.resender.firing(spec.name, peers, alert)
+                else:
+                    self.resender.resolved(spec.name, peers, alert)
+            if any(t.kind == "resolved" and not t.notify for t in transitions):
+                self.resender.forget(spec.name)  # resolved silently (maintenance): nothing more is sent
         for transition in transitions:
             log.info(
                 f"incident {transition.kind}",

@@ -16,6 +16,8 @@ are still in the outbox. Lanes run supervised: a bug in a lane is logged, the la
 and the message it was sending is tried again.
 
 Apprise notification types: opened → failure, resolved → success, repeat → warning, test → info.
+A target `alertmanager+<peer URL>` is not Apprise: its messages carry an Alertmanager alert as JSON and are
+posted to that peer (prober.notify.alertmanager), through the same lanes, retries and outbox.
 
 It must never block or slow the caller (`submit` only enqueues), never raise out of a worker, never
 write a notifier URL unredacted to a log or a record, and never outlive `aclose(timeout)` by more than
@@ -513,6 +515,16 @@ class Notifier:
 
     async def _attempt(self, lane: _Lane, message: Message) -> str | None:
         """One delivery; None on success, else a redacted sentence saying what went wrong."""
+        from prober.notify import alertmanager  # imports this module: not at the top
+
+        if alertmanager.is_target(lane.url):
+            try:
+                alert = alertmanager.alert_of(message, self._clock())
+            except ValueError as exc:
+                return f"not sent: {exc}"
+            peer = alertmanager.peer_of(lane.url)
+            error = await alertmanager.post_alerts(peer, [alert], timeout=self.attempt_timeout)
+            return None if error is None else scrub(error, [lane.url, peer])
         try:
             if lane.apprise is None:
                 lane.apprise = await asyncio.to_thread(_build_apprise, lane.url)

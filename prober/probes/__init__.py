@@ -12,8 +12,17 @@ from prober.probes.base import Observation, Probe, ProbeContext, ProbeError
 from prober.probes.registry import PROBES, Export, RegisteredProbe, SecretKind, declare, get_probe, register
 
 declare("browser", "prober.probes.browser.probe")
+declare("dash", "prober.probes.dash.probe")
+declare("dns", "prober.probes.dns")
+declare("flv", "prober.probes.flv")
+declare("heartbeat", "prober.probes.heartbeat")
+declare("grpc", "prober.probes.grpc")
 declare("hls", "prober.probes.hls.probe")
 declare("http", "prober.probes.http")
+declare("multistep", "prober.probes.multistep")
+declare("icmp", "prober.probes.icmp")
+declare("rtmp", "prober.probes.rtmp")
+declare("tcp", "prober.probes.tcp")
 declare("tls", "prober.probes.tls")
 declare("websocket", "prober.probes.websocket.probe")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
@@ -19,12 +19,16 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from prober.clock import Clock, SystemClock
 from prober.config.conditions import MetricSpec
 from prober.config.models import CheckBase
+from prober.pings import Ping
 from prober.results import Status
+from prober.timeline import Timeline, TraceContext
 
 __all__ = [
     "CheckT",
     "MemoryStateStore",
+    "NoPings",
     "Observation",
+    "PingLog",
     "Probe",
     "ProbeContext",
     "ProbeError",
@@ -66,6 +70,20 @@ class Observation:
     subjects: dict[str, Any] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     artifacts: list[str] = field(default_factory=list)
+
+
+class PingLog(Protocol):
+    """The pings an inbound source (`/ping/<token>`) delivered, as a passive probe (heartbeat) reads them.
+    The daemon's is the store (pings survive a restart); `prober check` has an empty one."""
+
+    async def recent_pings(self, check: str, limit: int) -> Sequence[Ping]: ...
+
+
+class NoPings:
+    """A PingLog with nothing in it: a one-off `prober check` receives no pings."""
+
+    async def recent_pings(self, check: str, limit: int) -> Sequence[Ping]:
+        return ()
 
 
 class StateStore(Protocol):
@@ -165,6 +183,12 @@ class ProbeContext:
     """Ask how the conditions would judge an observation (a browser deciding to take a screenshot)."""
     clock: Clock = field(default_factory=SystemClock)
     """Wall-clock time and waiting (the Runner's, which tests replace with a fake one)."""
+    pings: PingLog = field(default_factory=NoPings)
+    """What inbound sources delivered (heartbeat pings); read by passive probes, see `registry.PassiveProbe`."""
+    trace: TraceContext | None = None
+    """The run's W3C trace context while tracing is on (http and browser send it as `traceparent`)."""
+    timeline: Timeline = field(default_factory=Timeline)
+    """Where a probe records the phases it timed (exported as child spans; disabled unless tracing is on)."""
 
     def remaining(self) -> float:
         return max(0.0, self.deadline - asyncio.get_running_loop().time())

@@ -20,6 +20,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
@@ -27,7 +28,15 @@ from prober.config.conditions import MetricSpec
 from prober.config.models import CheckBase, HttpUrl
 from prober.probes.base import Observation, ProbeContext, ProbeError
 from prober.probes.network import network_sentence, request_url
-from prober.probes.registry import Export, SecretKind, register, standard_exports, url_target
+from prober.probes.registry import (
+    CERT_EXPIRY_HELP,
+    Export,
+    SecretKind,
+    register,
+    standard_exports,
+    url_target,
+)
+from prober.redact import redact_url
 
 if TYPE_CHECKING:
     import aiohttp
@@ -37,6 +46,11 @@ __all__ = ["HttpCheck", "HttpProbe"]
 _SESSION_KEY = "http.session"
 _CHUNK = 64 * 1024
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_PHASES = "probe_http_duration_seconds"
+_PHASES_HELP = (
+    "time of each phase of the request, all hops (blackbox_exporter's name): resolve, connect, tls, processing "
+    "(time to first byte less the others), transfer"
+)
 
 
 class HttpCheck(CheckBase):
@@ -50,6 +64,9 @@ class HttpCheck(CheckBase):
     max_redirects: int = Field(10, ge=0, le=50)
     verify_tls: bool = True
     max_body: int = Field(1024 * 1024, ge=0, le=64 * 1024 * 1024, description="bytes of the body read at most")
+    trace_context: bool = Field(
+        True, description="send W3C `traceparent`/`tracestate` naming the run's span (while traces are exported)"
+    )
 
     @field_validator("method")
     @classmethod
@@ -79,6 +96,8 @@ class _Timing:
     tcp_done: float = 0.0
     redirects: int = 0
     peer_cert: bytes | None = None
+    marks: list[tuple[str, float, float]] | None = None
+    """(phase, start, end) of every hop, kept only when the run records a timeline."""
 
 
 _current_timing: contextvars.ContextVar[_Timing | None] = contextvars.ContextVar("prober_http_timing", default=None)
@@ -130,7 +149,10 @@ def _timed_connector_class() -> type[aiohttp.TCPConnector]:
             try:
                 return await super().resolve(host, port, family)
             finally:
-                timing.dns += time.perf_counter() - began
+                ended = time.perf_counter()
+                timing.dns += ended - began
+                if timing.marks is not None:
+                    timing.marks.append(("dns", began, ended))
 
     class _TimedConnector(aiohttp.TCPConnector):
         def __init__(self, **kwargs: Any) -> None:
@@ -159,6 +181,10 @@ def _connection_made(timing: _Timing) -> None:
         timing.tls += now - timing.tcp_done
     else:
         timing.connect += max(0.0, now - begin)
+    if timing.marks is not None:
+        timing.marks.append(("connect", begin, timing.tcp_done or now))
+        if timing.tcp_done:
+            timing.marks.append(("tls", timing.tcp_done, now))
 
 
 def expiry_sentence(days: object, condition: str) -> str | None:
@@ -256,19 +282,22 @@ class HttpProbe:
         metrics,
         rename={"status": "probe_http_status_code"},
         extra={
-            "dns": (Export("probe_http_duration_seconds", "seconds", labels=(("phase", "resolve"),)),),
-            "connect": (Export("probe_http_duration_seconds", "seconds", labels=(("phase", "connect"),)),),
-            "tls": (Export("probe_http_duration_seconds", "seconds", labels=(("phase", "tls"),)),),
-            "transfer": (Export("probe_http_duration_seconds", "seconds", labels=(("phase", "transfer"),)),),
+            "dns": (Export(_PHASES, "seconds", labels=(("phase", "resolve"),), help=_PHASES_HELP),),
+            "connect": (Export(_PHASES, "seconds", labels=(("phase", "connect"),), help=_PHASES_HELP),),
+            "tls": (Export(_PHASES, "seconds", labels=(("phase", "tls"),), help=_PHASES_HELP),),
+            "transfer": (Export(_PHASES, "seconds", labels=(("phase", "transfer"),), help=_PHASES_HELP),),
             "ttfb": (
                 Export(
-                    "probe_http_duration_seconds",
+                    _PHASES,
                     "seconds",
                     labels=(("phase", "processing"),),
                     minus=("dns", "connect", "tls"),
+                    help=_PHASES_HELP,
                 ),
             ),
-            "cert_days_remaining": (Export("probe_ssl_earliest_cert_expiry", "seconds", kind="days_until"),),
+            "cert_days_remaining": (
+                Export("probe_ssl_earliest_cert_expiry", "seconds", kind="days_until", help=CERT_EXPIRY_HELP),
+            ),
         },
     )
     headline: ClassVar[tuple[str, ...]] = ("status", "latency")
@@ -287,13 +316,16 @@ class HttpProbe:
         import aiohttp
 
         session: aiohttp.ClientSession = await ctx.resources.get(_SESSION_KEY, _new_session, _close_session)
-        timing = _Timing()
+        timing = _Timing(marks=[] if ctx.timeline.enabled else None)
         token = _current_timing.set(timing)
         metrics: dict[str, Any] = {}
         details: dict[str, Any] = {}
         try:
+            headers = check.headers
+            if ctx.trace is not None and check.trace_context:
+                headers = {**ctx.trace.headers(), **headers}  # the check's own headers win
             kwargs: dict[str, Any] = {
-                "headers": check.headers,
+                "headers": headers,
                 "allow_redirects": check.follow_redirects and check.max_redirects > 0,
                 # aiohttp counts the final response too, and treats 0 as "no limit".
                 "max_redirects": check.max_redirects + 1,
@@ -320,9 +352,12 @@ class HttpProbe:
                 subjects = _subjects(check, response, body, details)
         except aiohttp.ClientError as exc:
             metrics.update(_phases(timing, time.perf_counter(), None, None))
-            raise ProbeError(_client_error_sentence(exc, check), metrics=metrics) from None
+            sentence = _client_error_sentence(exc, check)
+            _record(ctx, check, timing, time.perf_counter(), metrics.get("status"), sentence, type(exc).__name__)
+            raise ProbeError(sentence, metrics=metrics) from None
         finally:
             _current_timing.reset(token)
+        _record(ctx, check, timing, done, response.status, None, None)
         metrics.update(_phases(timing, done, headers_at, done))
         metrics["body_size"] = len(body)
         metrics["redirects"] = timing.redirects
@@ -338,6 +373,34 @@ class HttpProbe:
                 details=details,
             )
         return Observation(metrics=metrics, subjects=subjects, details=details)
+
+
+def _record(
+    ctx: ProbeContext,
+    check: HttpCheck,
+    timing: _Timing,
+    end: float,
+    status: int | None,
+    error: str | None,
+    error_type: str | None,
+) -> None:
+    """Put the phases of the request (every hop's dns, connect, tls, then the request) in the timeline."""
+    if timing.marks is None or not timing.start:
+        return
+    for name, start, stop in timing.marks:
+        ctx.timeline.add(name, start, stop)
+    attributes: dict[str, Any] = {"http.request.method": check.method, "url.full": redact_url(check.url)}
+    parts = urlsplit(check.url)
+    attributes["server.address"] = parts.hostname or ""
+    attributes["server.port"] = parts.port or (443 if parts.scheme == "https" else 80)
+    if status is not None:
+        attributes["http.response.status_code"] = status
+    if error_type is not None:
+        attributes["error.type"] = error_type
+    elif status is not None and status >= 400:
+        attributes["error.type"] = str(status)
+    # Semantic conventions: an HTTP client span is named by its method.
+    ctx.timeline.add(check.method, timing.start, end, error, **attributes)
 
 
 async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:

@@ -7,12 +7,18 @@ keeps a list of types or of their fields:
 * `exports`   metric name -> how it appears in `/metrics` (`Export`: Prometheus name, unit, kind); an
               empty tuple for a metric that is never exported (text such as `issuer`). Read by
               `prober.api.metrics`.
-* `headline`  the metrics shown in `prober check`'s table when a run has no error. Read by `prober.cli.commands`.
+* `headline`  the metrics shown in `prober check`'s table when a run has no error. Read by `prober.cli.render`.
 * `target`    `target(check)`: what the check probes, for display, with credentials masked. Read by the
               API (feed, status page).
 * `secrets`   field path -> `SecretKind`: where the check definition keeps secrets (`url`, `headers`,
               `steps.value`). Read by `prober.redact.check_secrets`, which the runner, the log filter,
               the notifier and the API use to mask them.
+
+A type that does not probe but is fed by an inbound source (a heartbeat: the job calls prober) also
+declares the `PassiveProbe` members: `inbound` (the source: "ping", i.e. `/ping/<token>`), `inbound_token(check)`
+(the secret a sender presents) and `run_schedule(check)` (when its `run` measures what arrived; the check's own
+`schedule` then says when events are due). `passive(probe)` and `run_schedule(spec)` read them; nothing else
+special-cases such a type.
 
 `register` is typed: mypy rejects a class that lacks any of it or whose `run` has the wrong signature.
 `tests/test_contract.py` checks the same at run time for every registered type. This module imports no
@@ -32,18 +38,23 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 from prober.config.conditions import MetricSpec
+from prober.config.schedules import Schedule
 from prober.probes.base import CheckT, Observation, ProbeContext
 from prober.redact import redact_url
 
 __all__ = [
+    "CERT_EXPIRY_HELP",
     "PROBES",
     "Export",
     "ExportKind",
+    "InboundKind",
+    "PassiveProbe",
     "RegisteredProbe",
     "SecretKind",
     "declare",
     "get_probe",
     "host_port_target",
+    "passive",
     "register",
     "standard_exports",
     "standard_name",
@@ -60,8 +71,13 @@ headers: the whole value of a header named like a secret (Authorization, Cookie,
 secret-looking word of the others; value: every string inside, whole (a Socket.IO auth payload, a form
 value); text: the secret-looking words inside (a request body, a message sent)."""
 
-UNIT_SUFFIX = {"s": "seconds", "bytes": "bytes", "days": "days"}
-"""MetricSpec unit -> Prometheus unit (the name's suffix)."""
+UNIT_SUFFIX = {"s": "seconds", "bytes": "bytes", "days": "seconds"}
+"""MetricSpec unit -> Prometheus unit (the name's suffix): base units only (`promtool check metrics`), so a
+metric in days is exported in seconds (`SCALE`), named without the word `days`."""
+SCALE = {"days": 86400.0}
+"""MetricSpec unit -> the factor that turns its values into the Prometheus unit's."""
+CERT_EXPIRY_HELP = "when the earliest certificate expires (unix time; blackbox_exporter's name)"
+"""The HELP of `probe_ssl_earliest_cert_expiry`, which several types feed (one family, one text)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +94,11 @@ class Export:
     """For kind info: the label that carries the value (`version`)."""
     minus: tuple[str, ...] = ()
     """Metrics subtracted from the value (clamped at 0): http `processing` = ttfb - dns - connect - tls."""
+    scale: float = 1.0
+    """The value is multiplied by this (days exported as seconds: 86400)."""
+    help: str = ""
+    """The family's HELP when the metric's description does not fit it: a family fed by several metrics
+    (`probe_http_duration_seconds{phase}`) or types, or a value exported in another unit."""
 
     def label_names(self) -> tuple[str, ...]:
         names = tuple(name for name, _ in self.labels)
@@ -99,6 +120,32 @@ class RegisteredProbe(Protocol[CheckT]):
     def target(self, check: CheckT) -> str: ...
 
     async def run(self, check: CheckT, ctx: ProbeContext) -> Observation: ...
+
+
+InboundKind = Literal["ping"]
+"""ping: `GET|POST /ping/<token>[/start|/fail|/<exit-code>]` on the daemon's listener (prober.api.ping)."""
+
+
+class PassiveProbe(Protocol):
+    """The extra declarations of a check type fed by an inbound source instead of probing (heartbeat)."""
+
+    inbound: ClassVar[InboundKind]
+
+    def inbound_token(self, check: Any) -> str:
+        """The secret a sender presents (in the ping URL); one of the check's declared `secrets`."""
+        ...
+
+    def run_schedule(self, check: Any) -> Schedule:
+        """When the scheduler runs `run` (to measure how late events are); not the check's `schedule`."""
+        ...
+
+
+def passive(probe: object, kind: InboundKind | None = None) -> PassiveProbe | None:
+    """The probe as a PassiveProbe when it declares an inbound source (of `kind`, if given), else None."""
+    inbound = getattr(probe, "inbound", None)
+    if inbound is None or (kind is not None and inbound != kind):
+        return None
+    return probe  # type: ignore[return-value]
 
 
 class _Registry(Mapping[str, "RegisteredProbe[Any]"]):
@@ -180,8 +227,11 @@ def get_probe(type_name: str) -> RegisteredProbe[Any]:
 
 
 def standard_name(prefix: str, metric: str, unit: str) -> str:
-    """`probe_<prefix>_<metric>` plus the unit as suffix, unless the name already says it
-    (`days_remaining` is in days, `segment_bytes` in bytes)."""
+    """`probe_<prefix>_<metric>` plus the unit as suffix, unless the name already says it (`segment_bytes`
+    is in bytes); a unit exported as another (days as seconds) leaves the name (`cert_days_remaining` ->
+    `probe_http_cert_remaining_seconds`)."""
+    if unit in SCALE:
+        metric = "_".join(word for word in metric.split("_") if word != unit) or metric
     base = "probe_" + "".join(c if c.isalnum() or c == "_" else "_" for c in f"{prefix}_{metric}")
     suffix = UNIT_SUFFIX.get(unit, "")
     if not suffix or suffix in metric.split("_") or base.endswith("_" + suffix):
@@ -206,7 +256,14 @@ def standard_exports(
         if spec.kind not in ("value", "flag"):
             continue
         unit = UNIT_SUFFIX.get(spec.unit, "")
-        own = () if name in skipped else (Export(renamed.get(name) or standard_name(prefix, name, spec.unit), unit),)
+        scale = SCALE.get(spec.unit, 1.0)
+        export = Export(
+            renamed.get(name) or standard_name(prefix, name, spec.unit),
+            unit,
+            scale=scale,
+            help=f"{name} in {unit}: {spec.description}" if scale != 1.0 else "",
+        )
+        own = () if name in skipped else (export,)
         exports[name] = own + (extra or {}).get(name, ())
     return exports
 

@@ -1,4 +1,4 @@
-"""The `tls` check type (SPEC.md §2): a TLS handshake that reports the server's certificate and session.
+"""The `tls` check type (docs/checks/tls.md): a TLS handshake that reports the server's certificate and session.
 
 It reports every metric even when the certificate is expired, self-signed or for another host, and
 leaves the verdict to the conditions (default: `days_remaining > 0`, `chain_valid`, `hostname_match`).
@@ -36,7 +36,14 @@ from prober.config.models import CheckBase
 from prober.probes.base import Observation, ProbeContext, ProbeError
 from prober.probes.certs import certificate_facts, expiry_sentence, hostname_matches
 from prober.probes.network import network_sentence
-from prober.probes.registry import Export, SecretKind, host_port_target, register, standard_exports
+from prober.probes.registry import (
+    CERT_EXPIRY_HELP,
+    Export,
+    SecretKind,
+    host_port_target,
+    register,
+    standard_exports,
+)
 
 __all__ = ["TlsCheck", "TlsProbe"]
 
@@ -48,7 +55,7 @@ _CLOSE_WAIT = 0.5
 
 
 class TlsCheck(CheckBase):
-    """`type: tls` — keys of SPEC.md §2."""
+    """The keys of a `tls` check."""
 
     type: Literal["tls"]
     host: str = Field(description="host name or IP address to connect to")
@@ -261,8 +268,11 @@ class TlsProbe:
         "tls",
         metrics,
         text=("not_after", "not_before", "issuer", "subject", "sans", "tls_version", "cipher"),
+        rename={"days_remaining": "probe_tls_cert_remaining_seconds"},
         extra={
-            "not_after": (Export("probe_ssl_earliest_cert_expiry", "seconds", kind="timestamp"),),
+            "not_after": (
+                Export("probe_ssl_earliest_cert_expiry", "seconds", kind="timestamp", help=CERT_EXPIRY_HELP),
+            ),
             "tls_version": (Export("probe_tls_version_info", kind="info", info_label="version"),),
         },
     )

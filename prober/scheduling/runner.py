@@ -27,7 +27,9 @@ from prober.config.loader import CheckSpec
 from prober.daemon.logs import install_log_redaction
 from prober.probes.base import (
     MemoryStateStore,
+    NoPings,
     Observation,
+    PingLog,
     ProbeContext,
     ProbeError,
     ProbeState,
@@ -36,6 +38,7 @@ from prober.probes.base import (
 )
 from prober.redact import LOG_SECRETS, Scrubber, check_secrets
 from prober.results import Assertion, Result, Status
+from prober.timeline import Timeline, TraceContext
 
 __all__ = ["Runner"]
 
@@ -77,6 +80,15 @@ def _scrubbed(scrub: Scrubber, item: Any) -> Any:
     )
 
 
+def _scrubbed_timeline(scrub: Scrubber, timeline: Timeline) -> Timeline:
+    """The timeline with the check's secrets masked in every attribute and error (spans leave the process)."""
+    if scrub:
+        for phase in timeline.phases:
+            phase.attributes = scrub.json(phase.attributes)
+            phase.error = scrub.optional(phase.error)
+    return timeline
+
+
 @dataclass(slots=True)
 class Runner:
     """Everything runs of checks share in one process: location, state, shared resources, artifacts."""
@@ -88,6 +100,10 @@ class Runner:
     persistent_state: bool = False
     clock: Clock = field(default_factory=SystemClock)
     """Handed to every probe run as `ProbeContext.clock`; tests pass a fake one."""
+    pings: PingLog = field(default_factory=NoPings)
+    """Handed to every probe run as `ProbeContext.pings` (the daemon's store: heartbeat pings)."""
+    tracing: bool = False
+    """Give every run a trace context and a timeline (set when OpenTelemetry traces are exported)."""
     _scrubbers: dict[str, tuple[CheckSpec, Scrubber]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -109,8 +125,10 @@ class Runner:
         started = time.perf_counter()
         attempts = spec.model.retries + 1
         outcome: tuple[Status, str | None, Observation, list[Any]] | None = None
+        trace = TraceContext.new() if self.tracing else None
+        timeline = Timeline(enabled=self.tracing)
         for attempt in range(1, attempts + 1):
-            outcome = await self._attempt(spec)
+            outcome = await self._attempt(spec, trace, timeline)
             if outcome[0] != "down":
                 break
             if attempt < attempts:
@@ -132,9 +150,13 @@ class Runner:
             assertions=[_scrubbed(scrub, item) for item in assertions],
             artifacts=[scrub.text(str(path)) for path in observation.artifacts],
             details=scrub.json(details),
+            trace=trace,
+            timeline=_scrubbed_timeline(scrub, timeline) if trace is not None else None,
         )
 
-    async def _attempt(self, spec: CheckSpec) -> tuple[Status, str | None, Observation, list[Any]]:
+    async def _attempt(
+        self, spec: CheckSpec, trace: TraceContext | None = None, timeline: Timeline | None = None
+    ) -> tuple[Status, str | None, Observation, list[Any]]:
         timeout = spec.model.timeout
         loop = asyncio.get_running_loop()
 
@@ -152,6 +174,9 @@ class Runner:
             persistent_state=self.persistent_state,
             judge=judge_status,
             clock=self.clock,
+            pings=self.pings,
+            trace=trace,
+            timeline=timeline if timeline is not None else Timeline(),
         )
         try:
             async with asyncio.timeout(timeout):

@@ -38,7 +38,7 @@ from prober.clock import Clock, SystemClock
 from prober.config.loader import CheckSpec
 from prober.scheduling.stats import CheckStats, LagWindow, SchedulerStats, moment_or_none
 
-__all__ = ["DEFAULT_TYPE_LIMITS", "Clock", "RunFunction", "Scheduler", "SystemClock"]
+__all__ = ["DEFAULT_TYPE_LIMITS", "RunFunction", "Scheduler"]
 """SchedulerStats, CheckStats and LagSummary live in prober.scheduling.stats (import them from there)."""
 
 log = logging.getLogger("prober.scheduler")
@@ -209,7 +209,7 @@ class Scheduler:
         for spec in specs:
             entry = self._entries.get(spec.name)
             if entry is not None:
-                schedule_changed = entry.spec.model.schedule != spec.model.schedule
+                schedule_changed = entry.spec.run_schedule != spec.run_schedule
                 entry.spec = spec
                 if started and schedule_changed:
                     self._reschedule(entry, now)
@@ -284,7 +284,7 @@ class Scheduler:
 
     def _reschedule(self, entry: _Entry, now: float) -> None:
         entry.version += 1
-        entry.slots = entry.spec.model.schedule.slots(now, entry.spec.name)
+        entry.slots = entry.spec.run_schedule.slots(now, entry.spec.name)
         entry.due = next(entry.slots)
         heapq.heappush(self._heap, (entry.due, next(self._seq), entry.version, entry))
 
@@ -337,7 +337,7 @@ class Scheduler:
             log.warning("the clock went back %.1fs; rescheduling every check from the new time", self._last_now - now)
             for entry in self._entries.values():
                 entry.version += 1
-                entry.slots = entry.spec.model.schedule.slots(now, entry.spec.name)
+                entry.slots = entry.spec.run_schedule.slots(now, entry.spec.name)
                 entry.due = next(entry.slots)
             self._rebuild_heap()
         self._last_now = now
@@ -352,7 +352,7 @@ class Scheduler:
             try:
                 following = next(entry.slots)
                 if following <= now + _RESOLUTION:
-                    schedule = entry.spec.model.schedule
+                    schedule = entry.spec.run_schedule
                     count, following = schedule.skip_to(due, now + _RESOLUTION, name)
                     entry.slots = schedule.slots(following, name)
                     entry.missed += count
@@ -364,7 +364,7 @@ class Scheduler:
             except Exception:
                 log.exception("scheduling check %s failed; trying again in a minute", name)
                 following = now + 60.0
-                entry.slots = entry.spec.model.schedule.slots(following, name)
+                entry.slots = entry.spec.run_schedule.slots(following, name)
             entry.due = following
             heapq.heappush(heap, (following, next(self._seq), entry.version, entry))
         if stalled:

@@ -17,12 +17,15 @@ __all__ = ["CheckStats", "LagSummary", "LagWindow", "SchedulerStats", "iso_or_no
 
 @dataclass(frozen=True, slots=True)
 class LagSummary:
-    """Start lag in seconds: p50 and p99 over the most recent `samples` runs, `max` over all runs."""
+    """Start lag in seconds: p50 and p99 over the most recent `samples` runs; `max`, `count` and `total` (the
+    sum of every lag) over all runs, as a Prometheus summary reports them."""
 
     p50: float | None
     p99: float | None
     max: float | None
     samples: int
+    count: int = 0
+    total: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {"p50": self.p50, "p99": self.p99, "max": self.max, "samples": self.samples}
@@ -112,15 +115,19 @@ def moment_or_none(timestamp: float | None) -> datetime | None:
 class LagWindow:
     """The most recent lags in a fixed ring of doubles (8 bytes each), plus the all-time maximum."""
 
-    __slots__ = ("_next", "_size", "_values", "max")
+    __slots__ = ("_next", "_size", "_values", "count", "max", "total")
 
     def __init__(self, size: int) -> None:
         self._values = array("d")
         self._size = size
         self._next = 0
         self.max: float | None = None
+        self.count = 0
+        self.total = 0.0
 
     def add(self, value: float) -> None:
+        self.count += 1
+        self.total += value
         if len(self._values) < self._size:
             self._values.append(value)
         else:
@@ -136,4 +143,6 @@ class LagWindow:
         def rank(q: float) -> float | None:
             return ordered[min(count - 1, math.ceil(q * count) - 1)] if count else None
 
-        return LagSummary(p50=rank(0.50), p99=rank(0.99), max=self.max, samples=count)
+        return LagSummary(
+            p50=rank(0.50), p99=rank(0.99), max=self.max, samples=count, count=self.count, total=self.total
+        )

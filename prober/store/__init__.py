@@ -29,7 +29,9 @@ from typing import Any
 from sqlite_utils import Database
 
 from prober.config.models import RetentionConfig
+from prober.pings import Ping
 from prober.results import STATUSES, Result, format_timestamp
+from prober.store.check_queries import CheckReader
 from prober.store.outbox import (
     IncidentChange,
     OutboxEntry,
@@ -39,8 +41,9 @@ from prober.store.outbox import (
     pending_op,
     transition_op,
 )
-from prober.store.push import SIDECAR_SUFFIX, PendingIds, PushCursor, import_op, read_sidecar, save_cursor_op
-from prober.store.queries import CurrentState, Incident, Notification, Reader, Rollup
+from prober.store.pings import write_op as write_ping_op
+from prober.store.push import PendingIds, PushCursor, save_cursor_op
+from prober.store.queries import CurrentState, Incident, Notification, Rollup
 from prober.store.retention import DEFAULT_BATCH
 from prober.store.retention import prune as _prune
 from prober.store.rollups import BUCKET_BOUNDS
@@ -52,7 +55,7 @@ from prober.store.schema import (
     open_read_connection,
     open_write_connection,
 )
-from prober.store.writer import EncodedResult, WriteHealth, Writer, WriterStats, encode_result, to_json, utc
+from prober.store.writer import EncodedResult, WriteHealth, Writer, WriterStats, encode_result, to_json
 
 __all__ = [
     "BUCKET_BOUNDS",
@@ -77,12 +80,9 @@ def _now() -> str:
     return format_timestamp(datetime.now(UTC))
 
 
-def _ts(moment: datetime) -> str:
-    return format_timestamp(utc(moment))
-
-
-class ReadOnlyStore(Reader):
-    """What a reader of a running store may use: every query (Reader) and the writer's counters, no write.
+class ReadOnlyStore(CheckReader):
+    """What a reader of a running store may use: every query (Reader and CheckReader, methods all) and the
+    writer's counters, no write.
     The HTTP API is typed against this, so it cannot write by construction (prober.api.source)."""
 
     @property
@@ -105,8 +105,9 @@ class Store(ReadOnlyStore):
     """The database of one prober. Implements prober.probes.base.StateStore (`load` / `save`).
 
     Read methods (inherited from Reader: `current`, `checks`, `results`, `result`, `uptime`, `uptimes`,
-    `latency_percentiles`, `rollups`, `incidents`, `incident`, `notifications`, `load_alert_states`) are
-    synchronous, quick and thread-safe. Write methods are coroutines that return after COMMIT.
+    `latency_percentiles`, `rollups`, `incidents`, `incident`, `notifications`, `load_alert_states`; and from
+    CheckReader the check page's `hourly_rows`, `raw_points`, `failed_results` ...) are synchronous, quick and
+    thread-safe. Write methods are coroutines that return after COMMIT.
     """
 
     def __init__(self, path: str | Path, *, synchronous: Synchronous = "FULL", create: bool = True) -> None:
@@ -189,6 +190,18 @@ class Store(ReadOnlyStore):
         many were new."""
         return await self._writer.write_results([self._encode(result) for result in results])
 
+    async def write_new(self, results: Sequence[Result]) -> list[Result]:
+        """Store results in one transaction (an ingested batch, shared with whatever else is queued); return
+        those that were new, in the order given. Ids already stored, or given twice, are stored once."""
+        encoded = [self._encode(result) for result in results]
+        new = set(await self._writer.write_new(encoded))
+        fresh: list[Result] = []
+        for result in results:
+            if result.id in new:
+                new.discard(result.id)
+                fresh.append(result)
+        return fresh
+
     @staticmethod
     def _encode(result: Result) -> EncodedResult:
         if result.status not in STATUSES:
@@ -229,96 +242,18 @@ class Store(ReadOnlyStore):
 
         await self._writer.run(op)
 
+    # --- heartbeat pings (prober.store.pings) -----------------------------------------------------------
+
+    async def write_ping(self, ping: Ping) -> bool:
+        """Store one ping; return once it is committed. False when its id was already stored (a peer's copy
+        arriving twice): then nothing changes."""
+        return await self._writer.run(write_ping_op(ping))
+
+    async def recent_pings(self, check: str, limit: int) -> list[Ping]:
+        """The check's newest pings, newest first (prober.probes.base.PingLog, which heartbeat probes read)."""
+        return self.pings(check, limit)
+
     # --- alerting --------------------------------------------------------------------------------------
-
-    async def save_alert_state(self, check: str, state: dict[str, Any]) -> None:
-        """Keep the alert engine's state of one check (opaque JSON) across restarts."""
-        row = (check, to_json(state), _now())
-
-        def op(db: Database) -> None:
-            db.execute(
-                'INSERT INTO alert_state ("check", state, updated_at) VALUES (?, ?, ?) '
-                'ON CONFLICT ("check") DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at',
-                row,
-            )
-
-        await self._writer.run(op)
-
-    async def delete_alert_state(self, check: str) -> bool:
-        """Forget the alert state of a check (removed from the configuration). False if there was none."""
-
-        def op(db: Database) -> bool:
-            return db.execute('DELETE FROM alert_state WHERE "check" = ?', (check,)).rowcount > 0
-
-        return await self._writer.run(op)
-
-    async def open_incident(self, check: str, locations: Sequence[str], error: str | None, started_at: datetime) -> int:
-        """Record a new open incident; return its id (ids are never reused, even after pruning)."""
-        row = {"check": check, "locations": to_json(list(locations)), "error": error, "started_at": _ts(started_at)}
-
-        def op(db: Database) -> int:
-            table = db.table("incidents")
-            table.insert(row)
-            return int(table.last_rowid or 0)
-
-        return await self._writer.run(op)
-
-    async def update_incident(
-        self, incident_id: int, *, locations: Sequence[str] | None = None, error: str | None = None
-    ) -> bool:
-        """Change the locations or error of an incident (more locations went down). False if no such id."""
-        params = (to_json(list(locations)) if locations is not None else None, error, incident_id)
-
-        def op(db: Database) -> bool:
-            sql = "UPDATE incidents SET locations = coalesce(?, locations), error = coalesce(?, error) WHERE id = ?"
-            return db.execute(sql, params).rowcount > 0
-
-        return await self._writer.run(op)
-
-    async def resolve_incident(self, incident_id: int, resolved_at: datetime) -> bool:
-        """Mark an incident resolved. False if it does not exist or was already resolved (then unchanged)."""
-        params = (_ts(resolved_at), incident_id)
-
-        def op(db: Database) -> bool:
-            return (
-                db.execute("UPDATE incidents SET resolved_at = ? WHERE id = ? AND resolved_at IS NULL", params).rowcount
-                > 0
-            )
-
-        return await self._writer.run(op)
-
-    async def record_notification(
-        self,
-        incident_id: int | None,
-        check: str | None,
-        kind: str,
-        url_redacted: str,
-        attempt: int,
-        ok: bool,
-        error: str | None,
-        at: datetime,
-        *,
-        outcome: str | None = None,
-    ) -> None:
-        """Record one delivery attempt to one URL (kind: down, resolved, repeat, test ...; outcome: the
-        notifier's word for it, e.g. delivered, retrying, failed). The URL must already be redacted: it is
-        stored as given. `check` is None for a message about no check (a test)."""
-        row = {
-            "incident_id": incident_id,
-            "check": check,
-            "kind": kind,
-            "url": url_redacted,
-            "attempt": attempt,
-            "ok": int(ok),
-            "outcome": outcome,
-            "error": error,
-            "at": _ts(at),
-        }
-
-        def op(db: Database) -> None:
-            db.table("notifications").insert(row)
-
-        await self._writer.run(op)
 
     async def apply_transition(
         self,
@@ -356,17 +291,6 @@ class Store(ReadOnlyStore):
     async def save_push_cursor(self, hub: str, location: str, cursor: PushCursor, confirmed: int = 0) -> None:
         """Move the push cursor of (hub, location) to `cursor` and add `confirmed` results to its count."""
         await self._writer.run(save_cursor_op(hub, location, cursor, confirmed, datetime.now(UTC)))
-
-    async def import_push_sidecar(self) -> int:
-        """Read an older prober's push cursor file `<db>.outbox` once: its cursors join push_cursor (a cursor
-        already in the database wins) and the file is renamed `<db>.outbox.imported`. Return cursors copied."""
-        sidecar = Path(f"{self.path}{SIDECAR_SUFFIX}")
-        if not sidecar.exists():
-            return 0
-        rows = read_sidecar(sidecar)
-        copied = await self._writer.run(import_op(rows))
-        sidecar.replace(Path(f"{sidecar}.imported"))
-        return copied
 
     # --- retention -------------------------------------------------------------------------------------
 

@@ -80,9 +80,7 @@ class OutboxRow:
 
 
 _OPEN_SQL = 'INSERT INTO incidents ("check", locations, error, started_at, key) VALUES (?, ?, ?, ?, ?)'
-_RESOLVE_SQL = (
-    'UPDATE incidents SET resolved_at = ? WHERE resolved_at IS NULL AND (key = ? OR (key IS NULL AND "check" = ?))'
-)
+_RESOLVE_SQL = "UPDATE incidents SET resolved_at = ? WHERE resolved_at IS NULL AND key = ?"
 _UPSERT_STATE_SQL = (
     'INSERT INTO alert_state ("check", state, updated_at) VALUES (?, ?, ?) '
     'ON CONFLICT ("check") DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at'
@@ -117,7 +115,7 @@ def transition_op(
                         (check, to_json(list(change.locations)), change.error, _ts(change.started_at), change.key),
                     )
             elif change.kind == "resolved":
-                db.execute(_RESOLVE_SQL, (_ts(change.ended_at or now), change.key, check))
+                db.execute(_RESOLVE_SQL, (_ts(change.ended_at or now), change.key))
         ids: list[int] = []
         for row in rows:
             cursor = db.execute(_INSERT_OUTBOX_SQL, row)

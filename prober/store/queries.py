@@ -6,6 +6,9 @@ Every method is synchronous and quick (indexed lookups, bounded by `limit`); a l
 from any thread, so an async caller with a heavy page to build can run them in `asyncio.to_thread`.
 
 Times come back as timezone-aware UTC datetimes, JSON columns as Python values.
+
+Every read is a method: of `Reader` here, or of its subclass `CheckReader` (check_queries.py, the check
+page's reads), which the store inherits; a new query is a new method of one of them (why: check_queries.py).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any, TypedDict
 
 from sqlite_utils import Database
 
+from prober.pings import Ping
 from prober.results import Result, Status
 from prober.store.codec import (
     CHECK,
@@ -33,6 +37,7 @@ from prober.store.codec import (
     encode_id,
     encode_started,
 )
+from prober.store.pings import ping_from_row
 from prober.store.push import PendingIds, PushCursor
 from prober.store.rollups import BUCKET_COLUMNS, estimate_percentiles, window_start_key
 from prober.store.writer import utc
@@ -493,6 +498,11 @@ class Reader:
     def load_probe_state(self, check: str, location: str) -> dict[str, Any] | None:
         rows = self._rows('SELECT state FROM probe_state WHERE "check" = ? AND location = ?', [check, location])
         return dict(json.loads(rows[0]["state"])) if rows else None
+
+    def pings(self, check: str, limit: int = 50) -> list[Ping]:
+        """A heartbeat check's most recent pings, newest first (prober.store.pings)."""
+        rows = self._rows('SELECT * FROM pings WHERE "check" = ? ORDER BY received_at DESC LIMIT ?', [check, limit])
+        return [ping_from_row(row) for row in rows]
 
     def load_alert_states(self) -> dict[str, dict[str, Any]]:
         return {row["check"]: json.loads(row["state"]) for row in self._rows('SELECT "check", state FROM alert_state')}

@@ -230,8 +230,7 @@ def _v2_notification_outbox(db: Database) -> None:
 
 def _v3_push_cursor(db: Database) -> None:
     """An agent's push cursor (prober.store.push): per hub and location, the rowid and id of the last result
-    the hub confirmed and how many it confirmed in all. It used to live in a sidecar file `<db>.outbox`; the
-    store imports that file once (Store.import_push_sidecar)."""
+    the hub confirmed and how many it confirmed in all."""
     db.execute(
         """
         CREATE TABLE push_cursor (
@@ -445,12 +444,30 @@ def _v5_daily_rollups_and_counters(db: Database) -> None:
     )
 
 
+def _v6_heartbeat_pings(db: Database) -> None:
+    """Pings of heartbeat checks (`/ping/<token>`), so a restart forgets no ping (prober.store.pings)."""
+    db.execute(
+        """
+        CREATE TABLE pings (
+            id TEXT PRIMARY KEY,
+            "check" TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            exit_code INTEGER,
+            received_at TEXT NOT NULL,
+            body TEXT NOT NULL DEFAULT ''
+        )
+        """
+    )
+    db.execute('CREATE INDEX pings_check_time ON pings ("check", received_at)')
+
+
 MIGRATIONS: list[Callable[[Database], None]] = [
     _v1_initial,
     _v2_notification_outbox,
     _v3_push_cursor,
     _v4_compact_results,
     _v5_daily_rollups_and_counters,
+    _v6_heartbeat_pings,
 ]
 """Append only. MIGRATIONS[i] takes the schema from version i to version i + 1."""
 

@@ -54,16 +54,6 @@ SERVER = textwrap.dedent(
     """
 )
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -188,8 +178,10 @@ class BareSide:
     async def start(self, executable: str) -> None:
         from playwright.async_api import async_playwright
 
+        from prober.probes.browser.pool import CHROMIUM_ARGS  # the flags prober itself launches Chromium with
+
         self.playwright = await async_playwright().start()
-        self.browser = await self.playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        self.browser = await self.playwright.chromium.launch(executable_path=executable, args=list(CHROMIUM_ARGS))
 
     async def loads(self, n: int, concurrency: int) -> None:
         bound = asyncio.Semaphore(concurrency)

@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from prober.probes.hls.content import ContentSettings, compare, decode_segment  # noqa: E402
+from prober.probes.media.content import ContentSettings, compare, decode_segment  # noqa: E402
 
 SIZES = {"720p": "1280x720", "1080p": "1920x1080"}
 

@@ -14,7 +14,7 @@ What it does, all on 127.0.0.1 and killed at the end:
   3. prober: `prober run` on the same K URLs with `schedule: every 1s` (fresh connection each, every result
      committed with synchronous=FULL, alerts fed, the API listening), its CPU over the same window, and the
      results it committed (prober_store_results_total on /metrics).
-Prints both CPU figures, the work each did, CPU per check and the ratio (target of issue 12: <= 0.5).
+Prints both CPU figures, the work each did, CPU per check and the ratio (target in docs/performance.md: <= 0.5).
 nginx's own CPU is counted for neither. The machine is shared: read the ratio, not the absolute numbers.
 """
 

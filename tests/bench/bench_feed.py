@@ -15,7 +15,7 @@ Without --db (or when the file does not exist) the database is generated first w
 
 Also the daily history (/api/v1/history?days=90): cold (the first after start), uncached idle and
 uncached live (response cache off, results arriving). Prints p50/p95/max per phase, and last the two
-figures of issue 12's target 5: status uncached p95 < 50 ms, history uncached p95 < 100 ms.
+targets of docs/performance.md: status uncached p95 < 50 ms, history uncached p95 < 100 ms.
 Not collected by pytest (not named test_*).
 """
 

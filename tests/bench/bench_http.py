@@ -11,7 +11,7 @@ its CPU is not counted), at the same concurrency. We count the CPU seconds of th
   * whole     — `prober check` of --whole checks (5,000 by default) as one process, start to exit (interpreter,
                 imports, loading and validating the file, every check, the output: once the table, once
                 --json), its CPU from wait4; compared with blackbox_exporter's CPU for as many /probe calls.
-                Issue 12's target: whole / blackbox <= 0.5.
+                The target (docs/performance.md): whole / blackbox <= 0.5.
 Machines here are shared and noisy: read the ratios, not the absolute numbers.
 """
 

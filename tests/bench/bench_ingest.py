@@ -5,9 +5,10 @@
 Not collected by pytest. It starts a real hub (`prober run` in a subprocess, on a free loopback port, with ingest
 tokens for --agents locations and --checks checks listing them all; the hub itself probes nothing), then every
 simulated agent POSTs batches of --batch fresh results to /api/v1/ingest as fast as the hub answers, for
---seconds. It prints the results/s accepted, the request latency, the hub's CPU seconds per 1,000 results, and,
-as the peer from the same run, the rate of `Store.write_many()` called directly on a fresh database with the
-same batches: the ratio is what HTTP, authentication, validation and the alert state cost on top of SQLite.
+--seconds. It prints the results/s accepted, the request latency, the hub's CPU milliseconds per 1,000 results, and,
+as the peer from the same run, the rate and CPU per 1,000 results of `Store.write_many()` called directly on a
+fresh database with the same batches: the ratio is what HTTP, authentication, validation and the alert state
+cost on top of SQLite. `--py-spy FILE` samples the hub meanwhile (py-spy's raw format: one stack a line).
 """
 
 from __future__ import annotations
@@ -136,12 +137,21 @@ async def over_http(args: argparse.Namespace, directory: Path) -> dict[str, floa
             cpu_before = cpu_seconds(proc.pid)
             began = time.perf_counter()
             deadline = began + args.seconds
+            spy = None
+            if args.py_spy:  # sample the hub while the agents push (collapsed stacks: one line per stack)
+                spy = await asyncio.create_subprocess_exec(
+                    str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(proc.pid), "--format", "raw",
+                    "--duration", str(int(args.seconds)), "--rate", "200", "--nonblocking", "-o", args.py_spy,
+                    stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+                )  # fmt: skip
             outcomes = await asyncio.gather(
                 *(agent(session, f"{base}/api/v1/ingest", tok, Batches(loc, args.checks), args.batch, deadline)
                   for loc, tok in tokens.items())
             )  # fmt: skip
             elapsed = time.perf_counter() - began
             cpu = cpu_seconds(proc.pid) - cpu_before
+            if spy is not None:
+                await spy.wait()
     finally:
         if proc.returncode is None:
             proc.terminate()
@@ -153,23 +163,30 @@ async def over_http(args: argparse.Namespace, directory: Path) -> dict[str, floa
         "per_s": accepted / elapsed,
         "p50_ms": latencies[len(latencies) // 2] * 1000,
         "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
-        "cpu_per_1000": cpu / max(1, accepted) * 1000,
+        "cpu_ms_per_1000": cpu / max(1, accepted) * 1e6,
         "cpu_share": cpu / elapsed,
     }
 
 
-async def direct(args: argparse.Namespace, directory: Path) -> float:
+async def direct(args: argparse.Namespace, directory: Path) -> dict[str, float]:
+    """The peer: `Store.write_many()` of the same rows (4 locations' batches in turn), in this process; its
+    CPU time counts the writes only (the rows are built before the clock starts)."""
     store = Store(directory / "direct.db")
     await store.start()
-    batches = Batches("bench-0", args.checks)
-    await store.write_many(batches.next(args.batch))
-    written = 0
-    began = time.perf_counter()
-    while time.perf_counter() - began < args.seconds:
-        written += await store.write_many(batches.next(args.batch))
-    elapsed = time.perf_counter() - began
+    sources = [Batches(f"bench-{i}", args.checks) for i in range(args.agents)]
+    for source in sources:
+        await store.write_many(source.next(args.batch))
+    written, rounds = 0, 0
+    spent = cpu = 0.0
+    while spent < args.seconds:
+        batch = sources[rounds % len(sources)].next(args.batch)
+        rounds += 1
+        began, cpu_began = time.perf_counter(), time.process_time()
+        written += await store.write_many(batch)
+        spent += time.perf_counter() - began
+        cpu += time.process_time() - cpu_began
     await store.close()
-    return written / elapsed
+    return {"per_s": written / spent, "cpu_ms_per_1000": cpu / max(1, written) * 1e6}
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -180,12 +197,19 @@ async def run(args: argparse.Namespace) -> None:
     print(f"agents={args.agents} batch={args.batch} checks={args.checks} seconds={args.seconds} cpus={os.cpu_count()}")
     print(
         "hub ingest over HTTP: {accepted:.0f} results, {per_s:,.0f} results/s; request p50 {p50_ms:.0f} ms, "
-        "p99 {p99_ms:.0f} ms; hub CPU {cpu_per_1000:.2f} s per 1,000 results ({cpu_share:.0%} of one core)".format(
+        "p99 {p99_ms:.0f} ms; hub CPU {cpu_ms_per_1000:.1f} ms per 1,000 results ({cpu_share:.0%} of one core)".format(
             **http
         )
     )
-    print(f"peer, Store.write_many() directly: {peer:,.0f} results/s")
-    print(f"ratio ingest / direct write: {http['per_s'] / peer:.2f}")
+    print(
+        "peer, Store.write_many() of the same rows: {per_s:,.0f} results/s, CPU {cpu_ms_per_1000:.1f} ms per 1,000 "
+        "results".format(**peer)
+    )
+    print(
+        f"ratio ingest / direct write: {http['per_s'] / peer['per_s']:.2f} in results/s, "
+        f"{http['cpu_ms_per_1000'] / peer['cpu_ms_per_1000']:.2f} in CPU per result; "
+        f"one hub core would ingest {1e6 / http['cpu_ms_per_1000']:,.0f} results/s"
+    )
 
 
 def main() -> None:
@@ -195,6 +219,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500, help="results per request (an agent sends up to 500)")
     parser.add_argument("--checks", type=int, default=1000)
     parser.add_argument("--profile", metavar="FILE", help="run the hub under cProfile, its main thread's stats to FILE")
+    parser.add_argument("--py-spy", metavar="FILE", help="sample the hub with py-spy while agents push (raw stacks)")
     asyncio.run(run(parser.parse_args()))
 
 

@@ -7,7 +7,7 @@ Run on demand (pytest does not collect it):
     .venv/bin/python tests/bench/bench_scheduler.py --trivial        # scheduler alone, no HTTP
 
 Prints start lag p50/p99/max, missed and skipped runs, CPU % of this process (the target server runs in a
-separate process and is reported apart), peak RSS, and results per second. Goals (issue #5): p99 lag
+separate process and is reported apart), peak RSS, and results per second. Goals (docs/performance.md): p99 lag
 < 250 ms, no missed runs, under one core. Only 127.0.0.1 traffic. It never writes outside a temporary
 directory (or the `--db` file asked for).
 """

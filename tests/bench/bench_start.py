@@ -5,7 +5,7 @@ Run on demand (pytest does not collect it):
     python tests/bench/bench_start.py [--runs 7] [--checks 5000]
 
 Measures, next to a bare `python -c pass` (the interpreter's own start, the floor):
-  * `prober --help`                        wall and CPU (target of issue 12: < 0.15 s);
+  * `prober --help`                        wall and CPU (target in docs/performance.md: < 0.15 s);
   * `prober validate` of one file of 5,000 http checks            (target: < 0.5 s);
   * `prober check` of one http check: from the spawn to the moment its request reaches a listening socket
     in this process (target: within 0.3 s). The socket answers `200 ok` and closes.

@@ -8,7 +8,7 @@ Not collected by pytest (not named test_*). It measures, on a fresh file in a te
   2. `write_many()` in batches of --ingest-batch (an agent's push): results/s;
   3. the file size divided by the results stored (rollups, indexes and current state included), with a
      per-table breakdown when SQLite has the dbstat table.
-Results look like a real http check's (the SPEC.md §3 example), spread over simulated time so each
+Results look like a real http check's (the example of docs/api.md), spread over simulated time so each
 check gets one result a minute and the hourly rollups fill as they would.
 """
 

@@ -1,4 +1,4 @@
-"""Benchmark of the streaming probes, as issue #3 asks: CPU seconds per HLS check of a 4-variant master
+"""Benchmark of the streaming probes: CPU seconds per HLS check of a 4-variant master
 (segments: 1) and per 100-connection WebSocket batch. Runs the two focused benchmarks one after the other.
 
     .venv/bin/python tests/bench/bench_streaming.py

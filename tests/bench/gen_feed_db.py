@@ -31,6 +31,9 @@ from typing import Any
 from prober.results import Assertion, Result, Status
 from prober.store import Store
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/, when run as a script
+from store_seed import open_incident, resolve_incident  # incidents as the daemon writes them
+
 TYPES = ("http", "http", "http", "tls", "hls", "websocket", "browser")
 GROUPS = ("api", "web", "streaming", "realtime", "edge")
 BATCH = 5000
@@ -181,12 +184,16 @@ async def _fill(
             written += await store.write_many(batch)
         for index in range(0, checks, max(1, checks // 10)):
             started = now - timedelta(days=min(days, 2), hours=index % 24)
-            incident = await store.open_incident(check_name(index), list(locations), "HTTP status 503", started)
-            await store.resolve_incident(incident, started + timedelta(minutes=7 + index % 30))
+            incident = await open_incident(store, check_name(index), list(locations), "HTTP status 503", started)
+            await resolve_incident(store, incident, started + timedelta(minutes=7 + index % 30))
             incidents += 1
         for index in range(3, checks, 50):
-            await store.open_incident(
-                check_name(index), list(locations), f"{check_name(index)}: HTTP status 503", now - timedelta(hours=1)
+            await open_incident(
+                store,
+                check_name(index),
+                list(locations),
+                f"{check_name(index)}: HTTP status 503",
+                now - timedelta(hours=1),
             )
             incidents += 1
     return written, incidents

@@ -170,8 +170,9 @@
     document.getElementById("legend-raw").hidden = raw.length === 0;
   }
 
-  function metricValue(value, unit) {
+  function metricValue(value, unit, now) {
     if (value === null || value === undefined) return "–";
+    if (unit === "ago") return U.ago(String(value), now);
     if (typeof value === "boolean") return value ? "yes" : "no";
     if (unit === "s" && typeof value === "number") return U.duration(value);
     if (unit === "days" && typeof value === "number") return value.toFixed(1) + " days";
@@ -191,7 +192,7 @@
         card.appendChild(el("div", "metric-label", metric.label));
         metric.values.forEach((item) => {
           const line = el("div", "metric-value");
-          line.appendChild(el("span", "", metricValue(item.value, metric.unit)));
+          line.appendChild(el("span", "", metricValue(item.value, metric.unit, data.generated_at)));
           if (multi) line.appendChild(el("span", "metric-location", item.location));
           card.appendChild(line);
         });

@@ -100,6 +100,9 @@ class BrowserCheck(CheckBase):
     wait_until: Literal["load", "domcontentloaded", "networkidle"] = "load"
     viewport: Annotated[Viewport, BeforeValidator(_viewport)] = Field(default_factory=Viewport)
     headers: dict[str, str] = Field(default_factory=dict, description="extra HTTP headers on every request")
+    trace_context: bool = Field(
+        True, description="send W3C `traceparent`/`tracestate` with the page load (while traces are exported)"
+    )
     steps: list[Step] = Field(default_factory=list)
     screenshot: Literal["on_failure", "always", "never"] = "on_failure"
     block: list[str] = Field(default_factory=list, description="URL globs to abort, e.g. '**/*.doubleclick.net/**'")

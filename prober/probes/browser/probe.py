@@ -1,4 +1,4 @@
-"""The `browser` check type (SPEC.md §2): load a page in headless Chromium the way a person would.
+"""The `browser` check type (docs/checks/browser.md): load a page in headless Chromium the way a person would.
 
 A run opens a fresh context on the process's shared Chromium (browser_pool), injects the Web Vitals
 observers (browser_vitals), loads `url` to its `wait_until` event, plays the `steps`, waits for the

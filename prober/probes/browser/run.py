@@ -28,6 +28,7 @@ from prober.probes.base import Observation, ProbeContext, ProbeError
 from prober.probes.browser.config import PAGE_TEXT, BrowserCheck, Step
 from prober.probes.browser.recorder import PageRecorder, call_log_hint, first_line, network_sentence
 from prober.probes.browser.vitals import INIT_SCRIPT, READ_SCRIPT, vitals_metrics
+from prober.redact import redact_url
 
 __all__ = ["PageRun", "context_options", "margin_for"]
 
@@ -145,10 +146,22 @@ class PageRun:
 
     async def _navigate(self) -> None:
         url = self.check.url
+        trace = self.ctx.trace
+        if trace is not None and self.check.trace_context:  # the document request only: no CORS preflights
+            headers = trace.headers()
+
+            async def add_trace(route: Any) -> None:
+                await route.fallback(headers={**route.request.headers, **headers})
+
+            await self.page.route(lambda address: address == url, add_trace)
         started = time.perf_counter()
         try:
             response = await self.page.goto(url, wait_until=self.check.wait_until, timeout=self._ms_left())
+            self.ctx.timeline.add("page load", started, time.perf_counter(), **{"url.full": redact_url(url)})
         except (PlaywrightTimeoutError, _OutOfTime):
+            self.ctx.timeline.add(
+                "page load", started, time.perf_counter(), "timed out", **{"url.full": redact_url(url)}
+            )
             raise _Failure(
                 f"{url} did not reach {self.check.wait_until!r} {self._timeout_text()}"
                 + self.recorder.pending_sentence()
@@ -197,6 +210,7 @@ class PageRun:
                 await self._play(step)
             except (PlaywrightTimeoutError, _OutOfTime) as exc:
                 timings.append({"step": step.label, "time": round(time.perf_counter() - started, 4), "ok": False})
+                self.ctx.timeline.add(f"step {index}: {step.label}", started, time.perf_counter(), "timed out")
                 hint = call_log_hint(exc)
                 raise _Failure(
                     f"step {index} of {len(steps)} ({step.label}) did not complete {self._timeout_text()}"
@@ -206,6 +220,7 @@ class PageRun:
                 timings.append({"step": step.label, "time": round(time.perf_counter() - started, 4), "ok": False})
                 raise _Failure(f"step {index} of {len(steps)} ({step.label}) failed: {network_sentence(exc)}") from None
             timings.append({"step": step.label, "time": round(time.perf_counter() - started, 4), "ok": True})
+            self.ctx.timeline.add(f"step {index}: {step.label}", started, time.perf_counter())
         self.metrics["steps_time"] = round(time.perf_counter() - began, 4)
 
     async def _play(self, step: Step) -> None:

@@ -52,6 +52,11 @@ USER_AGENT = "prober-hls/0.1"
 class FetchError(Exception):
     """A request that got no usable answer; `str(self)` is the reason (connection refused, timed out)."""
 
+    def __init__(self, reason: str, *, timed_out: bool = False) -> None:
+        super().__init__(reason)
+        self.timed_out = timed_out
+        """No answer within the budget: for an LL-HLS blocking reload, evidence that nothing new appeared."""
+
 
 @dataclass(frozen=True, slots=True)
 class PlaylistResponse:
@@ -159,7 +164,7 @@ async def fetch_playlist(session: aiohttp.ClientSession, url: str, *, budget: fl
     except FetchError:
         raise
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-        raise FetchError(_reason(exc, budget)) from None
+        raise FetchError(_reason(exc, budget), timed_out=isinstance(exc, TimeoutError)) from None
 
 
 async def fetch_segment(

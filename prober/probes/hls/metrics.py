@@ -1,7 +1,7 @@
 """The hls check's metric names and how per-variant findings become one set of metrics (the worst).
 
 `VariantReport` is what the probe found about one variant; `summarize` folds the reports into the
-metrics of SPEC.md §2 (each the worst over the variants checked) and the per-variant summaries kept in
+metrics of docs/checks/hls.md (each the worst over the variants checked) and the per-variant summaries kept in
 the result's details. Pure: no I/O, no clock, no judging (conditions judge the metrics).
 """
 
@@ -64,7 +64,11 @@ METRICS: dict[str, MetricSpec] = {
     spec.name: spec
     for spec in (
         MetricSpec("playlist_status", "HTTP status of the playlists (master and variants), the worst"),
-        MetricSpec("segment_status", "HTTP status of the downloaded segments, the worst (null: no answer)"),
+        MetricSpec(
+            "segment_status",
+            "HTTP status of the downloaded segments, the worst (null: no answer)",
+            explains=("segment_bytes", "segment_fetch", "realtime_ratio"),
+        ),
         MetricSpec("target_duration", "EXT-X-TARGETDURATION, the largest", unit="s"),
         MetricSpec("segment_count", "segments listed, the fewest"),
         MetricSpec("media_sequence", "EXT-X-MEDIA-SEQUENCE, the lowest"),
@@ -83,7 +87,12 @@ METRICS: dict[str, MetricSpec] = {
         MetricSpec("segment_fetch_p99", "99th percentile segment download time", unit="s"),
         MetricSpec("realtime_ratio", "segment duration / download time, the lowest (< 1: slower than real time)"),
         MetricSpec("segment_bytes", "size of the downloaded segments, the smallest", unit="bytes"),
-        MetricSpec("endlist", "a playlist has EXT-X-ENDLIST", describe=_endlist_sentence),
+        MetricSpec(
+            "endlist",
+            "a playlist has EXT-X-ENDLIST",
+            describe=_endlist_sentence,
+            explains=("fresh", "stale_for", "sequence_advanced", "part_fresh", "part_stale_for"),
+        ),
         MetricSpec("short_window", "a live sliding window lists less than 3 x the target duration (RFC 8216 6.2.2)"),
         MetricSpec("variants_total", "variants checked (plus unusable EXT-X-STREAM-INF entries)"),
         MetricSpec("variants_failed", "variants that could not be fetched, read, decrypted or decoded"),
@@ -95,8 +104,14 @@ METRICS: dict[str, MetricSpec] = {
             "part_fresh",
             "LL-HLS: a new part appeared within 3 x PART-TARGET (null: not LL-HLS, or a first look)",
             describe=_part_sentence,
+            explains=("fresh", "stale_for", "sequence_advanced"),
         ),
-        MetricSpec("blocking_reload", "LL-HLS: seconds a blocking _HLS_msn=N+1 playlist request took", unit="s"),
+        MetricSpec(
+            "blocking_reload",
+            "LL-HLS: seconds the blocking playlist request was held: for the next part (_HLS_msn=N&_HLS_part=P), "
+            "or the next segment (_HLS_msn=N) on a first run or without parts; the whole wait when no answer came",
+            unit="s",
+        ),
         MetricSpec("key_status", "HTTP status of the EXT-X-KEY URIs (keys: true), the worst"),
         MetricSpec("has_video", "content: the newest segment of every variant has decodable video", describe=_no_video),
         MetricSpec("has_audio", "content: some decoded segment has audio"),

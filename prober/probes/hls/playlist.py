@@ -21,7 +21,7 @@ Who does what:
   - PROGRAM-DATE-TIME from EXTINF only: a segment's own tag, else the previous segment's PDT plus its
     EXTINF. m3u8 6.x's running `current_program_date_time` also advances for every EXT-X-PART, so a
     segment whose part tags the origin has dropped (RFC 8216bis allows it) gets another PDT than the same
-    segment with them, and a run-to-run comparison sees "PDT moved backwards" (issue 10).
+    segment with them, and a run-to-run comparison sees "PDT moved backwards".
   - byte ranges: m3u8 keeps `<length>[@<offset>]` as text; an omitted offset continues where the previous
     range of the same URI ended (RFC 8216 4.3.2.2), and a length under 1 byte is an error.
   - media sequence numbers (EXT-X-SKIP counted), discontinuity numbers, the window, parts in progress,
@@ -430,31 +430,59 @@ def _suspect(data: dict[str, Any], text: str) -> str | None:
     return None
 
 
-def _kinds(data: dict[str, Any]) -> tuple[bool, bool]:
-    """(has master tags, has media tags) by what m3u8 found: it reads both kinds into one dictionary."""
-    master = bool(
-        data["is_variant"]
-        or data["media"]
-        or data["iframe_playlists"]
-        or data["session_data"]
-        or data["session_keys"]
-        or data.get("content_steering")
-    )
-    media = bool(
-        data["segments"]
-        or "targetduration" in data
-        or "discontinuity_sequence" in data
-        or data["is_endlist"]
-        or data["playlist_type"]
-        or data["part_inf"]
-        or data["is_i_frames_only"]
-    )
+_MASTER_TAGS = (
+    ("playlists", "EXT-X-STREAM-INF"),
+    ("media", "EXT-X-MEDIA"),
+    ("iframe_playlists", "EXT-X-I-FRAME-STREAM-INF"),
+    ("image_playlists", "EXT-X-IMAGE-STREAM-INF"),
+    ("session_data", "EXT-X-SESSION-DATA"),
+    ("session_keys", "EXT-X-SESSION-KEY"),
+    ("content_steering", "EXT-X-CONTENT-STEERING"),
+)
+_MEDIA_TAGS = (
+    ("segments", "EXTINF"),
+    ("targetduration", "EXT-X-TARGETDURATION"),
+    ("discontinuity_sequence", "EXT-X-DISCONTINUITY-SEQUENCE"),
+    ("is_endlist", "EXT-X-ENDLIST"),
+    ("playlist_type", "EXT-X-PLAYLIST-TYPE"),
+    ("part_inf", "EXT-X-PART-INF"),
+    ("is_i_frames_only", "EXT-X-I-FRAMES-ONLY"),
+)
+
+
+def _kinds(data: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(the master tags, the media tags) m3u8 found, by name: it reads both kinds into one dictionary."""
+    master = [tag for key, tag in _MASTER_TAGS if data.get(key)]
+    if data["is_variant"] and not master:
+        master.append("EXT-X-STREAM-INF")
+    media = [tag for key, tag in _MEDIA_TAGS if data.get(key) or (key in _PRESENT_KEYS and key in data)]
     return master, media
+
+
+_PRESENT_KEYS = frozenset({"targetduration", "discontinuity_sequence"})
+"""Keys m3u8 sets only when the tag is there, whatever its value (a TARGETDURATION of 0 is still one)."""
+_M3U8_TAGS = sorted(
+    {value[1:] for value in vars(m3u8.protocol).values() if isinstance(value, str) and value.startswith("#EXT")},
+    key=len,
+    reverse=True,
+)
+_MISREAD = re.compile(
+    r"\n#(?=(?!(?:{names})(?=[:\s]|$))(?:{names})[^:\s])".format(names="|".join(map(re.escape, _M3U8_TAGS)))
+)
+"""The start of a tag line whose name only begins like a tag m3u8 knows (`#EXT-X-MEDIA-READY:`): m3u8 matches
+tags by prefix and would read it as that tag (EXT-X-MEDIA). RFC 8216 4.1: clients ignore unknown tags."""
+
+
+def _ignore_unknown_tags(text: str) -> str:
+    """Turn tags m3u8 would misread by prefix into comments (`# EXT-X-MEDIA-READY:...`: no `#EXT` left for the
+    raw-text counts of `_suspect` either), line numbers unchanged. One regex search over the text (~5 ms per
+    MB); the text is copied only when such a tag is there."""
+    return _MISREAD.sub("\n# ", text) if _MISREAD.search(text) else text
 
 
 def parse_playlist(body: bytes) -> MasterPlaylist | MediaPlaylist:
     """Validate and parse one playlist body; raise PlaylistError saying what is wrong."""
-    text = _check_start(body)
+    text = _ignore_unknown_tags(_check_start(body))
     data = _read(text)
     suspect = _suspect(data, text)
     if suspect is not None:
@@ -462,7 +490,8 @@ def parse_playlist(body: bytes) -> MasterPlaylist | MediaPlaylist:
     master, media = _kinds(data)
     if master and media:
         raise PlaylistError(
-            "the playlist mixes master tags (EXT-X-STREAM-INF, EXT-X-MEDIA) with media tags (EXTINF, TARGETDURATION)"
+            f"the playlist mixes master tags ({', '.join(master)}) with media tags ({', '.join(media)}): "
+            "a playlist is one or the other (RFC 8216 4.1)"
         )
     if master:
         return _master(data, text)

@@ -5,11 +5,12 @@ their alternate renditions (EXT-X-MEDIA with a URI, I-frame playlists) concurren
 validated (hls_playlist, in a worker thread when large), compared with the state saved by the previous
 run of the same check and location (hls_state: stale_for, sequence_advanced, regressions, consistency,
 LL-HLS parts), and its newest `segments` segments are downloaded and timed (hls_fetch; EXT-X-BYTERANGE
-with `Range:`). An LL-HLS playlist that advertises CAN-BLOCK-RELOAD is asked for once more with
-`_HLS_msn=N+1` (timed: `blocking_reload`), which doubles as a second look. With `keys` every EXT-X-KEY
-URI is fetched once per change; with `content` the newest segment is decrypted if need be and decoded
-in a worker thread (hls_content). Every playlist is judged on its own and the metrics report the worst
-(hls_metrics), so one stale rendition is never hidden by others that advance.
+with `Range:`). An LL-HLS playlist that advertises CAN-BLOCK-RELOAD is asked for once more with a blocking
+request (timed: `blocking_reload`): for the next part once the stream is known, where no answer within
+3 x PART-TARGET is judged as a stall in the same run; for the next segment on a first run, a second look.
+With `keys` every EXT-X-KEY URI is fetched once per change; with `content` the newest segment is decrypted if
+need be and decoded in a worker thread (hls_content). Every playlist is judged on its own and the metrics
+report the worst (hls_metrics), so one stale rendition is never hidden by others that advance.
 
 On a first run with no saved state, freshness comes from a second look: `prober check` (no persistent
 state), or a playlist without PROGRAM-DATE-TIME, samples the playlist again after one target duration
@@ -41,8 +42,6 @@ from prober.clock import sleep_until
 from prober.config.conditions import MetricSpec
 from prober.config.models import CheckBase, HttpUrl
 from prober.probes.base import Observation, ProbeContext, ProbeError
-from prober.probes.hls.content import ContentSettings, UndecodableSegment, compare, decode_segment
-from prober.probes.hls.content import default_expect as content_expect
 from prober.probes.hls.fetch import (
     FetchError,
     KeyResponse,
@@ -63,6 +62,8 @@ from prober.probes.hls.playlist import (
     parse_playlist,
 )
 from prober.probes.hls.state import FRESH_FACTOR, Tracking, is_fresh, pdt_staleness, track, usable_state
+from prober.probes.media.content import ContentSettings, UndecodableSegment, compare, decode_segment
+from prober.probes.media.content import default_expect as content_expect
 from prober.probes.network import request_url
 from prober.probes.registry import Export, SecretKind, register, standard_exports, url_target
 from prober.redact import redact_url
@@ -113,9 +114,10 @@ class HlsCheck(CheckBase):
 
 
 class _VariantFailed(Exception):
-    def __init__(self, sentence: str, status: int | None) -> None:
+    def __init__(self, sentence: str, status: int | None, *, timed_out: bool = False) -> None:
         super().__init__(sentence)
         self.status = status
+        self.timed_out = timed_out
 
 
 def _shown(uri: str) -> str:
@@ -183,6 +185,11 @@ def _with_query(url: str, name: str, value: str) -> str:
     return urlunsplit(parts._replace(query=query))
 
 
+def _position(playlist: MediaPlaylist) -> tuple[int, int]:
+    """Where an LL-HLS stream is: (segments so far, parts of the segment in progress)."""
+    return playlist.end_sequence, playlist.parts_in_progress
+
+
 def _merge(earlier: Tracking, later: Tracking) -> Tracking:
     """Two looks in one run: the later one continues from the earlier one's state."""
     advanced = earlier.advanced if earlier.advanced is None else bool(earlier.advanced or later.advanced)
@@ -195,6 +202,22 @@ def _merge(earlier: Tracking, later: Tracking) -> Tracking:
         later.state,
         later.part_stale_for if later.part_stale_for is not None else earlier.part_stale_for,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """An LL-HLS blocking reload: the answer, or none within the wait (the server held the request)."""
+
+    directive: str
+    """What was asked for: the next `part` or the next `segment`."""
+    waited: float
+    """Seconds until the answer came, or until the wait ran out."""
+    answer: _Look | None
+    moment: float
+    """Wall-clock Unix seconds when it ended."""
+    late: bool = False
+    """No answer within the wait, yet a plain reload right after showed a new part: the origin holds blocking
+    requests too long (players wait as long), but the stream has not stalled; `answer` is that reload."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,10 +260,15 @@ class _Run:
         self, url: str, label: str, *, budget: float | None = None
     ) -> tuple[PlaylistResponse, MasterPlaylist | MediaPlaylist]:
         shown = redact_url(url)
+        began = time.perf_counter()
         try:
             response = await fetch_playlist(self.session, url, budget=budget or self.budget())
         except FetchError as exc:
-            raise _VariantFailed(f"cannot fetch {label} {shown}: {exc}", None) from None
+            self.ctx.timeline.add("playlist", began, time.perf_counter(), str(exc), **{"url.full": shown})
+            raise _VariantFailed(f"cannot fetch {label} {shown}: {exc}", None, timed_out=exc.timed_out) from None
+        failed = None if response.status == 200 else f"HTTP {response.status}"
+        attributes = {"url.full": shown, "http.request.method": "GET", "http.response.status_code": response.status}
+        self.ctx.timeline.add("playlist", began, began + response.elapsed, failed, **attributes)
         if response.status != 200:
             raise _VariantFailed(f"{label} {shown} returned HTTP {response.status}", response.status)
         try:
@@ -266,6 +294,7 @@ class _Run:
         report = VariantReport(name=target.key, bandwidth=target.bandwidth, kind=target.kind, prefixed=target.prefixed)
         url, label = target.url, target.label
         previous = self.previous.get(target.key)
+        tracking: Tracking | None = None
         try:
             look = first if first is not None else await self.look(url, label)
             report.playlist_status = look.response.status
@@ -275,18 +304,37 @@ class _Run:
             live = self.check.live and not look.playlist.endlist
             seen_advance = bool(tracking.advanced)
             if live and look.playlist.can_block_reload:
-                blocked = await self.blocking_reload(url, label, look)
-                if blocked is not None:
-                    report.blocking_reload = blocked.response.elapsed
-                    later = track(tracking.state, blocked.playlist, blocked.seen)
-                    seen_advance = seen_advance or bool(later.advanced)
-                    tracking = _merge(tracking, later)
-                    if first_run and later.advanced:
+                # The next part once the stream is known (a stall shows within 3 x PART-TARGET); on a first
+                # run the next segment, which doubles as the second look that judges freshness.
+                held = await self.blocking_reload(url, label, look, part=not first_run)
+                if held is not None:
+                    report.blocking_reload = held.waited
+                    blocked = held.answer
+                    if blocked is None:
+                        # RFC 8216bis 6.2.5.2: the server holds the request until what was asked for exists, so
+                        # no answer is itself a look: the playlist was still the one read before, at this moment.
+                        later = track(tracking.state, look.playlist, held.moment, parts=held.directive == "part")
+                        tracking = _merge(tracking, later)
                         tracking.notes.append(
-                            f"first run: the blocking reload saw a new segment appear after "
-                            f"{blocked.response.elapsed:.1f}s; freshness from that"
+                            f"the blocking reload for the next {held.directive} got no answer within "
+                            f"{held.waited:.1f}s: nothing new appeared meanwhile"
                         )
-                    look = blocked
+                    else:
+                        later = track(tracking.state, blocked.playlist, blocked.seen)
+                        seen_advance = seen_advance or bool(later.advanced)
+                        tracking = _merge(tracking, later)
+                        if first_run and later.advanced:
+                            tracking.notes.append(
+                                f"first run: the blocking reload saw a new segment appear after "
+                                f"{blocked.response.elapsed:.1f}s; freshness from that"
+                            )
+                        if held.late:
+                            tracking.notes.append(
+                                f"the origin did not answer the blocking reload for the next part within "
+                                f"{held.waited:.1f}s (3 x PART-TARGET), yet a plain reload showed a new part: it "
+                                "holds _HLS_part requests too long, and players wait as long"
+                            )
+                        look = blocked
             if not look.playlist.segments and self.check.segments > 0 and live:
                 raise _VariantFailed(
                     f"{label} {redact_url(url)} lists no segments (EXT-X-TARGETDURATION but no EXTINF): "
@@ -308,23 +356,56 @@ class _Run:
         except _VariantFailed as failure:
             report.error = str(failure)
             report.playlist_status = failure.status
+            if tracking is not None:  # the playlist was read: the next run compares with this one, not an older
+                report.state = {**tracking.state, **(report.state or {})}
             return report
         self.describe(report, look, tracking)
         return report
 
-    async def blocking_reload(self, url: str, label: str, look: _Look) -> _Look | None:
-        """LL-HLS: ask for the playlist holding the next segment (`_HLS_msn=N+1`) and time the answer."""
-        target = look.playlist.target_duration
-        # A new segment is due within 1.5 x the target duration; at most half the run's time is spent
-        # waiting for it, so the segments can still be downloaded when the server holds on too long.
-        budget = min(0.5 * self.budget(), FRESH_FACTOR * target + 0.5)
-        if budget < 0.25 * target:
-            return None
-        directive = _with_query(url, "_HLS_msn", str(look.playlist.end_sequence))
+    async def blocking_reload(self, url: str, label: str, look: _Look, *, part: bool) -> _Held | None:
+        """LL-HLS: ask for the playlist holding the next part (`_HLS_msn=N&_HLS_part=P`, when `part` and the
+        playlist has parts) or the next segment (`_HLS_msn=N+1`), and time the answer.
+
+        None when there was no time to ask or the request failed in a way that says nothing about the stream
+        (a refused connection, a 404); a `_Held` without an answer when the server held the request for the
+        whole wait or answered 503 (RFC 8216bis 6.2.5.2: what was asked for did not appear).
+        """
+        playlist = look.playlist
+        if part and playlist.part_target is not None:
+            # A new part is due within the part target; 3 x PART-TARGET without one is a stall. The allowance
+            # covers the round trip, so a healthy stream is never cut off just before its part arrives.
+            allowance = min(0.5, max(0.1, 2 * look.response.elapsed))
+            budget = min(self.budget(), _PART_FACTOR * playlist.part_target + allowance)
+            if budget < playlist.part_target:
+                return None
+            directive = _with_query(url, "_HLS_msn", str(playlist.end_sequence))
+            directive, asked = _with_query(directive, "_HLS_part", str(playlist.parts_in_progress)), "part"
+        else:
+            target = playlist.target_duration
+            # A new segment is due within 1.5 x the target duration; at most half the run's time is spent
+            # waiting for it, so the segments can still be downloaded when the server holds on too long.
+            budget = min(0.5 * self.budget(), FRESH_FACTOR * target + 0.5)
+            if budget < 0.25 * target:
+                return None
+            directive, asked = _with_query(url, "_HLS_msn", str(playlist.end_sequence)), "segment"
+        started = time.perf_counter()
         try:
-            return await self.look(directive, label, budget=budget)
-        except _VariantFailed:
-            return None  # the blocking request is a measure of its own; the plain playlist was read
+            answer = await self.look(directive, label, budget=budget)
+        except _VariantFailed as failure:
+            if not (failure.timed_out or failure.status == 503):
+                return None  # the blocking request is a measure of its own; the plain playlist was read
+            waited, moment = time.perf_counter() - started, self.now()
+            if asked == "part":
+                # Confirm with a plain reload before calling it a stall: an origin that holds part requests
+                # until the whole segment is done (it ignores _HLS_part) has parts that the wait did not see.
+                try:
+                    plain = await self.look(url, label)
+                except _VariantFailed:
+                    return _Held(asked, waited, None, moment)
+                if _position(plain.playlist) > _position(playlist):
+                    return _Held(asked, waited, plain, plain.seen, late=True)
+            return _Held(asked, waited, None, moment)
+        return _Held(asked, answer.response.elapsed, answer, answer.seen)
 
     def describe(self, report: VariantReport, look: _Look, tracking: Tracking) -> None:
         playlist, age = look.playlist, look.response.age
@@ -381,17 +462,24 @@ class _Run:
         responses = []
         for index, segment in enumerate(wanted):
             byterange = (segment.byterange.length, segment.byterange.offset) if segment.byterange else None
-            responses.append(
-                await fetch_segment(
-                    self.session,
-                    _shown(segment.uri),
-                    urljoin(base, segment.uri),
-                    budget=self.budget(),
-                    byterange=byterange,
-                    keep=keep and index == 0,
-                )
+            began = time.perf_counter()
+            fetched = await fetch_segment(
+                self.session,
+                _shown(segment.uri),
+                urljoin(base, segment.uri),
+                budget=self.budget(),
+                byterange=byterange,
+                keep=keep and index == 0,
             )
+            responses.append(fetched)
+            self._record_segment(fetched, urljoin(base, segment.uri), began)
         return responses, [segment.duration for segment in wanted], wanted
+
+    def _record_segment(self, fetched: SegmentResponse, url: str, began: float) -> None:
+        attributes: dict[str, Any] = {"url.full": redact_url(url), "prober.bytes": fetched.size}
+        if fetched.status is not None:
+            attributes.update({"http.request.method": "GET", "http.response.status_code": fetched.status})
+        self.ctx.timeline.add("segment", began, began + fetched.elapsed, fetched.error, **attributes)
 
     async def key(self, url: str) -> KeyResponse:
         known = self.keys.get(url)
@@ -431,8 +519,9 @@ class _Run:
                     f"the decryption key {shown} is {size} bytes, not the 16 AES-128 needs: players cannot "
                     "decrypt the segments"
                 )
-        # Keep only keys that answered: a failing key is asked for again on the next run.
-        report.state = {**(report.state or {}), "keys": {k: v for k, v in results.items() if v[0] == 200}}
+        # Keep only keys players can use: a failing key (an error, or the wrong size) is asked for again next run.
+        usable = {k: v for k, v in results.items() if v[0] == 200 and (v[2] != "AES-128" or v[1] == 16)}
+        report.state = {**(report.state or {}), "keys": usable}
 
     async def content(
         self,
@@ -655,6 +744,10 @@ class HlsProbe:
             "frozen_for": "probe_hls_frozen_seconds",
             "key_status": "probe_hls_key_status_code",
             "audio_level": "probe_hls_audio_level_dbfs",
+            # Gauges named without the suffixes Prometheus reserves for counters and summaries (_total, _count).
+            "segment_count": "probe_hls_segments",
+            "variants_total": "probe_hls_variants",
+            "renditions_total": "probe_hls_renditions",
         },
     )
     headline: ClassVar[tuple[str, ...]] = ("stale_for",)
@@ -715,19 +808,20 @@ class HlsProbe:
         if skipped:
             details["notes"] = [skipped, *details.get("notes", ())]
         variants = [report for report in reports if report.kind == "variant"]
+        # Saved whatever is judged below: a run that read a playlist is what the next run compares with, so a
+        # stream that dies on an undecodable segment still shows stale_for growing, not the last good run's view.
+        await self._save(ctx, previous, reports)
         if variants and all(report.failed for report in variants):
             reason = variants[0].error or (variants[0].prefix + variants[0].failures[0])
             message = reason if len(variants) == 1 else f"all {len(variants)} variants failed; {reason}"
             raise ProbeError(message, metrics=metrics, details=details)
         if check.live and variants and all(r.playlist is not None and r.playlist.endlist for r in variants):
-            await self._save(ctx, previous, reports)
             ended = "the playlist has" if len(variants) == 1 else f"all {len(variants)} variants have"
             raise ProbeError(
                 f"{ended} EXT-X-ENDLIST: the live stream has ended (for a VOD or event stream set live: false)",
                 metrics=metrics,
                 details=details,
             )
-        await self._save(ctx, previous, reports)
         return Observation(metrics=metrics, details=details)
 
     async def _save(self, ctx: ProbeContext, previous: Mapping[str, Any], reports: list[VariantReport]) -> None:

@@ -118,12 +118,19 @@ def _part_position(playlist: MediaPlaylist) -> list[int]:
 
 
 def _new_state(
-    playlist: MediaPlaylist, now: float, last_change: float, part_change: float | None = None
+    playlist: MediaPlaylist,
+    now: float,
+    last_change: float,
+    part_change: float | None = None,
+    part_position: list[int] | None = None,
 ) -> dict[str, Any]:
     newest = playlist.newest
     extra: dict[str, Any] = {}
     if playlist.low_latency:
-        extra = {"part_position": _part_position(playlist), "part_change": now if part_change is None else part_change}
+        extra = {
+            "part_position": _part_position(playlist) if part_position is None else part_position,
+            "part_change": now if part_change is None else part_change,
+        }
     return extra | {
         "media_sequence": playlist.media_sequence,
         "discontinuity_sequence": playlist.discontinuity_sequence,
@@ -145,11 +152,16 @@ def track(
     now: float,
     *,
     first_stale: float | None = None,
+    parts: bool = True,
 ) -> Tracking:
     """Compare `playlist` (seen at `now`, Unix seconds) with the previous state of the same variant.
 
     Without a usable previous state this is a first look: `first_stale` (an estimate such as the age of
     the newest segment by PROGRAM-DATE-TIME) becomes `stale_for`, and the next look counts from it.
+
+    `parts=False` when the look tells nothing about LL-HLS parts (a blocking request for the next segment
+    that got no answer: it proves no segment appeared, while parts may have): the previous part position
+    and time are kept, and `part_stale_for` is None.
     """
     if not usable_state(previous):
         stale = first_stale
@@ -199,17 +211,21 @@ def track(
     last_change = now if (advanced or regressed) else float(previous["last_change"])
     part_stale: float | None = None
     part_change: float | None = None
+    kept_position: list[int] | None = None
     old_position, old_part_change = previous.get("part_position"), previous.get("part_change")
     if playlist.low_latency and isinstance(old_position, list) and isinstance(old_part_change, int | float):
-        moved = _part_position(playlist) > old_position or regressed
-        part_change = now if moved else float(old_part_change)
-        part_stale = max(0.0, now - part_change)
+        if parts:
+            moved = _part_position(playlist) > old_position or regressed
+            part_change = now if moved else float(old_part_change)
+            part_stale = max(0.0, now - part_change)
+        else:
+            part_change, kept_position = float(old_part_change), old_position
     return Tracking(
         stale_for=max(0.0, now - last_change),
         advanced=advanced,
         regressed=regressed,
         inconsistencies=reasons,
         notes=notes,
-        state=_new_state(playlist, now, last_change, part_change),
+        state=_new_state(playlist, now, last_change, part_change, kept_position),
         part_stale_for=part_stale,
     )

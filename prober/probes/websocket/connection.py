@@ -116,6 +116,9 @@ class Outcome:
     message_data: Any = None
     message_is_json: bool = False
     close_code: int | None = None
+    started: float = 0.0
+    ended: float = 0.0
+    """perf_counter moments the connection began (after waiting for its batch slot) and ended: its span."""
     engine: EngineOpen | None = None
     connect_ack: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -152,6 +155,15 @@ class _GuardedConnection(ClientConnection):
         self._opened_at = time.monotonic()
         if hasattr(transport, "max_size"):  # selector socket transports; TLS reads stay asyncio's size
             transport.max_size = READ_CHUNK
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        sent = self.protocol.close_sent
+        if sent is not None and sent.code in _OUR_FAILURE_CODES and self.protocol.close_rcvd is None:
+            # We refused what the server sent (a frame announcing 1 GiB, invalid UTF-8...) and told it so.
+            # Waiting for its closing answer would keep a `recv()` (a message condition) blocked until the
+            # check's timeout; end the connection now, so the sentence and the speed are the same either way.
+            self.transport.close()
 
     def process_event(self, event: Any) -> None:
         super().process_event(event)
@@ -283,6 +295,7 @@ class Connection:
         finally:
             if self.ws is not None:
                 await self._close()
+            self.outcome.started, self.outcome.ended = self.started, time.perf_counter()
         return self.outcome
 
     def _fail(self, sentence: str) -> None:

@@ -1,4 +1,4 @@
-"""The `websocket` check type (SPEC.md §2): a raw WebSocket or a Socket.IO namespace, one or many connections.
+"""The `websocket` check type (docs/checks/websocket.md): raw WebSocket or Socket.IO, one or many connections.
 
 A run resolves the host once, then opens `connections` connections at once (at most `batch_size`
 handshakes in flight), each one walking the phases of `websocket_connection.Connection`: TCP, TLS,
@@ -47,7 +47,7 @@ _MESSAGE_KEPT = 4096
 
 
 class WebSocketCheck(CheckBase):
-    """Keys of a `websocket` check (SPEC.md §2)."""
+    """The keys of a `websocket` check."""
 
     type: Literal["websocket"]
     protocol: Literal["raw", "socketio"] = Field("raw", description="raw WebSocket, or Socket.IO (Engine.IO v4)")
@@ -214,6 +214,10 @@ class WebSocketProbe:
             raise ProbeError(f"cannot resolve host {host}: no addresses", metrics={"connected": False})
         plan = self._plan(check, ctx, url, host, port, addresses)
         outcomes = await self._open_all(plan, check.connections, check.batch_size)
+        shown = redact_url(url)
+        for index, outcome in enumerate(outcomes, 1):
+            where = {"url.full": shown, "server.address": host, "server.port": port, "prober.connection": index}
+            ctx.timeline.add("connection", outcome.started, outcome.ended, outcome.error, **where)
         return self._observe(check, url, dns, outcomes)
 
     def _plan(self, check: WebSocketCheck, ctx: ProbeContext, url: str, host: str, port: int, addresses: Any) -> Plan:

@@ -42,6 +42,12 @@ class FakeDaemon:
         self.accepted.append(result)
         return new
 
+    async def accept_many(self, results: list[Result]) -> int:
+        """The daemon's batch path (ingest): one transaction, the new results recorded in `accepted`."""
+        new = await self.store.write_new(results)
+        self.accepted.extend(new)
+        return len(new)
+
 
 class FakeScheduler:
     def __init__(self, stats: SchedulerStats) -> None:

@@ -1,0 +1,89 @@
+"""rtmp against a REAL media server: Debian's nginx with libnginx-mod-rtmp on loopback, ffmpeg publishing
+to it — healthy, publisher killed, frozen/black/silent sources, a stream nobody publishes, a refused port."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from live_media import free_tcp_port, load_check, nginx_rtmp, publish, stop
+
+from prober.scheduling.runner import Runner
+
+pytestmark = pytest.mark.slow
+
+
+def rtmp(url: str, **more: object) -> dict[str, object]:
+    return {"type": "rtmp", "url": url, "duration": "3s", "timeout": "10s", **more}
+
+
+async def test_a_published_stream_is_up_with_codecs_pace_and_a_moving_picture(tmp_path: Path) -> None:
+    async with nginx_rtmp(tmp_path) as server:
+        publisher = await publish(server, "cam")
+        try:
+            result = await Runner().run(load_check(tmp_path, rtmp(server.url("cam"), content=True)))
+        finally:
+            await stop(publisher)
+    assert result.status == "up", result.error
+    metrics = result.metrics
+    assert metrics["codec"] == "h264" and metrics["audio_codec"] == "aac"
+    assert (metrics["width"], metrics["height"]) == (320, 240)
+    assert 0.9 <= metrics["timestamp_rate"] <= 1.2
+    assert metrics["frozen"] is False and metrics["audio_silent"] is False
+
+
+async def test_a_killed_publisher_turns_the_check_down_with_a_stall_sentence(tmp_path: Path) -> None:
+    async with nginx_rtmp(tmp_path) as server:
+        publisher = await publish(server, "cam")
+        runner = Runner()
+        spec = load_check(tmp_path, rtmp(server.url("cam"), duration="4s"))
+        first = await runner.run(spec)
+        assert first.status == "up", first.error
+        await stop(publisher)
+        result = await runner.run(spec)
+    assert result.status == "down"
+    assert result.error is not None and result.error.startswith("RTMP stream")
+
+
+@pytest.mark.parametrize(
+    ("source", "words"),
+    [
+        ("frozen", "the picture has been frozen"),
+        ("black", "the picture is black"),
+        ("silent", "the audio is silent"),
+    ],
+)
+async def test_frozen_black_and_silent_sources_read_like_hls(tmp_path: Path, source: str, words: str) -> None:
+    async with nginx_rtmp(tmp_path) as server:
+        publisher = await publish(server, "cam", source)
+        try:
+            check = rtmp(server.url("cam"), content={"frozen_for": "1s"})
+            result = await Runner().run(load_check(tmp_path, check))
+        finally:
+            await stop(publisher)
+    assert result.status == "down"
+    assert result.error is not None and words in result.error
+
+
+async def test_a_stream_nobody_publishes_says_so(tmp_path: Path) -> None:
+    async with nginx_rtmp(tmp_path) as server:
+        result = await Runner().run(load_check(tmp_path, rtmp(server.url("nobody"), timeout="6s")))
+    assert result.status == "down"
+    assert result.error is not None and "publish" in result.error
+    assert result.duration_ms < 8000
+
+
+async def test_a_refused_port_reads_like_every_other_type(tmp_path: Path) -> None:
+    port = free_tcp_port()
+    result = await Runner().run(load_check(tmp_path, rtmp(f"rtmp://127.0.0.1:{port}/live/cam")))
+    assert result.status == "down"
+    assert result.error == f"connection refused by 127.0.0.1:{port}"
+
+
+def test_an_rtmp_url_without_app_and_stream_is_refused_with_the_shape_expected(tmp_path: Path) -> None:
+    from prober.config.loader import ConfigError
+
+    with pytest.raises(ConfigError, match=r"rtmp://host/app/stream"):
+        load_check(tmp_path, rtmp("rtmp://127.0.0.1/live"))
+    with pytest.raises(ConfigError, match=r"expected an rtmp:// or rtmps:// URL"):
+        load_check(tmp_path, rtmp("http://127.0.0.1/live/cam"))
