@@ -3,7 +3,11 @@
 The targets are small on purpose and behave like real services: an API with a readiness endpoint, one endpoint
 that fails for a minute every few minutes (so a newcomer sees a check go down, an incident open and resolve), a
 slow one (degraded), a TLS server with a certificate from a private CA made at start, a live HLS stream whose
-playlist advances with the clock, and a WebSocket echo server. A webhook receiver stands in for Slack: the
+playlist advances with the clock, a live HTTP-FLV stream of a real picture and sound (a moving test pattern and
+a quiet tone, encoded in real time in-process with PyAV, one encoder shared by every viewer: `demo_stream`), a
+live DASH stream whose `$Number$` segments appear with the clock, a WebSocket echo server, a Redis-like
+`PING`/`+PONG` port and a DNS server for the zone `demo.test` (`demo_services`), and a heartbeat that the
+demo's own cron-like job pings (skipping a few rounds now and then). A webhook receiver stands in for Slack: the
 failing check notifies it through Apprise (`json://`), and the demo prints every message it receives. The check
 file also has an announcement and a weekly maintenance window, so the status page shows both. Everything listens
 on 127.0.0.1 only. Used by `prober demo` and by tests.
@@ -26,6 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import WSMsgType, web
+
+from prober.demo_services import start_dns_server, start_line_server
+from prober.demo_stream import FlvFanout, LiveEncoder, dash_routes
 
 __all__ = [
     "DemoTargets",
@@ -66,6 +73,12 @@ class DemoTargets:
     ca_file: Path
     started: float
     hook_port: int = 0
+    tcp_port: int = 0
+    """The Redis-like line server (`PING` -> `+PONG`)."""
+    dns_port: int = 0
+    """The DNS server for `demo.test` (UDP and TCP)."""
+    encoder: LiveEncoder | None = None
+    """The live encoder behind `/live/stream.flv`."""
     notifications: list[dict[str, Any]] = field(default_factory=list)
     """Every message the webhook receiver got, in arrival order (Apprise's JSON: title, message, type)."""
 
@@ -229,16 +242,25 @@ async def start_targets(
     when `stack` closes. `show` is called with every notification the receiver gets."""
     started = time.time()
     ca_file, cert_file, key_file = _make_certificates(directory)
-    runner = web.AppRunner(_api_app(outages), access_log=None)
+    app = _api_app(outages)
+    fanout = FlvFanout()
+    app.router.add_get("/live/stream.flv", fanout.handle)
+    dash_routes(app, started)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     stack.push_async_callback(runner.cleanup)
+    encoder = LiveEncoder(fanout, asyncio.get_running_loop())
+    encoder.start()
+    stack.push_async_callback(encoder.stop)  # before the runner's cleanup: it ends the endless FLV responses
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     tls_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls_context.load_cert_chain(cert_file, key_file)
     tls_site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls_context)
     await tls_site.start()
-    targets = DemoTargets(_port(site), _port(tls_site), ca_file, started)
+    targets = DemoTargets(_port(site), _port(tls_site), ca_file, started, encoder=encoder)
+    targets.tcp_port = await start_line_server(stack)
+    targets.dns_port = await start_dns_server(stack)
     hook_runner = web.AppRunner(_hook_app(targets, show), access_log=None)
     await hook_runner.setup()
     stack.push_async_callback(hook_runner.cleanup)
@@ -320,6 +342,33 @@ checks:
     url: ws://127.0.0.1:{targets.http_port}/ws
     connections: 5
     expect: {{message_json: {{type: welcome}}, open_latency_p95: "< 1s"}}
+  - name: live-stream-flv
+    type: flv
+    group: streaming
+    description: a moving test pattern and a quiet tone, encoded live in-process and read as a web player does
+    url: {base}/live/stream.flv
+    schedule: every 15s
+    timeout: 8s
+    duration: 4s
+    content: true
+  - name: live-stream-dash
+    type: dash
+    group: streaming
+    url: {base}/dash/live.mpd
+    schedule: every 10s
+  - name: cache-port
+    type: tcp
+    group: network
+    host: 127.0.0.1
+    port: {targets.tcp_port}
+    steps: [{{send: "PING\\r\\n"}}, {{expect: "+PONG"}}]
+    expect: {{response: "< 500ms"}}
+  - name: shop-dns
+    type: dns
+    group: network
+    query: shop.demo.test
+    server: 127.0.0.1:{targets.dns_port}
+    expect: {{answers: {{contains: 127.0.0.1}}, authoritative: true}}
   - name: nightly-export
     type: heartbeat
     group: jobs
@@ -384,7 +433,10 @@ async def run_demo(
             task = asyncio.create_task(daemon.run())
             job = asyncio.create_task(demo_job(f"http://{listen}/ping/{DEMO_PING_TOKEN}"))
             stack.callback(job.cancel)
-            log.info(f"demo targets on 127.0.0.1:{targets.http_port} (http) and :{targets.tls_port} (tls)")
+            log.info(
+                f"demo targets on 127.0.0.1:{targets.http_port} (http, HLS, HTTP-FLV, DASH, WebSocket), "
+                f":{targets.tls_port} (tls), :{targets.tcp_port} (tcp) and :{targets.dns_port} (dns)"
+            )
             log.info(f"status page: http://{listen}/   feed: http://{listen}/api/v1/status   metrics: /metrics")
             log.info(
                 f"orders-api fails for {outages.length:.0f} s every {outages.every / 60:.0f} min (the first time "

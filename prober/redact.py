@@ -164,6 +164,7 @@ def _redact(url: str, mask_path: bool | None, found: list[str]) -> str:
         return url
     scheme, rest = match.group("scheme"), match.group("rest")
     web = scheme.lower() in WEB_SCHEMES
+
     def mask(value: str) -> str:
         if value:
             found.append(value)

@@ -65,7 +65,9 @@ async def nginx_static(root: Path, work: Path) -> AsyncIterator[str]:
     nginx = tool("nginx", "nginx")
     (work / "logs").mkdir(parents=True, exist_ok=True)
     port = free_tcp_port()
-    temp = "".join(f"{kind}_temp_path {work}/{kind};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    temp = "".join(
+        f"{kind}_temp_path {work}/{kind};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
     (work / "nginx.conf").write_text(
         f"user root;\ndaemon off;\npid {work}/nginx.pid;\nerror_log {work}/logs/error.log;\nworker_processes 1;\n"
         "events {}\n"
@@ -90,7 +92,13 @@ async def nginx_static(root: Path, work: Path) -> AsyncIterator[str]:
             await asyncio.sleep(0.05)
         yield f"http://127.0.0.1:{port}"
     finally:
-        await stop(process)
+        # SIGTERM, not SIGKILL: nginx's master stops its workers on the way out (a killed master orphans them).
+        if process.returncode is None:
+            process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), 10)
+            except TimeoutError:
+                await stop(process)
 
 
 @dataclass

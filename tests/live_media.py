@@ -157,13 +157,13 @@ async def flv_relay(source: str = "healthy", mode: str = "pass", *, after: float
         try:
             while chunk := await process.stdout.read(4096):
                 if mode == "stall" and time.monotonic() - began > after:
-                    await asyncio.sleep(60)
+                    continue  # keep draining ffmpeg (a paused pipe would never see its end), send nothing
                 if mode == "no_keyframes":
                     chunk = drop(chunk)
                 sent.append(len(chunk))
                 await response.write(chunk)
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
+        except ConnectionResetError:
+            pass  # the client went away: the read is over
         finally:
             await stop(process)
         return response

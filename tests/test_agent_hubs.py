@@ -79,7 +79,7 @@ def test_push_urls_are_split_at_commas_checked_and_each_given_once() -> None:
     assert check_push_urls([]) == [] and check_push_urls([" , "]) == []
     with pytest.raises(ValueError, match=r"the hub 'http://a:8080/' is given twice \(as 'http://a:8080'\)"):
         check_push_urls(["http://a:8080", "http://a:8080/"])
-    with pytest.raises(ValueError, match="expected the hub's http:// or https:// address.*got 'ftp://b'"):
+    with pytest.raises(ValueError, match=r"expected the hub's http:// or https:// address.*got 'ftp://b'"):
         check_push_urls(["http://a:8080,ftp://b"])
     assert hub_label("http://a:8080/api/v1/ingest") == "http://a:8080"
 

@@ -427,4 +427,4 @@ def test_status_page_title_is_read_and_its_unknown_keys_are_errors(tmp_path: Pat
     with pytest.raises(ConfigError) as caught:
         load_config([bad])
     (problem,) = caught.value.problems
-    assert str(problem) == f"{bad}: field 'status_page.titel': unknown key 'titel'; valid keys: title"
+    assert str(problem) == f"{bad}: field 'status_page.titel': unknown key 'titel'; valid keys: title, url"

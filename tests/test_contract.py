@@ -48,6 +48,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "grpc": {"host": "h.test", "port": 50051, "service": "billing"},
     "tcp": {"host": "h.test", "port": 6379, "steps": [{"send": "AUTH PlantedPw42x\r\n"}, {"expect": "+OK"}]},
     "hls": {"url": "https://u:PlantedPw42x@h.test/live.m3u8?token=PlantedTok42"},
+    "flv": {"url": "https://u:PlantedPw42x@h.test/live/stream.flv?token=PlantedTok42", "content": True},
+    "rtmp": {"url": "rtmp://u:PlantedPw42x@h.test/live/stream?token=PlantedTok42", "content": True},
     "dash": {"url": "https://u:PlantedPw42x@h.test/live.mpd?token=PlantedTok42", "content": True},
     "websocket": {"protocol": "socketio", "url": "ws://u:PlantedPw42x@h.test/", "auth": {"token": "PlantedTok42"}},
     "browser": {"url": "https://h.test/", "steps": [{"fill": "#pw", "value": "PlantedPw42x"}]},

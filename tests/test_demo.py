@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ async def test_the_demo_checks_its_own_targets_and_serves_the_status_page(free_p
         await asyncio.wait_for(ready.wait(), 20)
         statuses = lambda: dict(query(db, 'select "check", status from current_state'))  # noqa: E731
         named = {"shop-landing", "api-readiness", "search-api", "api-certificate", "live-stream", "chat-websocket"}
+        named |= {"live-stream-flv", "live-stream-dash", "cache-port", "shop-dns"}
         await wait_until(lambda: named | {"nightly-export"} <= set(statuses()), 40, interval=0.2)
         current = statuses()
         assert current["shop-landing"] == "up"
@@ -31,6 +33,15 @@ async def test_the_demo_checks_its_own_targets_and_serves_the_status_page(free_p
         assert current["api-certificate"] == "degraded"  # 45 days left against a 60-day warning
         assert current["live-stream"] == "up"
         assert current["chat-websocket"] == "up"
+        assert current["cache-port"] == "up"  # PING answered +PONG
+        assert current["shop-dns"] == "up"  # shop.demo.test A 127.0.0.1, authoritative
+        assert current["live-stream-dash"] == "up"
+        assert current["live-stream-flv"] == "up"
+        flv = json.loads(query(db, "select metrics from results where \"check\" = 'live-stream-flv'")[0][0])
+        assert flv["codec"] == "h264" and flv["audio_codec"] == "aac" and (flv["width"], flv["height"]) == (320, 180)
+        assert flv["has_video"] is True and flv["frozen"] is False and flv["black_ratio"] < 0.5
+        assert flv["has_audio"] is True and flv["audio_silent"] is False
+        assert flv["timestamp_rate"] > 0.9 and flv["first_keyframe"] < 1
         await wait_until(lambda: len(query(db, "select id from pings")) >= 2, 20, interval=0.2)  # the demo job
         assert statuses()["nightly-export"] == "up"
         async with aiohttp.ClientSession() as session:

@@ -98,7 +98,9 @@ async def test_a_stream_without_keyframes_says_viewers_see_no_picture(tmp_path: 
         ("silent", "audio_silent", "the audio is silent"),
     ],
 )
-async def test_frozen_black_and_silent_streams_read_like_hls(tmp_path: Path, source: str, metric: str, words: str) -> None:
+async def test_frozen_black_and_silent_streams_read_like_hls(
+    tmp_path: Path, source: str, metric: str, words: str
+) -> None:
     async with flv_relay(source) as relay:
         check = flv(relay.url, content={"frozen_for": "1s"})
         result = await Runner().run(load_check(tmp_path, check))
@@ -128,7 +130,7 @@ def test_the_tag_reader_refuses_what_is_not_flv() -> None:
     header = b"FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00"
     with pytest.raises(FlvError, match="at byte 13: tag type 31"):
         reader.feed(header + b"\xff" * 11, 0.0)
-    huge = header + bytes([9]) + (20 * 1024 * 1024).to_bytes(3, "big") + bytes(7)
+    huge = header + bytes([9]) + (12 * 1024 * 1024).to_bytes(3, "big") + bytes(7)
     with pytest.raises(FlvError, match="larger than any frame"):
         FlvReader().feed(huge, 0.0)
 

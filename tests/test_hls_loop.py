@@ -1,4 +1,4 @@
-"""A huge playlist cannot hold the event loop: a 4 MB, 300k-segment playlist checked every 5 s beside three
+"""A huge playlist cannot hold the event loop: a 4 MB, 70k-segment playlist checked every 5 s beside three
 http checks every 1 s, under the real scheduler, and the http checks miss no run.
 
 The twin parses the same playlist on the event loop (what the probe did before): the loop stalls for the
@@ -26,13 +26,16 @@ from prober.scheduling.scheduler import Scheduler
 
 pytestmark = pytest.mark.slow
 
-SEGMENTS = 300_000
+SEGMENTS = 70_000
+"""4 MB within the 200,000 lines prober parses (`MAX_LINES`): long segment URIs, as real origins write them."""
 SECONDS = 8.0
 
 
 def huge_playlist() -> bytes:
     head = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:1\n"
-    body = (head + "#EXTINF:2,\na\n" * SEGMENTS).encode()
+    body = (
+        head + "".join(f"#EXTINF:2.000,\na?segment={n:012d}&rendition=1080p-main\n" for n in range(SEGMENTS))
+    ).encode()
     assert 3_900_000 < len(body) <= PLAYLIST_LIMIT
     return body
 

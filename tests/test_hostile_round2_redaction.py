@@ -41,10 +41,20 @@ TABLE: list[tuple[str, str, str, tuple[str, ...]]] = [
     ("date", "/archive/2026-06-01/event_42/stream.m3u8", "/archive/2026-06-01/event_42/stream.m3u8", ()),
     ("numeric-id", "/api/v2/orders/1234567890123/status.m3u8", "/api/v2/orders/1234567890123/status.m3u8", ()),
     ("uuid", f"/v1/streams/{UUID}/master.m3u8", f"/v1/streams/{UUID}/master.m3u8", ()),
-    ("hex-hash", "/assets/5f4dcc3b5aa765d61d8327deb882cf99/a.m3u8", "/assets/5f4dcc3b5aa765d61d8327deb882cf99/a.m3u8", ()),
+    (
+        "hex-hash",
+        "/assets/5f4dcc3b5aa765d61d8327deb882cf99/a.m3u8",
+        "/assets/5f4dcc3b5aa765d61d8327deb882cf99/a.m3u8",
+        (),
+    ),
     ("short-id", "/v1/users/Abc12345xyz/feed.m3u8", "/v1/users/Abc12345xyz/feed.m3u8", ()),
     ("path-token", "/live/aZ3kP9qW2xL7mN4vB8cD/index.m3u8", "/live/****/index.m3u8", ("aZ3kP9qW2xL7mN4vB8cD",)),
-    ("path-jwt", f"/play/{JWT}/index.m3u8", "/play/****/index.m3u8", (JWT, "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c")),
+    (
+        "path-jwt",
+        f"/play/{JWT}/index.m3u8",
+        "/play/****/index.m3u8",
+        (JWT, "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"),
+    ),
     (
         "query-token",
         "/live/index.m3u8?token=abc123def456&quality=hd",
@@ -109,8 +119,7 @@ def _shown(port: int, name: str, shown: str) -> str:
 
 def _config(port: int) -> str:
     checks = "".join(
-        f"  - {{name: {name}, type: hls, url: '{_url(port, name, path)}', timeout: 3s}}\n"
-        for name, path, _, _ in CASES
+        f"  - {{name: {name}, type: hls, url: '{_url(port, name, path)}', timeout: 3s}}\n" for name, path, _, _ in CASES
     )
     return f"version: 1\nchecks:\n{checks}"
 

@@ -3,6 +3,7 @@ to it — healthy, publisher killed, frozen/black/silent sources, a stream nobod
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -32,17 +33,23 @@ async def test_a_published_stream_is_up_with_codecs_pace_and_a_moving_picture(tm
     assert metrics["frozen"] is False and metrics["audio_silent"] is False
 
 
-async def test_a_killed_publisher_turns_the_check_down_with_a_stall_sentence(tmp_path: Path) -> None:
+async def test_a_publisher_killed_during_a_read_turns_the_check_down_with_a_stream_sentence(tmp_path: Path) -> None:
     async with nginx_rtmp(tmp_path) as server:
         publisher = await publish(server, "cam")
         runner = Runner()
-        spec = load_check(tmp_path, rtmp(server.url("cam"), duration="4s"))
+        spec = load_check(tmp_path, rtmp(server.url("cam"), duration="5s", timeout="12s"))
         first = await runner.run(spec)
         assert first.status == "up", first.error
+        during = asyncio.create_task(runner.run(spec))
+        await asyncio.sleep(4.0)  # FFmpeg has found the tracks (up to ~3 s) and is reading
         await stop(publisher)
-        result = await runner.run(spec)
+        result = await during
+        after = await runner.run(spec)
     assert result.status == "down"
-    assert result.error is not None and result.error.startswith("RTMP stream")
+    assert result.error is not None and result.error.startswith("RTMP stream"), result.error
+    assert result.metrics["ended"] is True or result.metrics["stalled_for"] > 2
+    assert after.status == "down"
+    assert after.error is not None and "is anyone publishing it?" in after.error
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ Prometheus metrics, badges, health, and ingest from remote locations.
 | GET /metrics                               | metrics.py    |
 | GET /badge/{name}.svg                      | badges.py     |
 | GET /healthz                               | views.py      |
+| GET /livez                                 | app.py        |
 | POST /api/v1/ingest                        | ingest.py     |
 
 The API only reads, except ingest, which hands results to the source's `accept`. It never exposes a

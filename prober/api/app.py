@@ -311,6 +311,12 @@ class _Api:
         status = 200 if document["status"] == "ok" else 503
         return web.json_response(document, status=status, headers={"Cache-Control": "no-store"})
 
+    async def livez(self, request: web.Request) -> web.Response:
+        """Liveness only: the process answers HTTP. Never the database or the disk (those are /healthz, readiness):
+        a restart frees no disk and would throw away the results held in memory."""
+        document = {"status": "alive", "uptime_seconds": round(time.monotonic() - self.started, 3)}
+        return web.json_response(document, headers={"Cache-Control": "no-store"})
+
     async def schema(self, request: web.Request) -> web.FileResponse:
         return web.FileResponse(SCHEMA_PATH, headers={"Content-Type": "application/schema+json"})
 
@@ -403,6 +409,7 @@ def create_app(
     routes.add_get("/metrics", api.metrics)
     routes.add_get("/badge/{name}.svg", api.badge)
     routes.add_get("/healthz", api.healthz)
+    routes.add_get("/livez", api.livez)
     routes.add_get("/feed.atom", api.atom)
     add_ping_routes(app, source, clock)
     if warm_up:

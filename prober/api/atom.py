@@ -93,4 +93,5 @@ def atom_feed(
     moments = [_announcement_entry(feed, item, base, now) for item in announcements]
     moments += [_incident_entry(feed, item, base) for item in incidents]
     updated_at.text = max(moments, default=now)
-    return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(feed, encoding="utf-8", xml_declaration=False)
+    body: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=False)
+    return b'<?xml version="1.0" encoding="utf-8"?>\n' + body

@@ -70,6 +70,18 @@ HEADLINE: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("segment_fetch", "Segment fetch", "s"),
         ("variants_failed", "Variants failed", ""),
     ),
+    "flv": (
+        ("first_keyframe", "First keyframe", "s"),
+        ("timestamp_rate", "Timestamp pace", ""),
+        ("stalled_for", "Stalled for", "s"),
+        ("video_fps", "Frames per second", ""),
+    ),
+    "rtmp": (
+        ("first_keyframe", "First keyframe", "s"),
+        ("timestamp_rate", "Timestamp pace", ""),
+        ("stalled_for", "Stalled for", "s"),
+        ("video_fps", "Frames per second", ""),
+    ),
     "websocket": (
         ("success_rate", "Success rate", "ratio"),
         ("open_latency_p95", "Open latency p95", "s"),

@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import resource
 from collections import Counter, OrderedDict
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -117,13 +117,12 @@ class _GuardedProtocol(asyncio.Protocol):
         self.admitted = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio's classes
         sock = transport.get_extra_info("socket")
         reason = self.guard.admit(self, sock.fileno() if sock is not None else -1)
         if reason is not None:
             REFUSED[reason] += 1
-            transport.abort()
+            self.transport.abort()
             return
         self.admitted = True
         self.timer = asyncio.get_running_loop().call_later(self.guard.header_timeout, self._too_slow)
@@ -163,7 +162,7 @@ class _GuardedProtocol(asyncio.Protocol):
         self.handler.data_received(data)
 
     def eof_received(self) -> bool | None:
-        return self.handler.eof_received() if self.admitted else None  # type: ignore[no-any-return]
+        return self.handler.eof_received() if self.admitted else None
 
     def pause_writing(self) -> None:
         if self.admitted:

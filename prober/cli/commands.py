@@ -468,11 +468,14 @@ def notify_test(paths: tuple[str, ...], names: tuple[str, ...]) -> None:
         err.print("No notifiers are defined.", highlight=False)
         sys.exit(2)
 
+    from prober.notify import alertmanager
+
     async def send() -> list[tuple[str, str, str | None]]:
         rows: list[tuple[str, str, str | None]] = []
         async with Notifier() as notifier:
             for name in chosen:
-                report = await notifier.send_test(config.notifiers[name].urls)
+                found = config.notifiers[name]
+                report = await notifier.send_test([*found.urls, *map(alertmanager.target, found.alertmanager)])
                 rows.extend((name, url, error) for url, error in report.items())
         return rows
 

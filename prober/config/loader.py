@@ -232,7 +232,7 @@ def _pydantic_problems(
     problems = []
     for error in exc.errors(include_url=False):
         loc = error["loc"]
-        field_name = prefix + _dotted(loc)
+        field_name = (prefix + _dotted(loc)).rstrip(".")  # a model-level error: the model's own path
         kind = error["type"]
         if kind == "extra_forbidden":
             owner = model

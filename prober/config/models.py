@@ -186,7 +186,9 @@ class NotifierConfig(StrictModel):
     @model_validator(mode="after")
     def _some_target(self) -> NotifierConfig:
         if not self.urls and not self.alertmanager:
-            raise ValueError("a notifier needs `urls` (Apprise URLs), `alertmanager` (Alertmanager peers) or both")
+            raise ValueError(
+                "a notifier needs `urls` (Apprise URLs), `alertmanager` (Alertmanager peers) or both; it has neither"
+            )
         return self
 
 

@@ -50,7 +50,9 @@ class RtmpCheck(LiveStreamCheck):
         value = value.strip()
         parts = urlsplit(value)
         if parts.scheme not in ("rtmp", "rtmps") or not parts.hostname:
-            raise ValueError(f"expected an rtmp:// or rtmps:// URL like rtmp://media.example.com/live/stream, got {value!r}")
+            raise ValueError(
+                f"expected an rtmp:// or rtmps:// URL like rtmp://media.example.com/live/stream, got {value!r}"
+            )
         if len([part for part in parts.path.split("/") if part]) < 2:
             raise ValueError(f"an RTMP URL names an application and a stream: rtmp://host/app/stream, got {value!r}")
         return value

@@ -116,11 +116,14 @@ async def fetch_mpd(session: aiohttp.ClientSession, url: str, *, budget: float) 
     try:
         async with asyncio.timeout(budget), session.get(url) as response:
             body = bytearray()
+            sniffed = False
             if response.status == 200:
                 async for chunk in response.content.iter_chunked(_CHUNK):
                     body += chunk
-                    if len(body) >= _NOT_XML and not body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
-                        break
+                    if not sniffed and len(body) >= _NOT_XML:
+                        sniffed = True  # once: a body that does not start like XML is not read further
+                        if not bytes(body[:_NOT_XML]).lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+                            break
                     if len(body) > MPD_LIMIT:
                         raise FetchError(
                             f"the MPD is larger than {MPD_LIMIT // (1024 * 1024)} MiB; stopped reading there"

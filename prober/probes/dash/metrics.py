@@ -63,6 +63,14 @@ def _regressed(actual: Any, condition: str) -> str | None:
     return "the DASH timeline went backwards since the previous run" if actual is True else None
 
 
+def _segment(actual: Any, condition: str) -> str | None:
+    if actual is None:
+        return "a segment the MPD announces could not be downloaded (no answer): players stall on it"
+    if isinstance(actual, int) and actual != 200:
+        return f"a segment the MPD announces returned HTTP {actual}: players stall on it"
+    return None
+
+
 def _static(actual: Any, condition: str) -> str | None:
     if actual is False and condition == "true":
         return 'the MPD is static (type="static"): the live stream has ended'
@@ -92,7 +100,13 @@ METRICS: dict[str, MetricSpec] = {
         ),
         MetricSpec("segment_duration", "duration of the newest segment, the longest", unit="s"),
         MetricSpec("stale_for", "seconds since a new segment last appeared, the longest", unit="s"),
-        MetricSpec("fresh", "every Representation gained a segment within 1.5 x its segment duration", describe=_stale),
+        MetricSpec(
+            "fresh",
+            "every Representation gained a segment within 1.5 x its segment duration",
+            describe=_stale,
+            # A stalled $Number$ template keeps announcing segments by the clock: the missing one is the stall.
+            explains=("segment_status", "segment_bytes", "realtime_ratio", "stale_for", "advanced"),
+        ),
         MetricSpec("advanced", "a new segment appeared since the previous run in every Representation"),
         MetricSpec(
             "timeline_regressed", "a timeline went backwards (its newest segment is older)", describe=_regressed
@@ -117,6 +131,7 @@ METRICS: dict[str, MetricSpec] = {
         MetricSpec(
             "segment_status",
             "HTTP status of the downloaded segments, the worst (null: no answer)",
+            describe=_segment,
             explains=("segment_bytes", "segment_fetch", "realtime_ratio"),
         ),
         MetricSpec("init_status", "HTTP status of the initialization segments, the worst (null: no answer)"),
@@ -176,13 +191,13 @@ class RepresentationReport:
             return self.error
         if self.failures:
             return self.failures[0]
-        for seg in self.segments:
-            if not seg.ok:
-                return f"segment {seg.url}: {seg.error or f'HTTP {seg.status}'}"
         if self.fresh is False and self.newest is not None:
             shown = "unknown" if self.stale_for is None else _seconds(self.stale_for)
             limit = FRESH_FACTOR * self.newest.seconds
             return f"no new segment for {shown} (a live stream must gain one within {limit:g}s)"
+        for seg in self.segments:
+            if not seg.ok:
+                return f"segment {seg.url}: {seg.error or f'HTTP {seg.status}'}"
         if self.inconsistencies:
             return self.inconsistencies[0]
         content = self.content or {}

@@ -154,8 +154,9 @@ _UNITS = {"years": 365 * 86400.0, "months": 30 * 86400.0, "days": 86400.0, "hour
 
 def parse_duration(text: str) -> float:
     """xs:duration (`PT1H2M3.5S`, `P1D`) as seconds; ValueError when it is not one."""
-    match = _DURATION.match(text.strip())
-    if match is None or text.strip() in ("P", "PT", "-P") or text.strip().endswith("T"):
+    value = text.strip().upper()  # `PT1M00s`: players read it, so does this
+    match = _DURATION.match(value)
+    if match is None or value in ("P", "PT", "-P") or value.endswith("T"):
         raise ValueError(f"{text!r} is not an xs:duration such as PT2S")
     seconds = float(match["seconds"] or 0)
     for unit, factor in _UNITS.items():

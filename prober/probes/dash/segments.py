@@ -228,9 +228,10 @@ def announce(mpd: Mpd, period: Period, representation: Representation, now: floa
             announced.clock_based = True
             grace = round(segment_grace(d / scale) * scale)
             limit = now_ticks - grace
-            if period_ticks is not None:
-                limit = min(limit, period_ticks)
-            count = max(0, (limit - offset) // d)
+            if period_ticks is not None and limit >= period_ticks:
+                count = max(0, math.ceil((period_ticks - offset) / d))  # the Period is over: all of it, the last short
+            else:
+                count = max(0, (limit - offset) // d)
         else:
             if period_ticks is None:
                 announced.problems.append("a static MPD whose Period has no end: the number of segments is unknown")
@@ -245,8 +246,9 @@ def announce(mpd: Mpd, period: Period, representation: Representation, now: floa
             announced.segments.append(Segment(number, t, d, scale, url, None, offset))
         return announced
     if addressing.kind == "list":
-        if addressing.initialization:
-            announced.init_url = _join(base, addressing.initialization)
+        if addressing.initialization or addressing.initialization_range:
+            # <Initialization range> without @sourceURL: the bytes are in the Representation's own file.
+            announced.init_url = _join(base, addressing.initialization) if addressing.initialization else base
             announced.init_range = parse_byte_range(addressing.initialization_range)
         urls = addressing.urls
         announced.total = len(urls)

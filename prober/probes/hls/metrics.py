@@ -14,6 +14,7 @@ from typing import Any
 from prober.config.conditions import MetricSpec
 from prober.probes.hls.fetch import SegmentResponse
 from prober.probes.hls.playlist import MediaPlaylist
+from prober.probes.media.content_metrics import black_sentence, frozen_sentence, silent_sentence
 from prober.probes.stats import percentile
 
 __all__ = ["METRICS", "VariantReport", "percentile", "summarize"]
@@ -33,22 +34,6 @@ def _part_sentence(actual: Any, condition: str) -> str | None:
 
 def _no_video(actual: Any, condition: str) -> str | None:
     return "the newest segment has no decodable video" if actual is False else None
-
-
-def _black(actual: Any, condition: str) -> str | None:
-    if isinstance(actual, int | float):
-        return f"the picture is black: {actual:.0%} of the decoded frames are black (expected {condition})"
-    return None
-
-
-def _frozen(actual: Any, condition: str) -> str | None:
-    if isinstance(actual, int | float):
-        return f"the picture has been frozen for {actual:.1f}s (expected {condition})"
-    return None
-
-
-def _silent(actual: Any, condition: str) -> str | None:
-    return "the audio is silent (its level is below the silence threshold)" if actual is True else None
 
 
 def _pts_gap(actual: Any, condition: str) -> str | None:
@@ -120,17 +105,24 @@ METRICS: dict[str, MetricSpec] = {
         MetricSpec("width", "content: decoded picture width, of the widest variant"),
         MetricSpec("height", "content: decoded picture height, of the widest variant"),
         MetricSpec("resolution_matches", "content: every decoded picture size equals the variant's RESOLUTION"),
-        MetricSpec("black_ratio", "content: share of decoded frames that are black, the largest", describe=_black),
+        MetricSpec(
+            "black_ratio",
+            "content: share of decoded frames that are black, the largest",
+            describe=black_sentence,
+            explains=("frozen", "frozen_for"),
+        ),
         MetricSpec("frozen", "content: a newest segment shows one unchanging picture"),
         MetricSpec(
             "frozen_for",
             "content: seconds the picture has not changed (across runs), the longest",
             unit="s",
-            describe=_frozen,
+            describe=frozen_sentence,
         ),
         MetricSpec("audio_level", "content: RMS audio level in dBFS, the quietest", unit="dBFS"),
         MetricSpec(
-            "audio_silent", "content: some decoded audio is below the silence level (-60 dBFS)", describe=_silent
+            "audio_silent",
+            "content: some decoded audio is below the silence level (-60 dBFS)",
+            describe=silent_sentence,
         ),
         MetricSpec(
             "pts_gap",

@@ -11,7 +11,13 @@ from typing import Any
 
 from prober.config.conditions import MetricSpec
 
-__all__ = ["CONTENT_METRIC_NAMES", "content_metric_specs"]
+__all__ = [
+    "CONTENT_METRIC_NAMES",
+    "black_sentence",
+    "content_metric_specs",
+    "frozen_sentence",
+    "silent_sentence",
+]
 
 CONTENT_METRIC_NAMES = (
     "has_video",
@@ -28,19 +34,19 @@ CONTENT_METRIC_NAMES = (
 )
 
 
-def _black(actual: Any, condition: str) -> str | None:
+def black_sentence(actual: Any, condition: str) -> str | None:
     if isinstance(actual, int | float):
         return f"the picture is black: {actual:.0%} of the decoded frames are black (expected {condition})"
     return None
 
 
-def _frozen(actual: Any, condition: str) -> str | None:
+def frozen_sentence(actual: Any, condition: str) -> str | None:
     if isinstance(actual, int | float):
         return f"the picture has been frozen for {actual:.1f}s (expected {condition})"
     return None
 
 
-def _silent(actual: Any, condition: str) -> str | None:
+def silent_sentence(actual: Any, condition: str) -> str | None:
     return "the audio is silent (its level is below the silence threshold)" if actual is True else None
 
 
@@ -61,13 +67,21 @@ def content_metric_specs(what: str) -> dict[str, MetricSpec]:
         MetricSpec("decoded_duration", f"content: decoded media duration of {what}", unit="s"),
         MetricSpec("width", "decoded picture width"),
         MetricSpec("height", "decoded picture height"),
-        MetricSpec("black_ratio", "content: share of decoded frames that are black", describe=_black),
+        MetricSpec(
+            "black_ratio",
+            "content: share of decoded frames that are black",
+            describe=black_sentence,
+            explains=("frozen", "frozen_for"),  # a black screen never changes: black is the cause
+        ),
         MetricSpec("frozen", "content: the decoded frames show one unchanging picture"),
         MetricSpec(
-            "frozen_for", "content: seconds the picture has not changed (across runs)", unit="s", describe=_frozen
+            "frozen_for",
+            "content: seconds the picture has not changed (across runs)",
+            unit="s",
+            describe=frozen_sentence,
         ),
         MetricSpec("audio_level", "content: RMS audio level in dBFS", unit="dBFS"),
-        MetricSpec("audio_silent", "content: the decoded audio is below the silence level", describe=_silent),
+        MetricSpec("audio_silent", "content: the decoded audio is below the silence level", describe=silent_sentence),
         MetricSpec("pts_gap", f"content: timestamp jump inside {what}", unit="s", describe=pts_gap),
     )
     return {spec.name: spec for spec in specs}

@@ -21,8 +21,9 @@ from typing import Literal
 
 __all__ = ["MAX_TAG_BYTES", "FlvError", "FlvReader", "FlvTag", "rebuild"]
 
-MAX_TAG_BYTES = 16 * 1024 * 1024
-"""A tag bigger than this is not a video frame: the stream is not FLV (or is hostile)."""
+MAX_TAG_BYTES = 8 * 1024 * 1024
+"""A tag bigger than this is not a frame (a 4K intra frame is a few MB): the stream is not FLV, or is hostile.
+The field allows up to 16 MiB."""
 
 _HEADER_BYTES = 9
 _TAG_HEADER_BYTES = 11

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from prober.config.conditions import MetricSpec
@@ -215,9 +215,7 @@ def live_metric_specs(label: str) -> dict[str, MetricSpec]:
         MetricSpec("video_fps", "video frames per second of media time"),
         MetricSpec("audio_present", "the stream carries audio frames"),
         MetricSpec("bitrate", "bits per second received over the read"),
-        MetricSpec(
-            "timestamp_rate", "media seconds per wall second after the start-up burst (< 1: viewers buffer)"
-        ),
+        MetricSpec("timestamp_rate", "media seconds per wall second after the start-up burst (< 1: viewers buffer)"),
         MetricSpec("timestamp_gaps", "jumps of a track's timestamps: forward beyond the wall time, or back"),
         MetricSpec("stalled_for", "seconds without a media frame at the end of the read", unit="s"),
         MetricSpec("codec", "the video codec (h264, hevc, av1, ...)"),
@@ -225,11 +223,12 @@ def live_metric_specs(label: str) -> dict[str, MetricSpec]:
         MetricSpec("ended", "the server closed the stream before the read was over"),
         MetricSpec("media_bytes", "bytes of stream read", unit="bytes"),
     )
+    explains: dict[str, tuple[str, ...]] = {
+        "ended": ("stalled_for", "timestamp_rate", "first_keyframe", "has_video", "frozen_for"),
+        "stalled_for": ("timestamp_rate",),
+        "first_keyframe": ("has_video", "frozen_for", "black_ratio"),
+    }
     return {
-        spec.name: (
-            spec
-            if spec.name not in describe
-            else MetricSpec(spec.name, spec.description, spec.kind, spec.subject, spec.unit, describe=describe[spec.name])
-        )
+        spec.name: replace(spec, describe=describe.get(spec.name), explains=explains.get(spec.name, ()))
         for spec in specs
     }
