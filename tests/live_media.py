@@ -108,7 +108,13 @@ async def nginx_rtmp(tmp_path: Path) -> AsyncIterator[RtmpServer]:
             await asyncio.sleep(0.05)
         yield RtmpServer(port)
     finally:
-        await stop(process)
+        # SIGTERM: the master stops its workers too (SIGKILL would leave them listening behind it)
+        with contextlib.suppress(ProcessLookupError):
+            process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), timeout=5)
+        except TimeoutError:
+            await stop(process)
 
 
 async def publish(server: RtmpServer, stream: str, source: str = "healthy") -> asyncio.subprocess.Process:

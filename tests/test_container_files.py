@@ -171,6 +171,26 @@ def test_kustomize_renders_every_object_into_the_namespace_with_the_image_and_st
     assert {container(d)["image"] for d in of_kind(docs, "StatefulSet")} == {"localhost/prober:slim"}
 
 
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_object_of_every_overlay_has_the_standard_labels_and_no_version_in_a_selector(
+    tmp_path: Path, overlay: str
+) -> None:
+    docs = rendered(tmp_path, overlay)
+    for doc in docs:
+        where = f"{overlay}: {doc['kind']}/{doc['metadata']['name']}"
+        labels = doc["metadata"]["labels"]
+        for key in ("part-of", "instance", "version", "managed-by"):
+            assert labels.get(f"app.kubernetes.io/{key}"), f"{where} has no app.kubernetes.io/{key}"
+    for statefulset in of_kind(docs, "StatefulSet"):
+        where = f"{overlay}: {statefulset['metadata']['name']}"
+        labels = pod_labels(statefulset)
+        for key in ("name", "component", "part-of", "instance", "version"):
+            assert f"app.kubernetes.io/{key}" in labels, f"{where}: its pods have no app.kubernetes.io/{key}"
+        assert labels["app.kubernetes.io/version"] == statefulset["metadata"]["labels"]["app.kubernetes.io/version"]
+        for key in ("version", "instance", "part-of", "managed-by"):  # selectors are immutable: never these
+            assert f"app.kubernetes.io/{key}" not in statefulset["spec"]["selector"]["matchLabels"], where
+
+
 def test_kustomize_refuses_a_kustomization_naming_a_missing_manifest(tmp_path: Path) -> None:
     copy = k8s_copy(tmp_path)
     (copy / "base" / "agent-us-east.yaml").unlink()
@@ -181,12 +201,15 @@ def test_kustomize_refuses_a_kustomization_naming_a_missing_manifest(tmp_path: P
 # ---- Kubernetes: the tokens are files the user creates ---------------------------------------------------------
 
 
-def test_no_secret_is_a_resource_and_the_tokens_come_from_the_users_files(tmp_path: Path) -> None:
-    for path in BASE.glob("*.yaml"):
-        kinds = [doc["kind"] for doc in yaml.safe_load_all(path.read_text()) if doc]
-        assert "Secret" not in kinds, f"{path.name} holds a Secret: tokens must come from files the user creates"
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_no_secret_is_a_resource_and_the_tokens_come_from_the_users_files(tmp_path: Path, overlay: str) -> None:
+    for path in (K8S / overlay).glob("*.yaml"):
+        text = path.read_text()
+        kinds = [doc["kind"] for doc in yaml.safe_load_all(text) if doc]
+        assert "Secret" not in kinds, f"{path} holds a Secret: tokens must come from files the user creates"
+        assert "CHANGE-ME" not in text, f"{path} holds a placeholder token"
     assert (BASE / "secrets" / ".gitignore").read_text().split() == ["*", "!.gitignore"]  # never committed
-    docs = rendered(tmp_path)
+    docs = rendered(tmp_path, overlay)
     (secret,) = of_kind(docs, "Secret")
     assert secret["metadata"]["name"].startswith("prober-tokens-")  # a content hash: a new token rolls the pods
     import base64
@@ -195,14 +218,15 @@ def test_no_secret_is_a_resource_and_the_tokens_come_from_the_users_files(tmp_pa
         "eu-west": "token-of-eu-west\n",
         "us-east": "token-of-us-east\n",
     }
-    for statefulset in of_kind(docs, "StatefulSet"):
+    for statefulset in probers(docs):
         volumes = statefulset["spec"]["template"]["spec"]["volumes"]
         tokens = next(v for v in volumes if v["name"] == "tokens")
         assert tokens["secret"]["secretName"] == secret["metadata"]["name"]
 
 
-def test_without_the_token_files_kustomize_stops_naming_the_file(tmp_path: Path) -> None:
-    done = kustomize(k8s_copy(tmp_path, tokens=False) / "base")
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_without_the_token_files_kustomize_stops_naming_the_file(tmp_path: Path, overlay: str) -> None:
+    done = kustomize(k8s_copy(tmp_path, tokens=False) / overlay)
     assert done.returncode != 0
     assert "secrets/eu-west" in done.stderr, done.stderr
 
@@ -267,6 +291,23 @@ def test_the_hub_is_one_statefulset_replica_with_a_volume_and_a_disruption_budge
         assert len(covering) == 1 and covering[0]["spec"]["maxUnavailable"] == 1, location
 
 
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_statefulset_of_every_overlay_has_one_disruption_budget_of_one_pod(tmp_path: Path, overlay: str) -> None:
+    docs = rendered(tmp_path, overlay)
+    budgets = of_kind(docs, "PodDisruptionBudget")
+    for statefulset in of_kind(docs, "StatefulSet"):
+        name = f"{overlay}: {statefulset['metadata']['name']}"
+        covering = [b for b in budgets if selects(b["spec"]["selector"], pod_labels(statefulset))]
+        assert len(covering) == 1, f"{name}: {len(covering)} PodDisruptionBudgets select its pods"
+        assert covering[0]["spec"] == {
+            "maxUnavailable": 1,
+            "unhealthyPodEvictionPolicy": "AlwaysAllow",
+            "selector": statefulset["spec"]["selector"],
+        }, name
+    for budget in budgets:  # no budget selects nothing (a typo in a label)
+        assert any(selects(budget["spec"]["selector"], pod_labels(s)) for s in of_kind(docs, "StatefulSet")), budget
+
+
 def test_every_pod_runs_as_uid_10001_read_only_without_a_service_account_token(tmp_path: Path) -> None:
     docs = rendered(tmp_path)
     (account,) = of_kind(docs, "ServiceAccount")
@@ -292,13 +333,15 @@ def test_every_pod_runs_as_uid_10001_read_only_without_a_service_account_token(t
 def test_no_pod_of_any_overlay_mounts_a_service_account_token_or_an_unbounded_empty_dir(
     tmp_path: Path, overlay: str
 ) -> None:
-    for statefulset in of_kind(rendered(tmp_path, overlay), "StatefulSet"):
+    docs = rendered(tmp_path, overlay)
+    for statefulset in of_kind(docs, "StatefulSet"):
         name = f"{overlay}: {statefulset['metadata']['name']}"
         pod = statefulset["spec"]["template"]["spec"]
-        if container(statefulset)["name"] == "prober":
-            assert pod.get("automountServiceAccountToken") is False, name
+        assert pod.get("automountServiceAccountToken") is False, name
+        account = find(docs, "ServiceAccount", pod["serviceAccountName"])  # its own account, token-less too
+        assert account["automountServiceAccountToken"] is False, name
         for volume in pod["volumes"]:
-            if "emptyDir" in volume and container(statefulset)["name"] == "prober":
+            if "emptyDir" in volume:
                 assert volume["emptyDir"].get("sizeLimit"), f"{name}: emptyDir {volume['name']} has no sizeLimit"
 
 
@@ -316,8 +359,32 @@ def test_replicas_of_one_location_prefer_different_nodes(tmp_path: Path) -> None
                 assert not selects(selector, pod_labels(other_set)), (location, other)
 
 
-def test_network_policies_let_only_agents_ingest_and_the_ingress_serve_the_status_page(tmp_path: Path) -> None:
-    docs = rendered(tmp_path)
+def anti_affinity_terms(statefulset: dict[str, Any]) -> list[dict[str, Any]]:
+    """The podAntiAffinity terms of a StatefulSet's pods, required or preferred."""
+    anti = statefulset["spec"]["template"]["spec"].get("affinity", {}).get("podAntiAffinity", {})
+    terms: list[dict[str, Any]] = list(anti.get("requiredDuringSchedulingIgnoredDuringExecution", []))
+    terms += [t["podAffinityTerm"] for t in anti.get("preferredDuringSchedulingIgnoredDuringExecution", [])]
+    return terms
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_pods_of_every_statefulset_keep_apart_from_each_other_only(tmp_path: Path, overlay: str) -> None:
+    statefulsets = of_kind(rendered(tmp_path, overlay), "StatefulSet")
+    for statefulset in statefulsets:
+        name = f"{overlay}: {statefulset['metadata']['name']}"
+        (term,) = anti_affinity_terms(statefulset)
+        assert term["topologyKey"] == "kubernetes.io/hostname", name
+        assert selects(term["labelSelector"], pod_labels(statefulset)), f"{name}: its anti-affinity misses its pods"
+        for other in statefulsets:
+            if other is not statefulset:
+                assert not selects(term["labelSelector"], pod_labels(other)), (name, other["metadata"]["name"])
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_network_policies_let_only_agents_ingest_and_the_ingress_serve_the_status_page(
+    tmp_path: Path, overlay: str
+) -> None:
+    docs = rendered(tmp_path, overlay)
     policies = of_kind(docs, "NetworkPolicy")
     deny = [p for p in policies if p["spec"]["podSelector"] == {} and "ingress" not in p["spec"]]
     assert len(deny) == 1 and deny[0]["spec"]["policyTypes"] == ["Ingress"]

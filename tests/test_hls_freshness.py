@@ -13,7 +13,7 @@ import pytest
 from fake_clock import FakeClock
 from hls_origin import LiveMedia, Origin, load_hls_check
 
-from prober.probes.hls.state import is_fresh
+from prober.probes.media.pace import is_fresh
 from prober.results import Result
 from prober.scheduling.runner import Runner
 

@@ -24,7 +24,7 @@ from api_helpers import NOW, fake_daemon, serve
 
 from prober.alerts import Transition
 from prober.config.loader import load_config
-from prober.notify.notifier import format_message
+from prober.notify.message import format_message
 from prober.redact import LOG_SECRETS, looks_random, redact_url
 from prober.results import Result
 from prober.scheduling.runner import Runner

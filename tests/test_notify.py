@@ -16,7 +16,8 @@ from loopback import free_port
 from webhook_receiver import WebhookReceiver
 
 from prober.alerts import Transition
-from prober.notify.notifier import DeliveryAttempt, Notifier, build_test_message, format_message
+from prober.notify.message import DeliveryAttempt, build_test_message, format_message
+from prober.notify.notifier import Notifier
 
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 

@@ -14,7 +14,8 @@ from daemon_helpers import Target, query, scalar, start_daemon, stop_daemon, wai
 from test_notify import Recorder, closed_port_url, transition
 from webhook_receiver import WebhookReceiver
 
-from prober.notify.notifier import Notifier, format_message
+from prober.notify.message import format_message
+from prober.notify.notifier import Notifier
 from prober.store import IncidentChange, OutboxEntry, Store
 
 

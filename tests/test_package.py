@@ -168,7 +168,8 @@ def test_prober_validate_of_http_checks_loads_only_the_http_model(tmp_path: Path
 def test_a_type_is_listed_before_its_module_is_imported_and_imported_on_lookup() -> None:
     code = (
         "from prober.probes import PROBES\n"
-        "assert sorted(PROBES) == ['browser', 'hls', 'http', 'tls', 'websocket'], sorted(PROBES)\n"
+        "assert sorted(PROBES) == ['browser', 'dash', 'dns', 'flv', 'grpc', 'heartbeat', 'hls', 'http', 'icmp', "
+        "'multistep', 'rtmp', 'tcp', 'tls', 'websocket'], sorted(PROBES)\n"
         "assert 'tls' in PROBES and PROBES.loaded() == ()\n"
         "assert PROBES['tls'].type_name == 'tls' and PROBES.loaded() == ('tls',)\n"
     )

@@ -19,7 +19,7 @@ from ws_servers import raw_server, refused_port
 
 from prober.alerts import Transition
 from prober.config.loader import ConfigError, load_config
-from prober.notify.notifier import format_message
+from prober.notify.message import format_message
 from prober.redact import LOG_SECRETS
 from prober.scheduling.runner import Runner
 

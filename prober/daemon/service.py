@@ -37,7 +37,8 @@ from prober.daemon.lock import DatabaseLock
 from prober.daemon.ping_peers import PingForwarder
 from prober.daemon.supervise import Supervisor
 from prober.notify import alertmanager
-from prober.notify.notifier import DeliveryAttempt, Message, Notifier, format_message
+from prober.notify.message import DeliveryAttempt, Message, format_message
+from prober.notify.notifier import Notifier
 from prober.pings import Ping
 from prober.probes.registry import passive
 from prober.redact import LOG_SECRETS, config_secrets, redact_url

@@ -42,7 +42,7 @@ import aiohttp
 
 from prober.alerts import Transition
 from prober.config.models import RESERVED_LABELS, check_label_name
-from prober.notify.notifier import Message, format_message
+from prober.notify.message import Message, format_message
 from prober.redact import redact_url
 
 __all__ = [

@@ -61,9 +61,10 @@ from prober.probes.hls.playlist import (
     Variant,
     parse_playlist,
 )
-from prober.probes.hls.state import FRESH_FACTOR, Tracking, is_fresh, pdt_staleness, track, usable_state
+from prober.probes.hls.state import Tracking, pdt_staleness, track, usable_state
 from prober.probes.media.content import ContentSettings, UndecodableSegment, compare, decode_segment
 from prober.probes.media.content import default_expect as content_expect
+from prober.probes.media.pace import FRESH_FACTOR, is_fresh
 from prober.probes.network import request_url
 from prober.probes.registry import Export, SecretKind, register, standard_exports, url_target
 from prober.redact import redact_url

@@ -21,10 +21,8 @@ from typing import Any
 
 from prober.probes.hls.playlist import MediaPlaylist, format_pdt
 
-__all__ = ["FRESH_FACTOR", "Tracking", "is_fresh", "pdt_staleness", "track", "usable_state"]
+__all__ = ["Tracking", "pdt_staleness", "track", "usable_state"]
 
-FRESH_FACTOR = 1.5
-"""RFC 8216 §6.2.1: a live playlist must gain a segment within 1.5 × the target duration."""
 _KEEP_SEGMENTS = 40
 _PDT_TOLERANCE = 0.5
 _STATE_KEYS = ("media_sequence", "discontinuity_sequence", "target_duration", "end_sequence", "last_change")
@@ -44,12 +42,6 @@ class Tracking:
     state: dict[str, Any] = field(default_factory=dict)
     part_stale_for: float | None = None
     """LL-HLS: seconds since a new part (or segment) last appeared; None on a first look or without parts."""
-
-
-def is_fresh(stale_for: float | None, target_duration: float) -> bool | None:
-    if stale_for is None:
-        return None
-    return stale_for <= FRESH_FACTOR * target_duration
 
 
 def pdt_staleness(playlist: MediaPlaylist, now: float) -> float | None:
