@@ -596,6 +596,23 @@ def test_the_monitoring_file_adds_prometheus_and_grafana_on_loopback(tmp_path: P
     assert commands["grafana"][commands["grafana"].index("-p") + 1] == "127.0.0.1:3000:3000"
 
 
+@pytest.mark.slow
+def test_podman_compose_runs_the_ha_stack_on_loopback_with_the_example_target(tmp_path: Path) -> None:
+    commands = podman_compose_commands(tmp_path, "compose.ha.yaml", env={"PROBER_PORT": "18080"})
+    probers = {"hub-0", "hub-1", "agent-eu-west", "agent-us-east"}
+    assert set(commands) == probers | {"alertmanager-0", "alertmanager-1", "nginx", "target"}
+    published = {name: args[args.index("-p") + 1] for name, args in commands.items() if "-p" in args}
+    assert published == {"nginx": "127.0.0.1:18080:8080", "alertmanager-0": "127.0.0.1:9093:9093"}
+    for name in probers | {"target"}:
+        args = commands[name]
+        assert "--read-only" in args and args[-1] == "localhost/prober:slim", name
+        health = args[args.index("--healthcheck-command") + 1 : args.index("--healthcheck-command") + 4]
+        assert health == ["/bin/sh", "-c", "/usr/local/bin/prober-healthcheck"], (name, health)
+        assert ("TARGET_URL=http://target:8000/" in args) == (name != "target"), name
+    everywhere = podman_compose_commands(tmp_path / "b", "compose.ha.yaml", env={"PROBER_BIND": "0.0.0.0"})["nginx"]
+    assert everywhere[everywhere.index("-p") + 1] == "0.0.0.0:8080:8080"
+
+
 def test_compose_services_share_the_checks_and_keep_data_in_volumes() -> None:
     services = compose()["services"]
     assert set(services) == {"hub", "agent-eu-west", "agent-us-east", "target"}

@@ -61,6 +61,7 @@ async def test_a_stream_at_half_real_time_says_viewers_are_buffering(tmp_path: P
     assert 0.3 <= result.metrics["timestamp_rate"] <= 0.7, result.metrics
     assert result.error is not None and "viewers are buffering" in result.error
     assert result.error.startswith("HTTP-FLV stream timestamps advanced")
+    assert f"s in {result.metrics['measured_over']:.1f} s of wall time" in result.error
 
 
 @pytest.mark.slow

@@ -72,6 +72,19 @@ async def test_frozen_black_and_silent_sources_read_like_hls(tmp_path: Path, sou
     assert result.error is not None and words in result.error
 
 
+async def test_a_publisher_at_half_real_time_says_viewers_are_buffering(tmp_path: Path) -> None:
+    async with nginx_rtmp(tmp_path) as server:
+        publisher = await publish(server, "slow", "half_speed")
+        try:
+            result = await Runner().run(load_check(tmp_path, rtmp(server.url("slow"), duration="4s")))
+        finally:
+            await stop(publisher)
+    assert result.status == "down"
+    assert 0.3 <= result.metrics["timestamp_rate"] <= 0.7, result.metrics
+    assert result.error is not None and result.error.startswith("RTMP stream timestamps advanced")
+    assert "of wall time" in result.error and "viewers are buffering" in result.error
+
+
 async def test_a_stream_nobody_publishes_says_so(tmp_path: Path) -> None:
     async with nginx_rtmp(tmp_path) as server:
         result = await Runner().run(load_check(tmp_path, rtmp(server.url("nobody"), timeout="6s")))

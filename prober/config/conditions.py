@@ -71,6 +71,11 @@ class MetricSpec:
     case_insensitive_paths: bool = False
     describe: Callable[[Any, str], str | None] | None = field(default=None, compare=False, repr=False)
     """Optional: (actual, condition text) -> a better failure sentence than "X was A, expected C", or None."""
+    describe_with: Callable[[Any, str, Mapping[str, Any]], str | None] | None = field(
+        default=None, compare=False, repr=False
+    )
+    """Optional, instead of `describe` when the sentence needs other metrics of the same run: (actual,
+    condition text, every metric) -> the sentence, or None ("timestamps advanced 2.1 s in 5 s")."""
     explains: tuple[str, ...] = ()
     """Metrics whose failure follows from this one's: when this fails with them, it is the cause, and its
     sentence is the result's error (a stalled LL-HLS part stream explains a stale playlist, not the reverse)."""
@@ -384,7 +389,11 @@ def _evaluate(
         ok = actual is not MISSING and item.condition.test(actual)
         if actual is MISSING:
             return None, False, f"{item.metric} was not measured (expected {item.condition.text})"
-        sentence = spec.describe(actual, item.condition.text) if spec.describe is not None and not ok else None
+        sentence = None
+        if not ok and spec.describe_with is not None:
+            sentence = spec.describe_with(actual, item.condition.text, metrics)
+        elif not ok and spec.describe is not None:
+            sentence = spec.describe(actual, item.condition.text)
         if sentence:
             return actual, ok, sentence
         return actual, ok, f"{item.metric} was {_display(actual, spec.unit)}, expected {item.condition.text}"

@@ -72,7 +72,9 @@ def _play(check: RtmpCheck, read: LiveRead, stop: threading.Event) -> None:
     budget = max(0.5, check.timeout - 0.5)
     # FFmpeg waits up to analyzeduration to find every track: a server that holds video back until the next
     # keyframe (nginx-rtmp) needs most of a GOP. Packets read while probing are returned by demux afterwards.
-    analyze = int(min(max(read.duration, 2.0), 5.0) * 1_000_000)
+    # analyzeduration counts stream time: a stream running at half speed takes twice as long in wall time, so
+    # it stays well inside the read (half of it, 1.5 s to 3 s: a GOP of the usual 1-2 s keyframe interval).
+    analyze = int(min(max(read.duration / 2, 1.5), 3.0) * 1_000_000)
     options = {"rtmp_live": "live" if check.live else "any", "analyzeduration": str(analyze)}
     try:
         source: Any = av.open(check.url, mode="r", options=options, timeout=(budget, min(budget, check.max_stall + 3)))
@@ -82,7 +84,12 @@ def _play(check: RtmpCheck, read: LiveRead, stop: threading.Event) -> None:
     reader = FlvReader()
     opened = time.perf_counter()
     # The read lasts `duration` from the moment the stream's tracks are known, within the run's timeout.
-    stop_at = min(opened + read.duration, read.started + max(0.5, check.timeout - 0.5))
+    stop_at = min(opened + read.duration, read.started + max(0.5, check.timeout - 0.7))
+    if stop_at - opened < min(1.0, read.duration):
+        raise ProbeError(
+            f"the {_LABEL} at {_shown(check)} took {opened - read.started:.1f}s before FFmpeg knew its tracks, "
+            f"leaving no time to read it within the {format_duration(check.timeout)} timeout"
+        )
     read.duration = stop_at - read.started
     try:
         streams = [s for s in (*source.streams.video[:1], *source.streams.audio[:1])]

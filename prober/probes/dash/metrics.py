@@ -19,6 +19,7 @@ from prober.probes.dash.fetch import Fetched
 from prober.probes.dash.segments import Segment
 from prober.probes.media.content_metrics import CONTENT_METRIC_NAMES, content_metric_specs
 from prober.probes.media.pace import FRESH_FACTOR, realtime_ratio
+from prober.probes.media.summary import all_true, content_problem, round6, worst_status
 from prober.probes.stats import percentile
 
 __all__ = ["METRICS", "RepresentationReport", "summarize"]
@@ -200,33 +201,11 @@ class RepresentationReport:
                 return f"segment {seg.url}: {seg.error or f'HTTP {seg.status}'}"
         if self.inconsistencies:
             return self.inconsistencies[0]
-        content = self.content or {}
-        if content.get("frozen"):
-            return f"the picture has been frozen for {content.get('frozen_for') or 0:g}s"
-        if (content.get("black_ratio") or 0) >= 0.98:
-            return "the picture is black"
-        if content.get("audio_silent"):
-            return "the audio is silent"
-        return None
-
-
-def _worst_status(values: Sequence[int | None]) -> int | None:
-    if not values:
-        return None
-    return max(values, key=lambda status: (2, 0) if status is None else (int(status != 200), status))
+        return content_problem(self.content)
 
 
 def _status(fetched: Fetched) -> int | None:
     return 200 if fetched.ok else fetched.status
-
-
-def _all_true(values: Sequence[bool | None]) -> bool | None:
-    known = [value for value in values if value is not None]
-    return all(known) if known else None
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 6)
 
 
 def _summary(report: RepresentationReport) -> dict[str, Any]:
@@ -242,12 +221,12 @@ def _summary(report: RepresentationReport) -> dict[str, Any]:
     summary.update(
         segments_announced=report.total,
         newest_segment=None if newest is None else {"number": newest.number, "time": newest.time, "url": newest.url},
-        stale_for=_round(report.stale_for),
+        stale_for=round6(report.stale_for),
         fresh=report.fresh,
         advanced=report.advanced,
-        live_edge_drift=_round(report.drift),
+        live_edge_drift=round6(report.drift),
         downloads=[
-            {"url": seg.url, "status": seg.status, "bytes": seg.size, "fetch": _round(seg.elapsed)}
+            {"url": seg.url, "status": seg.status, "bytes": seg.size, "fetch": round6(seg.elapsed)}
             | ({"error": seg.error} if seg.error else {})
             for seg in report.segments
         ],
@@ -269,14 +248,14 @@ def summarize(
     metrics: dict[str, Any] = {
         "representations_total": len(reports),
         "representations_failed": sum(1 for report in reports if report.failed),
-        "segment_duration": _round(max(durations) if durations else None),
-        "stale_for": _round(max(stale) if stale else None),
-        "fresh": _all_true([r.fresh for r in ok]),
-        "advanced": _all_true([r.advanced for r in ok]),
+        "segment_duration": round6(max(durations) if durations else None),
+        "stale_for": round6(max(stale) if stale else None),
+        "fresh": all_true([r.fresh for r in ok]),
+        "advanced": all_true([r.advanced for r in ok]),
         "timeline_regressed": any(r.regressed for r in ok),
         "consistent": not any(r.inconsistencies for r in ok),
-        "live_edge_drift": _round(max(drifts) if drifts else None),
-        "live_edge_ahead": _round(max(0.0, -min(drifts)) if drifts else None),
+        "live_edge_drift": round6(max(drifts) if drifts else None),
+        "live_edge_ahead": round6(max(0.0, -min(drifts)) if drifts else None),
     }
     if segments_wanted > 0:
         fetched = [seg for r in ok for seg in r.segments]
@@ -289,11 +268,11 @@ def summarize(
         ]
         newest = [r.segments[0].elapsed for r in ok if r.segments]
         metrics.update(
-            segment_status=_worst_status([_status(seg) for seg in fetched]),
-            init_status=_worst_status([_status(init) for init in inits]),
-            segment_fetch=_round(max(newest) if newest else None),
-            segment_fetch_p95=_round(percentile([seg.elapsed for seg in fetched if seg.ok], 0.95)),
-            realtime_ratio=_round(min(ratios) if ratios else None),
+            segment_status=worst_status([_status(seg) for seg in fetched]),
+            init_status=worst_status([_status(init) for init in inits]),
+            segment_fetch=round6(max(newest) if newest else None),
+            segment_fetch_p95=round6(percentile([seg.elapsed for seg in fetched if seg.ok], 0.95)),
+            realtime_ratio=round6(min(ratios) if ratios else None),
             segment_bytes=min((seg.size for seg in fetched if seg.ok), default=None),
         )
     if content_wanted:
@@ -329,13 +308,13 @@ def _content_metrics(reports: Sequence[RepresentationReport]) -> dict[str, Any]:
     widest = max(pictures, key=lambda item: item.get("width") or 0, default={})
     audio = values("audio_silent")
     metrics: dict[str, Any] = {
-        "has_video": _all_true(values("has_video", pictures)) if pictures else None,
+        "has_video": all_true(values("has_video", pictures)) if pictures else None,
         "has_audio": any(values("has_audio")) if found else None,
         "decoded_duration": min(values("decoded_duration"), default=None),
         "duration_mismatch": max(values("duration_mismatch"), default=None),
         "width": widest.get("width"),
         "height": widest.get("height"),
-        "resolution_matches": _all_true(values("resolution_matches", pictures)),
+        "resolution_matches": all_true(values("resolution_matches", pictures)),
         "black_ratio": max(values("black_ratio", pictures), default=None),
         "frozen": any(values("frozen", pictures)) if values("frozen", pictures) else None,
         "frozen_for": max(values("frozen_for", pictures), default=None),

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Literal
 
 import aiohttp
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from prober.clock import sleep_until
 from prober.config.conditions import MetricSpec
@@ -52,7 +52,7 @@ from prober.probes.dash.metrics import METRICS, RepresentationReport, summarize
 from prober.probes.dash.mpd import Mpd, MpdError, Period, Representation, parse_mpd
 from prober.probes.dash.segments import Announced, Segment, SidxError, announce, from_index, numbered
 from prober.probes.dash.state import Look, Tracking, track, usable_state
-from prober.probes.media.content import ContentSettings, UndecodableSegment, compare, decode_segment
+from prober.probes.media.content import ContentOption, ContentSettings, UndecodableSegment, compare, decode_segment
 from prober.probes.media.content import default_expect as content_expect
 from prober.probes.media.pace import FRESH_FACTOR, is_fresh
 from prober.probes.network import request_url
@@ -86,7 +86,7 @@ class DashCheck(CheckBase):
     )
     segments: int = Field(1, ge=0, le=10, description="newest segments downloaded per Representation")
     live: bool = Field(True, description='the MPD must be live (type="dynamic"); false for VOD')
-    content: ContentSettings | None = Field(None, description="true, false or a block of content thresholds")
+    content: ContentOption = Field(None, description="true, false or a block of content thresholds")
     max_live_edge_drift: Duration = Field(
         30.0, gt=0, description="down when the live edge is further than this behind (or ahead of) the wall clock"
     )
@@ -95,19 +95,6 @@ class DashCheck(CheckBase):
     )
     headers: dict[str, str] = Field(default_factory=dict)
     verify_tls: bool = True
-
-    @field_validator("content", mode="before")
-    @classmethod
-    def _content(cls, value: Any) -> Any:
-        if value is True:
-            return {}
-        if value is False or value is None:
-            return None
-        if not isinstance(value, Mapping | ContentSettings):
-            raise ValueError(
-                f"expected true, false or a block of thresholds such as {{frozen_for: 20s}}, got {value!r}"
-            )
-        return value
 
     @property
     def content_settings(self) -> ContentSettings | None:

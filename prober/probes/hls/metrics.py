@@ -15,6 +15,7 @@ from prober.config.conditions import MetricSpec
 from prober.probes.hls.fetch import SegmentResponse
 from prober.probes.hls.playlist import MediaPlaylist
 from prober.probes.media.content_metrics import black_sentence, frozen_sentence, silent_sentence
+from prober.probes.media.summary import all_true, content_problem, round6, worst_status
 from prober.probes.stats import percentile
 
 __all__ = ["METRICS", "VariantReport", "percentile", "summarize"]
@@ -221,37 +222,12 @@ class VariantReport:
             return self.inconsistencies[0]
         if self.regressed:
             return "a sequence number went backwards"
-        content = self.content or {}
-        if content.get("frozen"):
-            return f"the picture has been frozen for {content.get('frozen_for') or 0:g}s"
-        if (content.get("black_ratio") or 0) >= 0.98:
-            return "the picture is black"
-        if content.get("audio_silent"):
-            return "the audio is silent"
-        return None
-
-
-def _worst_status(values: Sequence[int | None]) -> int | None:
-    """200 is fine; any other code is worse, no answer (None) is worst of all."""
-    if not values:
-        return None
-    return max(values, key=lambda status: (2, 0) if status is None else (int(status != 200), status))
+        return content_problem(self.content)
 
 
 def _segment_status(segment: SegmentResponse) -> int | None:
     """A 206 answering a Range request is the success a 200 is for a whole file: reported as 200."""
     return 200 if segment.ok else segment.status
-
-
-def _all_true(values: Sequence[bool | None]) -> bool | None:
-    known = [value for value in values if value is not None]
-    if not known:
-        return None
-    return all(known)
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 6)
 
 
 def _variant_summary(report: VariantReport) -> dict[str, Any]:
@@ -273,15 +249,15 @@ def _variant_summary(report: VariantReport) -> dict[str, Any]:
         discontinuity_sequence=playlist.discontinuity_sequence,
         target_duration=playlist.target_duration,
         segment_count=len(playlist.segments),
-        window=_round(playlist.window),
-        stale_for=_round(report.stale_for),
+        window=round6(playlist.window),
+        stale_for=round6(report.stale_for),
         fresh=report.fresh,
         sequence_advanced=report.advanced,
-        pdt_drift=_round(report.pdt_drift),
+        pdt_drift=round6(report.pdt_drift),
         age_header=report.age,
         endlist=playlist.endlist,
         segments=[
-            {"uri": seg.uri, "status": seg.status, "bytes": seg.size, "fetch": _round(seg.elapsed)}
+            {"uri": seg.uri, "status": seg.status, "bytes": seg.size, "fetch": round6(seg.elapsed)}
             | ({"error": seg.error} if seg.error else {})
             | ({"range": True} if seg.ranged else {})
             for seg in report.segments
@@ -290,8 +266,8 @@ def _variant_summary(report: VariantReport) -> dict[str, Any]:
     if playlist.low_latency:
         summary.update(
             part_target=playlist.part_target,
-            part_stale_for=_round(report.part_stale_for),
-            blocking_reload=_round(report.blocking_reload),
+            part_stale_for=round6(report.part_stale_for),
+            blocking_reload=round6(report.blocking_reload),
         )
     if report.content is not None:
         summary["content"] = report.content
@@ -318,19 +294,19 @@ def summarize(
     ages = [report.age for report in ok if report.age is not None]
     stale = [report.stale_for for report in ok if report.stale_for is not None]
     metrics: dict[str, Any] = {
-        "playlist_status": _worst_status(statuses),
+        "playlist_status": worst_status(statuses),
         "target_duration": max((p.target_duration for p in playlists), default=None),
         "segment_count": min((len(p.segments) for p in playlists), default=None),
         "media_sequence": min((p.media_sequence for p in playlists), default=None),
-        "window": _round(min((p.window for p in playlists), default=None)),
+        "window": round6(min((p.window for p in playlists), default=None)),
         "age_header": max(ages) if ages else None,
-        "stale_for": _round(max(stale) if stale else None),
-        "fresh": _all_true([report.fresh for report in ok]),
-        "sequence_advanced": _all_true([report.advanced for report in ok]),
+        "stale_for": round6(max(stale) if stale else None),
+        "fresh": all_true([report.fresh for report in ok]),
+        "sequence_advanced": all_true([report.advanced for report in ok]),
         "sequence_regressed": any(report.regressed for report in ok),
         "consistent": not any(report.inconsistencies for report in ok),
-        "pdt_drift": _round(max(drifts, key=abs) if drifts else None),
-        "pdt_drift_abs": _round(max(abs(d) for d in drifts) if drifts else None),
+        "pdt_drift": round6(max(drifts, key=abs) if drifts else None),
+        "pdt_drift_abs": round6(max(abs(d) for d in drifts) if drifts else None),
         "endlist": any(p.endlist for p in playlists),
         "short_window": any(report.short_window for report in ok),
         "variants_total": len(variants) + len(broken),
@@ -344,13 +320,13 @@ def summarize(
         reloads = [r.blocking_reload for r in low_latency if r.blocking_reload is not None]
         metrics.update(
             part_target=max(r.playlist.part_target or 0.0 for r in low_latency if r.playlist is not None),
-            part_stale_for=_round(max(part_stale) if part_stale else None),
-            blocking_reload=_round(max(reloads) if reloads else None),
+            part_stale_for=round6(max(part_stale) if part_stale else None),
+            blocking_reload=round6(max(reloads) if reloads else None),
         )
-    metrics["part_fresh"] = _all_true([report.part_fresh for report in low_latency])
+    metrics["part_fresh"] = all_true([report.part_fresh for report in low_latency])
     keys = [status for report in ok for status in report.key_statuses]
     if keys:
-        metrics["key_status"] = _worst_status(keys)
+        metrics["key_status"] = worst_status(keys)
     contents = [report for report in ok if report.content is not None]
     if content_wanted:
         metrics.update(_content_metrics(contents))
@@ -366,12 +342,12 @@ def summarize(
             if seg.ok and seg.size > 0 and seg.elapsed > 0
         ]
         metrics.update(
-            segment_status=_worst_status([_segment_status(seg) for seg in fetched]),
-            segment_fetch=_round(max(newest) if newest else None),
-            segment_fetch_p50=_round(percentile(times, 0.50)),
-            segment_fetch_p95=_round(percentile(times, 0.95)),
-            segment_fetch_p99=_round(percentile(times, 0.99)),
-            realtime_ratio=_round(min(ratios) if ratios else None),
+            segment_status=worst_status([_segment_status(seg) for seg in fetched]),
+            segment_fetch=round6(max(newest) if newest else None),
+            segment_fetch_p50=round6(percentile(times, 0.50)),
+            segment_fetch_p95=round6(percentile(times, 0.95)),
+            segment_fetch_p99=round6(percentile(times, 0.99)),
+            realtime_ratio=round6(min(ratios) if ratios else None),
             segment_bytes=min((seg.size for seg in fetched if seg.ok), default=None),
         )
     details: dict[str, Any] = {
@@ -411,13 +387,13 @@ def _content_metrics(reports: Sequence[VariantReport]) -> dict[str, Any]:
     widest = max(pictures, key=lambda item: item.get("width") or 0, default={})
     audio = values("audio_silent")
     metrics: dict[str, Any] = {
-        "has_video": _all_true(values("has_video", pictures)) if pictures else None,
+        "has_video": all_true(values("has_video", pictures)) if pictures else None,
         "has_audio": any(values("has_audio")) if found else None,
         "decoded_duration": min(values("decoded_duration"), default=None),
         "duration_mismatch": max(values("duration_mismatch"), default=None),
         "width": widest.get("width"),
         "height": widest.get("height"),
-        "resolution_matches": _all_true(values("resolution_matches", pictures)),
+        "resolution_matches": all_true(values("resolution_matches", pictures)),
         "black_ratio": max(values("black_ratio"), default=None),
         "frozen": any(values("frozen")) if values("frozen") else None,
         "frozen_for": max(values("frozen_for"), default=None),

@@ -36,7 +36,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import aiohttp
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from prober.clock import sleep_until
 from prober.config.conditions import MetricSpec
@@ -62,7 +62,7 @@ from prober.probes.hls.playlist import (
     parse_playlist,
 )
 from prober.probes.hls.state import Tracking, pdt_staleness, track, usable_state
-from prober.probes.media.content import ContentSettings, UndecodableSegment, compare, decode_segment
+from prober.probes.media.content import ContentOption, ContentSettings, UndecodableSegment, compare, decode_segment
 from prober.probes.media.content import default_expect as content_expect
 from prober.probes.media.pace import FRESH_FACTOR, is_fresh
 from prober.probes.network import request_url
@@ -91,22 +91,9 @@ class HlsCheck(CheckBase):
     segments: int = Field(1, ge=0, le=20, description="newest segments downloaded per variant")
     live: bool = True
     keys: bool = False
-    content: ContentSettings | None = Field(None, description="true, false or a block of content thresholds")
+    content: ContentOption = Field(None, description="true, false or a block of content thresholds")
     headers: dict[str, str] = Field(default_factory=dict)
     verify_tls: bool = True
-
-    @field_validator("content", mode="before")
-    @classmethod
-    def _content(cls, value: Any) -> Any:
-        if value is True:
-            return {}
-        if value is False or value is None:
-            return None
-        if not isinstance(value, Mapping | ContentSettings):
-            raise ValueError(
-                f"expected true, false or a block of thresholds such as {{frozen_for: 20s}}, got {value!r}"
-            )
-        return value
 
     @property
     def content_settings(self) -> ContentSettings | None:

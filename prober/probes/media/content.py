@@ -24,13 +24,14 @@ import math
 from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from prober.config.models import Duration, StrictModel
 
 __all__ = [
+    "ContentOption",
     "ContentSettings",
     "Decoded",
     "UndecodableSegment",
@@ -61,6 +62,20 @@ class ContentSettings(StrictModel):
     black_luma: int = Field(32, ge=0, le=255, description="8-bit luma at or below which a pixel is black")
     tolerance: int = Field(10, ge=0, le=255, description="luma difference a frozen picture may still show")
     max_frames: int = Field(150, ge=2, le=2000, description="video frames decoded per segment at most")
+
+
+def _content_option(value: Any) -> Any:
+    if value is True:
+        return {}
+    if value is False or value is None:
+        return None
+    if not isinstance(value, Mapping | ContentSettings):
+        raise ValueError(f"expected true, false or a block of thresholds such as {{frozen_for: 20s}}, got {value!r}")
+    return value
+
+
+ContentOption = Annotated[ContentSettings | None, BeforeValidator(_content_option)]
+"""The `content:` key of every stream type: `true` (the default thresholds), `false`, or a block of thresholds."""
 
 
 def default_expect(settings: ContentSettings) -> dict[str, Any]:

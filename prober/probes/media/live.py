@@ -22,7 +22,7 @@ it ("HTTP-FLV stream sent no video keyframe within 5s"). Pure: no I/O, no clock,
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -131,13 +131,10 @@ def summarize(read: LiveRead) -> tuple[dict[str, Any], dict[str, Any]]:
         "audio_codec": next((tag.codec for tag in audio if tag.codec), None),
         "ended": read.ended,
         "media_bytes": len(read.data),
-    }
-    details: dict[str, Any] = {
-        "read_for": round(end - read.started, 3),
         "media_advanced": round(advanced, 3),
         "measured_over": round(wall, 3),
-        "tags": len(read.tags),
     }
+    details: dict[str, Any] = {"read_for": round(end - read.started, 3), "tags": len(read.tags)}
     notes = list(read.notes)
     if read.truncated:
         notes.append(f"the read stopped at max_bytes ({len(read.data):,} bytes)")
@@ -187,13 +184,19 @@ def live_metric_specs(label: str) -> dict[str, MetricSpec]:
             return f"{label} sent no video keyframe within the read: viewers see no picture"
         return f"{label} sent its first video keyframe after {_seconds(actual)} (expected {condition})"
 
-    def slow(actual: Any, condition: str) -> str | None:
-        if isinstance(actual, int | float):
+    def slow(actual: Any, condition: str, metrics: Mapping[str, Any]) -> str | None:
+        if not isinstance(actual, int | float):
+            return None
+        advanced, over = metrics.get("media_advanced"), metrics.get("measured_over")
+        if isinstance(advanced, int | float) and isinstance(over, int | float) and over > 0:
             return (
-                f"{label} timestamps advanced {actual:.2f} s per second of wall time "
-                f"(expected {condition}): viewers are buffering"
+                f"{label} timestamps advanced {advanced:.1f} s in {over:.1f} s of wall time "
+                f"(rate {actual:.2f}, expected {condition}): viewers are buffering"
             )
-        return None
+        return (
+            f"{label} timestamps advanced {actual:.2f} s per second of wall time "
+            f"(expected {condition}): viewers are buffering"
+        )
 
     def stalled(actual: Any, condition: str) -> str | None:
         if isinstance(actual, int | float):
@@ -205,7 +208,6 @@ def live_metric_specs(label: str) -> dict[str, MetricSpec]:
 
     describe: dict[str, Callable[[Any, str], str | None]] = {
         "first_keyframe": no_keyframe,
-        "timestamp_rate": slow,
         "stalled_for": stalled,
         "ended": ended,
     }
@@ -222,6 +224,8 @@ def live_metric_specs(label: str) -> dict[str, MetricSpec]:
         MetricSpec("audio_codec", "the audio codec (aac, mp3, ...)"),
         MetricSpec("ended", "the server closed the stream before the read was over"),
         MetricSpec("media_bytes", "bytes of stream read", unit="bytes"),
+        MetricSpec("media_advanced", "media seconds gained over the steady part of the read", unit="s"),
+        MetricSpec("measured_over", "wall seconds of the steady part of the read (timestamp_rate's span)", unit="s"),
     )
     explains: dict[str, tuple[str, ...]] = {
         "ended": ("stalled_for", "timestamp_rate", "first_keyframe", "has_video", "frozen_for"),
@@ -229,6 +233,11 @@ def live_metric_specs(label: str) -> dict[str, MetricSpec]:
         "first_keyframe": ("has_video", "frozen_for", "black_ratio"),
     }
     return {
-        spec.name: replace(spec, describe=describe.get(spec.name), explains=explains.get(spec.name, ()))
+        spec.name: replace(
+            spec,
+            describe=describe.get(spec.name),
+            describe_with=slow if spec.name == "timestamp_rate" else None,
+            explains=explains.get(spec.name, ()),
+        )
         for spec in specs
     }

@@ -16,7 +16,13 @@ from pydantic import Field, field_validator
 
 from prober.config.models import CheckBase, Duration
 from prober.probes.base import Observation, ProbeContext, ProbeError
-from prober.probes.media.content import ContentSettings, Decoded, UndecodableSegment, compare, decode_segment
+from prober.probes.media.content import (
+    ContentOption,
+    Decoded,
+    UndecodableSegment,
+    compare,
+    decode_segment,
+)
 from prober.probes.media.content import default_expect as content_expect
 from prober.probes.media.live import LiveRead, gops, summarize
 
@@ -32,26 +38,13 @@ class LiveStreamCheck(CheckBase):
     max_bytes: int = Field(
         64 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024, description="bytes read per run at most; the read stops there"
     )
-    content: ContentSettings | None = Field(
+    content: ContentOption = Field(
         None, description="true, false or a block of content thresholds (frozen, black, silent)"
     )
     max_stall: Duration = Field(2.0, description="down when no media frame arrived for longer at the end of the read")
     min_timestamp_rate: float = Field(
         0.9, ge=0, le=10, description="down when media timestamps advance slower than this per wall second"
     )
-
-    @field_validator("content", mode="before")
-    @classmethod
-    def _content(cls, value: Any) -> Any:
-        if value is True:
-            return {}
-        if value is False or value is None:
-            return None
-        if not isinstance(value, Mapping | ContentSettings):
-            raise ValueError(
-                f"expected true, false or a block of thresholds such as {{frozen_for: 20s}}, got {value!r}"
-            )
-        return value
 
     @field_validator("duration")
     @classmethod
