@@ -116,7 +116,7 @@ async def test_tick_and_watcher_failures_restart_them_count_them_and_a_later_edi
             daemon.stop()
             await asyncio.wait_for(task, 20)
             await target.stop()
-    logged = [r.getMessage() for r in caplog.records if r.name == "prober.daemon.supervise"]
+    logged = [r.getMessage() for r in caplog.records if r.name == "prober.supervise"]
     assert sum("background task watch failed" in m for m in logged) == 1
     assert sum("background task tick failed" in m for m in logged) == 2
 

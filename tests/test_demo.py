@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 from daemon_helpers import query, wait_until
 
-from prober.demo import DemoTargets, Outages, print_notification, run_demo
+from prober.demo.run import DemoTargets, Outages, print_notification, run_demo
 
 
 @pytest.mark.slow
@@ -117,7 +117,7 @@ async def test_the_demo_job_pings_its_heartbeat_and_skips_some_rounds() -> None:
     `skipped` rounds of every `rounds`, so the demo's heartbeat goes late now and then."""
     from aiohttp import web
 
-    from prober.demo import demo_job
+    from prober.demo.run import demo_job
 
     seen: list[tuple[float, str, str]] = []
 

@@ -21,8 +21,8 @@ import pytest
 from aiohttp import web
 from live_media import load_check
 
-from prober.demo_services import answer_query, start_dns_server, start_line_server
-from prober.demo_stream import MAX_BACKLOG, FlvFanout, LiveEncoder, dash_routes
+from prober.demo.services import answer_query, start_dns_server, start_line_server
+from prober.demo.stream import MAX_BACKLOG, FlvFanout, LiveEncoder, dash_routes
 from prober.probes.dash.mpd import parse_mpd
 from prober.probes.media.flv import FlvReader, FlvTag
 from prober.scheduling.runner import Runner

@@ -498,7 +498,7 @@ def demo(db: str | None, listen: str, log_format: str) -> None:
       prober demo --listen 127.0.0.1:8080    # then open http://127.0.0.1:8080/
     """
     from prober.daemon.logs import setup_logging
-    from prober.demo import run_demo
+    from prober.demo.run import run_demo
 
     setup_logging("json" if log_format == "json" else "text")
     try:

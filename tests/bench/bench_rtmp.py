@@ -55,6 +55,9 @@ async def bench(runs: int) -> None:
                         ("prober rtmp (content: true)", "content"),
                         ("ffmpeg -t 5 -f null (decode)", "ffmpeg"),
                     ):
+                        if publisher.returncode is not None:
+                            log = (directory / "nginx" / "logs" / "error.log").read_text()[-1500:]
+                            raise SystemExit(f"the publisher stopped (exit {publisher.returncode}); nginx says:\n{log}")
                         if kind == "plain":
                             figure = await prober_cpu(plain)
                         elif kind == "content":

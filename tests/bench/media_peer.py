@@ -42,7 +42,8 @@ def need(name: str) -> str:
 
 def ffmpeg_decode(url: str, seconds: float) -> list[str]:
     """The content-like peer: read and decode every frame of `seconds` of the stream, one decoding thread."""
-    return [need("ffmpeg"), "-nostdin", "-hide_banner", "-loglevel", "error", "-threads", "1"] + [
+    return [
+        need("ffmpeg"), "-nostdin", "-hide_banner", "-loglevel", "error", "-threads", "1",
         "-t", f"{seconds:g}", "-i", url, "-f", "null", "-",
     ]  # fmt: skip
 

@@ -18,9 +18,8 @@ from urllib.parse import urljoin
 
 import aiohttp
 
-from prober.config.durations import format_duration
 from prober.probes.dash.mpd import MPD_LIMIT, UtcTiming, parse_datetime
-from prober.probes.network import network_sentence
+from prober.probes.media.transport import age_seconds, fetch_reason, stream_session
 
 __all__ = [
     "USER_AGENT",
@@ -81,35 +80,6 @@ class Fetched:
         return self.error is None and (self.status == 200 or (self.ranged and self.status == 206))
 
 
-def new_session(*, verify_tls: bool, headers: dict[str, str]) -> aiohttp.ClientSession:
-    return aiohttp.ClientSession(
-        timeout=aiohttp.ClientTimeout(total=None),
-        headers={"User-Agent": USER_AGENT, **headers},
-        connector=aiohttp.TCPConnector(ssl=verify_tls, limit=32),
-        trust_env=False,
-    )
-
-
-def reason(exc: BaseException, budget: float) -> str:
-    if isinstance(exc, TimeoutError):
-        return f"no complete answer within {format_duration(budget)}"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return network_sentence(exc, exc.host, exc.port)
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return f"the download was cut short ({exc})"
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return "the server closed the connection without answering"
-    return f"{type(exc).__name__}: {exc or type(exc).__name__}"
-
-
-def _age(raw: str | None) -> float | None:
-    try:
-        value = float((raw or "").strip())
-    except ValueError:
-        return None
-    return value if value >= 0 else None
-
-
 async def fetch_mpd(session: aiohttp.ClientSession, url: str, *, budget: float) -> MpdResponse:
     """GET the MPD within `budget` seconds, at most MPD_LIMIT bytes; FetchError when no answer came."""
     started = time.perf_counter()
@@ -133,12 +103,12 @@ async def fetch_mpd(session: aiohttp.ClientSession, url: str, *, budget: float) 
                 str(response.url),
                 bytes(body),
                 time.perf_counter() - started,
-                _age(response.headers.get("Age")),
+                age_seconds(response.headers.get("Age")),
             )
     except FetchError:
         raise
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-        raise FetchError(reason(exc, budget)) from None
+        raise FetchError(fetch_reason(exc, budget)) from None
 
 
 async def fetch_segment(
@@ -184,7 +154,9 @@ async def fetch_segment(
             bytes(kept) if keep else None,
         )
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-        return Fetched(url, None, size, time.perf_counter() - started, reason(exc, budget), byte_range is not None)
+        return Fetched(
+            url, None, size, time.perf_counter() - started, fetch_reason(exc, budget), byte_range is not None
+        )
 
 
 async def exists(session: aiohttp.ClientSession, url: str, *, budget: float) -> bool | None:
@@ -225,7 +197,7 @@ async def server_clock(
                     status = response.status
                     text = (await response.content.read(_CLOCK_LIMIT)).decode("utf-8", "replace").strip()
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-        raise FetchError(reason(exc, budget)) from None
+        raise FetchError(fetch_reason(exc, budget)) from None
     took = time.perf_counter() - started
     if status != 200:
         raise FetchError(f"{url} returned HTTP {status}")
@@ -235,3 +207,8 @@ async def server_clock(
     except (ValueError, TypeError, OverflowError):
         raise FetchError(f"{url} answered {text[:40]!r}, which is not a date and time") from None
     return server - (clock() - took / 2)
+
+
+def new_session(*, verify_tls: bool, headers: dict[str, str]) -> aiohttp.ClientSession:
+    """The run's session, with the DASH probe's User-Agent."""
+    return stream_session(verify_tls=verify_tls, headers=headers, user_agent=USER_AGENT)

@@ -19,12 +19,10 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import aiohttp
 
-from prober.config.durations import format_duration
-from prober.probes.network import network_sentence
+from prober.probes.media.transport import age_seconds, fetch_reason, stream_session
 
 __all__ = [
     "PLAYLIST_LIMIT",
@@ -99,42 +97,6 @@ class KeyResponse:
     error: str | None
 
 
-def new_session(*, verify_tls: bool, headers: dict[str, str]) -> aiohttp.ClientSession:
-    """A session for one run: fresh connections, no overall timeout (budgets are per request)."""
-    return aiohttp.ClientSession(
-        timeout=aiohttp.ClientTimeout(total=None),
-        headers={"User-Agent": USER_AGENT, **headers},
-        connector=aiohttp.TCPConnector(ssl=verify_tls, limit=32),
-        trust_env=False,
-    )
-
-
-def _reason(exc: BaseException, budget: float) -> str:
-    if isinstance(exc, TimeoutError):
-        return f"no complete answer within {format_duration(budget)}"
-    if isinstance(exc, aiohttp.TooManyRedirects):
-        return "too many redirects"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return network_sentence(exc, exc.host, exc.port)
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return f"the download was cut short ({exc})"
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return "the server closed the connection without answering"
-    text = str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}"
-
-
-def _age(headers: Any) -> float | None:
-    raw = headers.get("Age")
-    if raw is None:
-        return None
-    try:
-        value = float(str(raw).strip())
-    except ValueError:
-        return None
-    return value if value >= 0 else None
-
-
 async def _read_playlist_body(response: aiohttp.ClientResponse) -> bytes:
     buffer = bytearray()
     async for chunk in response.content.iter_chunked(_CHUNK):
@@ -158,13 +120,13 @@ async def fetch_playlist(session: aiohttp.ClientSession, url: str, *, budget: fl
                 status=response.status,
                 url=str(response.url),
                 body=body,
-                age=_age(response.headers),
+                age=age_seconds(response.headers.get("Age")),
                 elapsed=time.perf_counter() - started,
             )
     except FetchError:
         raise
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-        raise FetchError(_reason(exc, budget), timed_out=isinstance(exc, TimeoutError)) from None
+        raise FetchError(fetch_reason(exc, budget), timed_out=isinstance(exc, TimeoutError)) from None
 
 
 async def fetch_segment(
@@ -224,7 +186,7 @@ async def fetch_segment(
         )
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         return SegmentResponse(
-            uri, None, size, time.perf_counter() - started, _reason(exc, budget), byterange is not None, ignored
+            uri, None, size, time.perf_counter() - started, fetch_reason(exc, budget), byterange is not None, ignored
         )
 
 
@@ -237,4 +199,9 @@ async def fetch_key(session: aiohttp.ClientSession, url: str, *, budget: float) 
                 body = await response.content.read(_KEY_LIMIT + 1)
             return KeyResponse(response.status, len(body), body[:_KEY_LIMIT], None)
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-        return KeyResponse(None, 0, b"", _reason(exc, budget))
+        return KeyResponse(None, 0, b"", fetch_reason(exc, budget))
+
+
+def new_session(*, verify_tls: bool, headers: dict[str, str]) -> aiohttp.ClientSession:
+    """The run's session, with the HLS probe's User-Agent."""
+    return stream_session(verify_tls=verify_tls, headers=headers, user_agent=USER_AGENT)

@@ -228,7 +228,8 @@ class LiveEncoder:
     def _loop_frames(self, av: Any, container: Any, video: Any, audio: Any, sink: _Sink) -> None:
         y_row, u_row, v_row, bar = _bars()
         u_plane, v_plane = u_row * (HEIGHT // 2), v_row * (HEIGHT // 2)
-        tone = _tone()
+        second = _tone()
+        tone = second + second[: AUDIO_FRAME * 4]  # a frame starting near the end wraps without a copy per frame
         reader = FlvReader()
         pending = bytearray()
         header_sent = False
@@ -249,8 +250,7 @@ class LiveEncoder:
             while samples < (index + 1) * AUDIO_RATE // FPS:
                 sound = av.AudioFrame(format="fltp", layout="mono", samples=AUDIO_FRAME)
                 start = (samples % AUDIO_RATE) * 4
-                chunk = (tone[start:] + tone)[: AUDIO_FRAME * 4]
-                sound.planes[0].update(chunk)
+                sound.planes[0].update(tone[start : start + AUDIO_FRAME * 4])
                 sound.pts, sound.sample_rate, sound.time_base = samples, AUDIO_RATE, sample_time
                 packets.extend(audio.encode(sound))
                 samples += AUDIO_FRAME
@@ -283,8 +283,9 @@ def _stamp(when: float) -> str:
 
 def dash_routes(app: web.Application, started: float, now: Callable[[], float] = time.time) -> None:
     """A live DASH stream under `/dash/`: `live.mpd` (a `$Number$` template, one video and one audio
-    Representation, segment n available from `started` + (n + 1) x 2 s), its segments, and `/dash/time`
-    (the UTCTiming clock)."""
+    Representation; availabilityStartTime a window of segments before `started`, so there is a live edge
+    from the first look, and segment n available from availabilityStartTime + (n + 1) x 2 s), its
+    segments (the last ten; newer ones 404 until due), and `/dash/time` (the UTCTiming clock)."""
     ast = float(int(started)) - DASH_SEGMENT_SECONDS * DASH_WINDOW  # a window of segments from the start
     seconds = DASH_SEGMENT_SECONDS
 

@@ -4,9 +4,9 @@ The targets are small on purpose and behave like real services: an API with a re
 that fails for a minute every few minutes (so a newcomer sees a check go down, an incident open and resolve), a
 slow one (degraded), a TLS server with a certificate from a private CA made at start, a live HLS stream whose
 playlist advances with the clock, a live HTTP-FLV stream of a real picture and sound (a moving test pattern and
-a quiet tone, encoded in real time in-process with PyAV, one encoder shared by every viewer: `demo_stream`), a
+a quiet tone, encoded in real time in-process with PyAV, one encoder shared by every viewer: `prober.demo.stream`), a
 live DASH stream whose `$Number$` segments appear with the clock, a WebSocket echo server, a Redis-like
-`PING`/`+PONG` port and a DNS server for the zone `demo.test` (`demo_services`), and a heartbeat that the
+`PING`/`+PONG` port and a DNS server for the zone `demo.test` (`prober.demo.services`), and a heartbeat that the
 demo's own cron-like job pings (skipping a few rounds now and then). A webhook receiver stands in for Slack: the
 failing check notifies it through Apprise (`json://`), and the demo prints every message it receives. The check
 file also has an announcement and a weekly maintenance window, so the status page shows both. Everything listens
@@ -31,8 +31,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from prober.demo_services import start_dns_server, start_line_server
-from prober.demo_stream import FlvFanout, LiveEncoder, dash_routes
+from prober.demo.services import start_dns_server, start_line_server
+from prober.demo.stream import FlvFanout, LiveEncoder, dash_routes
 
 __all__ = [
     "DemoTargets",
