@@ -58,10 +58,6 @@ class RtmpCheck(LiveStreamCheck):
         return value
 
 
-class _Interrupted(Exception):
-    pass
-
-
 def _play(check: RtmpCheck, read: LiveRead, stop: threading.Event) -> None:
     """Blocking (worker thread): play the stream until `duration` is over, remuxing into FLV in `read`."""
     import av  # imported here: only rtmp checks pay for loading FFmpeg's libraries
@@ -84,14 +80,15 @@ def _play(check: RtmpCheck, read: LiveRead, stop: threading.Event) -> None:
     reader = FlvReader()
     opened = time.perf_counter()
     # The read lasts `duration` from the moment the stream's tracks are known, within the run's timeout.
-    stop_at = min(opened + read.duration, read.started + max(0.5, check.timeout - 0.7))
-    if stop_at - opened < min(1.0, read.duration):
-        raise ProbeError(
-            f"the {_LABEL} at {_shown(check)} took {opened - read.started:.1f}s before FFmpeg knew its tracks, "
-            f"leaving no time to read it within the {format_duration(check.timeout)} timeout"
-        )
+    wanted = read.duration
+    stop_at = min(opened + wanted, read.started + max(0.5, check.timeout - 0.7))
     read.duration = stop_at - read.started
     try:
+        if stop_at - opened < min(1.0, wanted):
+            raise ProbeError(
+                f"the {_LABEL} at {_shown(check)} took {opened - read.started:.1f}s before FFmpeg knew its tracks, "
+                f"leaving no time to read it within the {format_duration(check.timeout)} timeout"
+            )
         streams = [s for s in (*source.streams.video[:1], *source.streams.audio[:1])]
         if not streams:
             raise ProbeError(f"the {_LABEL} at {_shown(check)} has no audio or video track")
@@ -131,7 +128,8 @@ def _play(check: RtmpCheck, read: LiveRead, stop: threading.Event) -> None:
 
 def _take(sink: io.BytesIO, read: LiveRead, reader: FlvReader, now: float, limit: int) -> None:
     """Move what the muxer wrote since the last call into the read, tagged with its arrival time."""
-    fresh = sink.getvalue()[len(read.data) :]
+    with sink.getbuffer() as written:  # a view, released at once: copies only the new bytes
+        fresh = bytes(written[len(read.data) :])
     if not fresh:
         return
     room = limit - len(read.data)
