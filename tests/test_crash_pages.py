@@ -85,7 +85,7 @@ async def test_twenty_kill_9_lose_no_page_and_duplicate_none_between_kills(free_
     try:
         await wait_until(lambda: scalar(db, "select count(*) from results") >= 50, 30)
         for _ in range(20):
-            await asyncio.sleep(rng.uniform(1.0, 3.5))
+            await asyncio.sleep(rng.uniform(1.0, 2.5))  # a random moment of a life of 1-2.5 s
             proc.send_signal(signal.SIGKILL)
             await proc.wait()
             kills.append(time.monotonic())

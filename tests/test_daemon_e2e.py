@@ -4,12 +4,14 @@ webhook receiver. Exactly one DOWN and one RESOLVED per outage; nothing lost or 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import time
 from pathlib import Path
 
 import pytest
+from concurrent_cases import run_cases
 from daemon_helpers import Target, query, scalar, start_daemon, stop_daemon, wait_until
 from webhook_receiver import WebhookReceiver
 
@@ -38,7 +40,7 @@ def _titles(receiver: WebhookReceiver) -> list[str]:
     return [str(body.get("title")) for body in receiver.received]
 
 
-async def test_an_outage_sends_exactly_one_down_and_one_resolved_message(tmp_path: Path) -> None:
+async def an_outage_sends_exactly_one_down_and_one_resolved_message(tmp_path: Path) -> None:
     target = await Target().start()
     async with WebhookReceiver() as receiver:
         checks = _write_checks(tmp_path / "checks.yaml", target, receiver.url)
@@ -118,7 +120,7 @@ async def test_kill_9_in_a_busy_run_loses_nothing_and_repeats_no_notification(tm
         assert query(db, "pragma integrity_check") == [("ok",)]
 
 
-async def test_a_dead_notifier_never_delays_probing_and_its_failures_are_recorded(tmp_path: Path) -> None:
+async def a_dead_notifier_never_delays_probing_and_its_failures_are_recorded(tmp_path: Path) -> None:
     target = await Target().start()
     await target.stop()  # the port now refuses: the check is down, the incident opens
     closed = Target()
@@ -131,7 +133,8 @@ async def test_a_dead_notifier_never_delays_probing_and_its_failures_are_recorde
     try:
         await wait_until(lambda: scalar(db, "select count(*) from notifications") >= 2, 12)
         first = scalar(db, "select count(*) from results")
-        await asyncio.sleep(3)
+        with contextlib.suppress(AssertionError):  # stop waiting once two runs are in, at most 3 s
+            await wait_until(lambda: scalar(db, "select count(*) from results") - first >= 2, 3)
         later = scalar(db, "select count(*) from results")
         assert later - first >= 2, f"only {later - first} runs in 3s while notifications were failing"
     finally:
@@ -146,7 +149,7 @@ async def test_a_dead_notifier_never_delays_probing_and_its_failures_are_recorde
     assert json.dumps(attempts)  # recorded rows are plain data
 
 
-async def test_a_recovery_after_a_restart_is_announced_once_and_the_outage_is_not_announced_again(
+async def a_recovery_after_a_restart_is_announced_once_and_the_outage_is_not_announced_again(
     tmp_path: Path,
 ) -> None:
     target = await Target().start()
@@ -177,7 +180,7 @@ async def test_a_recovery_after_a_restart_is_announced_once_and_the_outage_is_no
     assert query(db, "select resolved_at is not null from incidents") == [(1,)]
 
 
-async def test_a_busy_listen_port_stops_the_start_with_a_clear_error_and_exit_code_2(tmp_path: Path) -> None:
+async def a_busy_listen_port_stops_the_start_with_a_clear_error_and_exit_code_2(tmp_path: Path) -> None:
     holder = await Target().start()  # something already listens on this port
     checks = _write_checks(tmp_path / "checks.yaml", holder, "json://127.0.0.1:9/hook")
     db = tmp_path / "prober.db"
@@ -190,3 +193,17 @@ async def test_a_busy_listen_port_stops_the_start_with_a_clear_error_and_exit_co
     assert proc.returncode == 2, text
     assert "prober could not start" in text and "address already in use" in text.lower(), text
     assert scalar(db, "select count(*) from results") == 0, "no check may run when the API cannot listen"
+
+
+async def test_outages_dead_notifiers_restarts_and_a_busy_port_each_behave_in_their_own_daemon(tmp_path: Path) -> None:
+    """Four independent cases, each with its own `prober run`, target and receiver, run at once; the busy
+    kill -9 case above stays alone (150 checks a second)."""
+    cases = {
+        "outage": an_outage_sends_exactly_one_down_and_one_resolved_message,
+        "dead-notifier": a_dead_notifier_never_delays_probing_and_its_failures_are_recorded,
+        "restart": a_recovery_after_a_restart_is_announced_once_and_the_outage_is_not_announced_again,
+        "busy-port": a_busy_listen_port_stops_the_start_with_a_clear_error_and_exit_code_2,
+    }
+    for name in cases:
+        (tmp_path / name).mkdir()
+    await run_cases(*(case(tmp_path / name) for name, case in cases.items()))

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from concurrent_cases import run_cases
 from dash_origin import aiohttp_origin, dash_encoder, nginx_static, shift_availability_start
 from live_media import load_check
 
@@ -33,30 +34,44 @@ async def twice(tmp_path: Path, check: dict[str, Any]) -> tuple[Result, Result]:
     return first, second
 
 
-@pytest.mark.parametrize("mode", ["timeline", "number", "ldash"])
-async def test_a_healthy_ffmpeg_stream_is_up_in_every_template_mode(tmp_path: Path, mode: str) -> None:
+def case_dir(tmp_path: Path, name: str) -> Path:
+    """A folder of its own for one case of a test whose cases run at once."""
+    folder = tmp_path / name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+async def healthy_runs(tmp_path: Path, mode: str) -> tuple[Result, Result]:
     async with (
         nginx_static(tmp_path / "out", tmp_path / "nginx") as base,
         dash_encoder(tmp_path / "out", "healthy", mode, utc=f"{base}/time"),
     ):
-        first, second = await twice(tmp_path, dash(f"{base}/live.mpd", content=True))
-    for result in (first, second):
-        assert result.status == "up", (result.error, result.details)
-        metrics = result.metrics
-        assert metrics["dynamic"] is True and metrics["fresh"] is True and metrics["consistent"] is True
-        assert metrics["representations_total"] == 2 and metrics["representations_failed"] == 0
-        assert metrics["segment_status"] == 200 and metrics["init_status"] == 200
-        assert metrics["realtime_ratio"] > 1
-        assert -1.5 < metrics["live_edge_drift"] < 3.5, metrics["live_edge_drift"]
-        assert metrics["clock_offset"] is not None and abs(metrics["clock_offset"]) < 1.5  # nginx's /time
-        assert (metrics["width"], metrics["height"]) == (320, 240) and metrics["resolution_matches"] is True
-        assert metrics["frozen"] is False and metrics["audio_silent"] is False and metrics["black_ratio"] < 0.5
-    assert "looked at the MPD again" in " ".join(first.details["notes"])
-    assert second.metrics["pts_gap"] in (0.0, None)
+        return await twice(tmp_path, dash(f"{base}/live.mpd", content=True))
 
 
-@pytest.mark.parametrize("mode", ["timeline", "number"])
-async def test_a_killed_encoder_turns_the_stream_stale(tmp_path: Path, mode: str) -> None:
+async def test_a_healthy_ffmpeg_stream_is_up_in_every_template_mode(tmp_path: Path) -> None:
+    """The three template modes, each its own encoder and nginx, run at once (independent cases)."""
+    modes = ["timeline", "number", "ldash"]
+    runs = await run_cases(*(healthy_runs(case_dir(tmp_path, mode), mode) for mode in modes))
+    for mode, (first, second) in zip(modes, runs, strict=True):
+        for result in (first, second):
+            assert result.status == "up", (mode, result.error, result.details)
+            metrics = result.metrics
+            assert metrics["dynamic"] is True and metrics["fresh"] is True and metrics["consistent"] is True, mode
+            assert metrics["representations_total"] == 2 and metrics["representations_failed"] == 0, mode
+            assert metrics["segment_status"] == 200 and metrics["init_status"] == 200, mode
+            assert metrics["realtime_ratio"] > 1, mode
+            assert -1.5 < metrics["live_edge_drift"] < 3.5, (mode, metrics["live_edge_drift"])
+            assert metrics["clock_offset"] is not None and abs(metrics["clock_offset"]) < 1.5, mode  # nginx's /time
+            assert (metrics["width"], metrics["height"]) == (320, 240) and metrics["resolution_matches"] is True, mode
+            assert metrics["frozen"] is False and metrics["audio_silent"] is False and metrics["black_ratio"] < 0.5, (
+                mode
+            )
+        assert "looked at the MPD again" in " ".join(first.details["notes"]), mode
+        assert second.metrics["pts_gap"] in (0.0, None), mode
+
+
+async def killed_runs(tmp_path: Path, mode: str) -> tuple[Result, Result]:
     runner = Runner()
     async with nginx_static(tmp_path / "out", tmp_path / "nginx") as base:
         check = load_check(tmp_path, dash(f"{base}/live.mpd"))
@@ -66,28 +81,36 @@ async def test_a_killed_encoder_turns_the_stream_stale(tmp_path: Path, mode: str
             await encoder.wait()
         await asyncio.sleep(4)
         after = await runner.run(check)
-    assert before.status == "up", (before.error, before.details)
-    assert after.status == "down"
-    assert after.metrics["fresh"] is False
-    assert after.metrics["stale_for"] > 3.5
-    assert after.metrics["dynamic"] is True
-    if mode == "timeline":
-        # The MPD still lists the last segments, which exist: the freshness fails, and the MPD (ffmpeg's
-        # minimumUpdatePeriod is 1 s here) was not refreshed.
-        assert after.metrics["segment_status"] == 200
-        assert after.metrics["mpd_refreshed"] is False
-        assert after.error == (
-            "no new DASH segment appeared within 1.5 x the segment duration: the live stream has stalled; "
-            "and 1 more failed"
-        )
-    else:
-        # The template keeps announcing segments by the clock; the one due is missing.
-        assert after.metrics["segment_status"] == 404
-        notes = " ".join(after.details["notes"])
-        assert "does not exist; the newest that does is" in notes
-        assert after.error is not None and after.error.startswith("no new DASH segment appeared"), after.error
-    problems = [item.get("failed", "") for item in after.details["representations"]]
-    assert any(problem.startswith("no new segment for") for problem in problems), problems
+    return before, after
+
+
+async def test_a_killed_encoder_turns_the_stream_stale(tmp_path: Path) -> None:
+    """Both template modes, each its own encoder and nginx, run at once (independent cases)."""
+    modes = ["timeline", "number"]
+    outcomes = await run_cases(*(killed_runs(case_dir(tmp_path, mode), mode) for mode in modes))
+    for mode, (before, after) in zip(modes, outcomes, strict=True):
+        assert before.status == "up", (mode, before.error, before.details)
+        assert after.status == "down", mode
+        assert after.metrics["fresh"] is False, mode
+        assert after.metrics["stale_for"] > 3.5, (mode, after.metrics["stale_for"])
+        assert after.metrics["dynamic"] is True, mode
+        if mode == "timeline":
+            # The MPD still lists the last segments, which exist: the freshness fails, and the MPD (ffmpeg's
+            # minimumUpdatePeriod is 1 s here) was not refreshed.
+            assert after.metrics["segment_status"] == 200
+            assert after.metrics["mpd_refreshed"] is False
+            assert after.error == (
+                "no new DASH segment appeared within 1.5 x the segment duration: the live stream has stalled; "
+                "and 1 more failed"
+            )
+        else:
+            # The template keeps announcing segments by the clock; the one due is missing.
+            assert after.metrics["segment_status"] == 404
+            notes = " ".join(after.details["notes"])
+            assert "does not exist; the newest that does is" in notes
+            assert after.error is not None and after.error.startswith("no new DASH segment appeared"), after.error
+        problems = [item.get("failed", "") for item in after.details["representations"]]
+        assert any(problem.startswith("no new segment for") for problem in problems), (mode, problems)
 
 
 async def test_a_stream_ended_by_the_encoder_is_a_static_mpd(tmp_path: Path) -> None:
@@ -105,17 +128,7 @@ async def test_a_stream_ended_by_the_encoder_is_a_static_mpd(tmp_path: Path) -> 
     assert vod.metrics["fresh"] is None and vod.metrics["segment_status"] == 200
 
 
-@pytest.mark.parametrize(
-    ("source", "metric", "words"),
-    [
-        ("frozen", "frozen", "the picture has been frozen"),
-        ("black", "black_ratio", "the picture is black"),
-        ("silent", "audio_silent", "the audio is silent"),
-    ],
-)
-async def test_frozen_black_and_silent_streams_read_like_hls(
-    tmp_path: Path, source: str, metric: str, words: str
-) -> None:
+async def content_runs(tmp_path: Path, source: str) -> Result:
     # A black picture does not move either: only the frozen case asks for a short frozen_for.
     limit = "1s" if source == "frozen" else "60s"
     async with (
@@ -123,10 +136,22 @@ async def test_frozen_black_and_silent_streams_read_like_hls(
         dash_encoder(tmp_path / "out", source, "timeline"),
     ):
         _, second = await twice(tmp_path, dash(f"{base}/live.mpd", content={"frozen_for": limit}))
-    assert second.status == "down"
-    assert second.metrics[metric] not in (None, False, 0.0)
-    assert second.error is not None and words in second.error, second.error
-    assert second.metrics["fresh"] is True  # the stream is live: only what it shows is wrong
+    return second
+
+
+async def test_frozen_black_and_silent_streams_read_like_hls(tmp_path: Path) -> None:
+    """The three sources, each its own encoder and nginx, run at once (independent cases)."""
+    cases = [
+        ("frozen", "frozen", "the picture has been frozen"),
+        ("black", "black_ratio", "the picture is black"),
+        ("silent", "audio_silent", "the audio is silent"),
+    ]
+    seconds = await run_cases(*(content_runs(case_dir(tmp_path, source), source) for source, _, _ in cases))
+    for (source, metric, words), second in zip(cases, seconds, strict=True):
+        assert second.status == "down", (source, second.error)
+        assert second.metrics[metric] not in (None, False, 0.0), (source, second.metrics[metric])
+        assert second.error is not None and words in second.error, (source, second.error)
+        assert second.metrics["fresh"] is True, source  # the stream is live: only what it shows is wrong
 
 
 async def test_a_deleted_segment_is_a_404_that_names_the_segment(tmp_path: Path) -> None:
@@ -145,24 +170,28 @@ async def test_a_deleted_segment_is_a_404_that_names_the_segment(tmp_path: Path)
     assert any(e.startswith("video representation 0: segment ") and e.endswith(": HTTP 404") for e in errors), errors
 
 
-@pytest.mark.parametrize("mode", ["timeline", "number"])
-async def test_an_availability_start_time_60s_early_puts_the_live_edge_60s_behind(tmp_path: Path, mode: str) -> None:
+async def shifted_run(tmp_path: Path, mode: str, seconds: float) -> Result:
     async with aiohttp_origin(tmp_path / "out") as origin, dash_encoder(tmp_path / "out", "healthy", mode):
-        origin.rewrite = lambda text: shift_availability_start(text, -60)
-        result = await Runner().run(load_check(tmp_path, dash(f"{origin.url}/live.mpd")))
-    assert result.status == "down"
-    assert 58 < result.metrics["live_edge_drift"] < 64, result.metrics
-    assert result.error is not None
-    assert result.error.startswith("the DASH live edge is 6")
-    assert "s behind the wall clock (expected <= 30s)" in result.error
-    assert result.metrics["fresh"] is True  # segments keep coming: only the clock the MPD gives is wrong
+        origin.rewrite = lambda text: shift_availability_start(text, seconds)
+        return await Runner().run(load_check(tmp_path, dash(f"{origin.url}/live.mpd")))
 
 
-async def test_an_availability_start_time_60s_late_puts_the_live_edge_ahead(tmp_path: Path) -> None:
-    async with aiohttp_origin(tmp_path / "out") as origin, dash_encoder(tmp_path / "out", "healthy", "timeline"):
-        origin.rewrite = lambda text: shift_availability_start(text, 60)
-        result = await Runner().run(load_check(tmp_path, dash(f"{origin.url}/live.mpd")))
-    assert result.status == "down"
-    assert 56 < result.metrics["live_edge_ahead"] < 62, result.metrics
-    assert result.error is not None and result.error.startswith("the DASH live edge is 5")
-    assert "s ahead of the wall clock" in result.error
+async def test_an_availability_start_time_60s_off_puts_the_live_edge_60s_behind_or_ahead(tmp_path: Path) -> None:
+    """60 s early in both template modes and 60 s late, each its own encoder and origin, run at once."""
+    early_modes = ["timeline", "number"]
+    *early, late = await run_cases(
+        *(shifted_run(case_dir(tmp_path, f"early-{mode}"), mode, -60) for mode in early_modes),
+        shifted_run(case_dir(tmp_path, "late-timeline"), "timeline", 60),
+    )
+    for mode, result in zip(early_modes, early, strict=True):
+        assert result.status == "down", mode
+        assert 58 < result.metrics["live_edge_drift"] < 64, (mode, result.metrics)
+        assert result.error is not None, mode
+        assert result.error.startswith("the DASH live edge is 6"), (mode, result.error)
+        assert "s behind the wall clock (expected <= 30s)" in result.error, (mode, result.error)
+        assert result.metrics["fresh"] is True, mode  # segments keep coming: only the clock the MPD gives is wrong
+    # 60 s late
+    assert late.status == "down"
+    assert 56 < late.metrics["live_edge_ahead"] < 62, late.metrics
+    assert late.error is not None and late.error.startswith("the DASH live edge is 5")
+    assert "s ahead of the wall clock" in late.error

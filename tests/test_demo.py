@@ -15,13 +15,33 @@ from prober.demo.run import DemoTargets, Outages, print_notification, run_demo
 
 
 @pytest.mark.slow
-async def test_the_demo_checks_its_own_targets_and_serves_the_status_page(free_port: int, tmp_path: Path) -> None:
+async def test_the_demo_checks_its_own_targets_serves_the_status_page_and_shows_an_incident_open_and_resolve(
+    free_port: int, tmp_path: Path
+) -> None:
+    """One demo run for both halves (the outage only touches orders-api, which the first half does not read).
+
+    orders-api fails for 12 s from 1 s after its first check: the runs 5 s and 10 s in are down and open an
+    incident, two up runs resolve it, and the demo's own webhook receiver gets both messages from Apprise and
+    shows them."""
     db = tmp_path / "demo.db"
     listen = f"127.0.0.1:{free_port}"
     ready, stopping = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(run_demo(db, listen, ready=ready, stopping=stopping))
+    shown: list[dict[str, Any]] = []
+    found: list[DemoTargets] = []
+    task = asyncio.create_task(
+        run_demo(
+            db,
+            listen,
+            ready=ready,
+            stopping=stopping,
+            outages=Outages(first=1, every=600, length=12),
+            show=shown.append,
+            started=found.append,
+        )
+    )
     try:
         await asyncio.wait_for(ready.wait(), 20)
+        # The demo checks its own targets and serves the status page.
         statuses = lambda: dict(query(db, 'select "check", status from current_state'))  # noqa: E731
         named = {"shop-landing", "api-readiness", "search-api", "api-certificate", "live-stream", "chat-websocket"}
         named |= {"live-stream-flv", "live-stream-dash", "cache-port", "shop-dns"}
@@ -53,36 +73,7 @@ async def test_the_demo_checks_its_own_targets_and_serves_the_status_page(free_p
                 assert "<html" in (await response.text()).lower()
         assert {check["name"] for check in feed["checks"]} >= set(current)
         assert feed["title"] == "prober demo"  # from the demo's status_page key
-    finally:
-        stopping.set()
-        await asyncio.wait_for(task, 20)
-
-
-@pytest.mark.slow
-async def test_the_demo_shows_an_incident_open_and_resolve_and_prints_the_webhook_messages(
-    tmp_path: Path, free_port: int
-) -> None:
-    """orders-api fails for 12 s from 1 s after its first check: the runs 5 s and 10 s in are down and open an
-    incident, two up runs resolve it, and the demo's own webhook receiver gets both messages from Apprise and
-    shows them."""
-    db = tmp_path / "demo.db"
-    listen = f"127.0.0.1:{free_port}"
-    ready, stopping = asyncio.Event(), asyncio.Event()
-    shown: list[dict[str, Any]] = []
-    found: list[DemoTargets] = []
-    task = asyncio.create_task(
-        run_demo(
-            db,
-            listen,
-            ready=ready,
-            stopping=stopping,
-            outages=Outages(first=1, every=600, length=12),
-            show=shown.append,
-            started=found.append,
-        )
-    )
-    try:
-        await asyncio.wait_for(ready.wait(), 20)
+        # The incident opens and resolves, and the webhook messages are shown.
         await wait_until(lambda: len(shown) >= 2, 60, interval=0.2)
         async with aiohttp.ClientSession() as session:
             async with session.get(f"http://{listen}/api/v1/status") as response:

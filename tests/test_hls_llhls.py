@@ -7,6 +7,7 @@ measured, and down with a sentence once the parts stop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from concurrent_cases import run_cases
 from hls_origin import H264, VIDEO, encode, load_hls_check, pdt_text
 
 from prober.scheduling.runner import Runner
@@ -80,8 +82,9 @@ def segment_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     return (playlist.parent / "ll0.ts").read_bytes()
 
 
-@pytest.fixture
-async def low_latency(segment_bytes: bytes) -> AsyncIterator[Served]:
+@contextlib.asynccontextmanager
+async def serve_low_latency(segment_bytes: bytes) -> AsyncIterator[Served]:
+    """A stream and its origin of their own on a loopback port."""
     stream = LowLatency(segment_bytes)
 
     async def playlist(request: web.Request) -> web.Response:
@@ -112,8 +115,13 @@ async def low_latency(segment_bytes: bytes) -> AsyncIterator[Served]:
         await runner.cleanup()
 
 
-@pytest.mark.parametrize("keep_parts_for", [2, None], ids=["old-part-tags-dropped", "all-part-tags-kept"])
-async def test_a_running_ll_hls_stream_is_up_and_consistent(
+@pytest.fixture
+async def low_latency(segment_bytes: bytes) -> AsyncIterator[Served]:
+    async with serve_low_latency(segment_bytes) as served:
+        yield served
+
+
+async def a_running_ll_hls_stream_is_up_and_consistent(
     keep_parts_for: int | None, low_latency: Served, tmp_path: Path
 ) -> None:
     low_latency.stream.keep_parts_for = keep_parts_for
@@ -134,6 +142,24 @@ async def test_a_running_ll_hls_stream_is_up_and_consistent(
     assert len(low_latency.stream.blocked) == 3
     for result in results:  # a segment's PDT follows from EXTINF: wall clock minus its end stays small
         assert -1 < result.metrics["pdt_drift"] < SEGMENT + 1
+
+
+async def test_a_running_ll_hls_stream_is_up_and_consistent_with_old_part_tags_dropped_or_kept(
+    segment_bytes: bytes, tmp_path: Path
+) -> None:
+    """Both playlists (old part tags dropped after 2 segments, or all kept), each its own stream and origin,
+    run at once."""
+    cases = {"old-part-tags-dropped": 2, "all-part-tags-kept": None}
+    async with contextlib.AsyncExitStack() as stack:
+        served = {name: await stack.enter_async_context(serve_low_latency(segment_bytes)) for name in cases}
+        for name in cases:
+            (tmp_path / name).mkdir()
+        await run_cases(
+            *(
+                a_running_ll_hls_stream_is_up_and_consistent(keep, served[name], tmp_path / name)
+                for name, keep in cases.items()
+            )
+        )
 
 
 async def test_an_ll_hls_stream_whose_parts_stop_is_down_saying_so(low_latency: Served, tmp_path: Path) -> None:

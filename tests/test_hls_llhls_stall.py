@@ -12,6 +12,7 @@ ignores `_HLS_part` (it holds until the whole segment) is not taken for a stall.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from concurrent_cases import run_cases
 from hls_origin import H264, VIDEO, encode, load_hls_check, pdt_text
 
 from prober.results import Result
@@ -101,9 +103,9 @@ def segment_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     return (playlist.parent / "ll0.ts").read_bytes()
 
 
-@pytest.fixture
-async def origin(segment_bytes: bytes) -> AsyncIterator[Served]:
-    stream = Stream()
+@contextlib.asynccontextmanager
+async def serve(segment_bytes: bytes, stream: Stream) -> AsyncIterator[Served]:
+    """An origin of its own for `stream` on a loopback port."""
 
     async def playlist(request: web.Request) -> web.Response:
         msn = request.query.get("_HLS_msn")
@@ -156,7 +158,7 @@ async def every_interval(runner: Runner, spec: object, *, until: float, stop_whe
     return runs
 
 
-async def test_a_stall_is_down_with_the_parts_sentence_within_the_limit_of_the_last_part(
+async def a_stall_is_down_with_the_parts_sentence_within_the_limit_of_the_last_part(
     origin: Served, tmp_path: Path
 ) -> None:
     spec = load_hls_check(tmp_path, {"url": origin.url, "timeout": "8s"})
@@ -181,7 +183,7 @@ async def test_a_stall_is_down_with_the_parts_sentence_within_the_limit_of_the_l
     assert any("_HLS_part=" in query for query in origin.stream.asked)
 
 
-async def test_a_running_stream_stays_up_with_part_sized_blocking_waits(origin: Served, tmp_path: Path) -> None:
+async def a_running_stream_stays_up_with_part_sized_blocking_waits(origin: Served, tmp_path: Path) -> None:
     spec = load_hls_check(tmp_path, {"url": origin.url, "timeout": "8s"})
     runs = await every_interval(Runner(persistent_state=True), spec, until=time.time() + 7, stop_when_down=False)
     assert len(runs) >= 3
@@ -195,8 +197,8 @@ async def test_a_running_stream_stays_up_with_part_sized_blocking_waits(origin: 
     assert all("_HLS_part=" in query for query in origin.stream.asked[1:])
 
 
-async def test_an_origin_that_ignores_hls_part_is_not_taken_for_a_stall(origin: Served, tmp_path: Path) -> None:
-    origin.stream.honour_part = False
+async def an_origin_that_ignores_hls_part_is_not_taken_for_a_stall(origin: Served, tmp_path: Path) -> None:
+    assert origin.stream.honour_part is False
     spec = load_hls_check(tmp_path, {"url": origin.url, "timeout": "8s"})
     runs = await every_interval(Runner(persistent_state=True), spec, until=time.time() + 7, stop_when_down=False)
     assert all(run.result.status == "up" for run in runs), [run.result.error for run in runs]
@@ -205,3 +207,20 @@ async def test_an_origin_that_ignores_hls_part_is_not_taken_for_a_stall(origin: 
     for run in late:
         notes = " ".join(run.result.details.get("notes", []))
         assert "holds _HLS_part requests too long" in notes
+
+
+async def test_a_stall_is_down_in_time_and_its_twins_stay_up(segment_bytes: bytes, tmp_path: Path) -> None:
+    """The stall and its two healthy twins, each with its own stream and origin, run at once (independent
+    cases on the real clock; the first failing case is raised once all three have ended)."""
+    for case in ("stall", "running", "whole"):
+        (tmp_path / case).mkdir()
+    async with (
+        serve(segment_bytes, Stream()) as stalling,
+        serve(segment_bytes, Stream()) as running,
+        serve(segment_bytes, Stream(honour_part=False)) as whole_segments,
+    ):
+        await run_cases(
+            a_stall_is_down_with_the_parts_sentence_within_the_limit_of_the_last_part(stalling, tmp_path / "stall"),
+            a_running_stream_stays_up_with_part_sized_blocking_waits(running, tmp_path / "running"),
+            an_origin_that_ignores_hls_part_is_not_taken_for_a_stall(whole_segments, tmp_path / "whole"),
+        )
