@@ -7,7 +7,10 @@ Models forbid unknown keys so a typo is an error, never a silently ignored setti
 
 from __future__ import annotations
 
+import ipaddress
+import os
 import re
+import ssl
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit  # at the top: a function-level import of it costs 18 µs per URL validated
@@ -80,6 +83,46 @@ _SPACE = re.compile(r"\s")
 
 HttpUrl = Annotated[str, AfterValidator(http_url)]
 """An http:// or https:// URL with a host and a valid port (see http_url)."""
+
+
+def plain_host(value: str) -> str:
+    """A host name or IP address with no port and no URL around it; brackets around IPv6 are dropped."""
+    value = value.strip()
+    if not value:
+        raise ValueError("host must not be empty; give a host name or IP address like example.com")
+    if "/" in value:
+        raise ValueError(f"host is a host name or IP address like example.com, not a URL; got {value!r}")
+    if ":" in value and not _is_ip(value.strip("[]")):
+        raise ValueError(f"host must not carry a port; write it in `port`; got {value!r}")
+    return value.strip("[]")
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def readable_ca_file(value: str | None) -> str | None:
+    """A PEM bundle that exists and that OpenSSL can load (`~` expanded); checked at load time, not per run."""
+    if value is None:
+        return None
+    path = os.path.expanduser(value)
+    if not os.path.isfile(path):
+        raise ValueError(f"ca_file {value!r} does not exist or is not a file")
+    try:
+        ssl.create_default_context(cafile=path)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"ca_file {value!r} holds no usable PEM certificates: {exc}") from None
+    return path
+
+
+PlainHost = Annotated[str, AfterValidator(plain_host)]
+"""The `host` of a check that connects to host and port (tls, tcp, grpc, icmp)."""
+CaFile = Annotated[str | None, AfterValidator(readable_ca_file)]
+"""A `ca_file`: trusted CAs used instead of the system trust store."""
 """Seconds, written in YAML as `250ms`, `10s`, `5m`, `2h`, `14d` or a number."""
 
 

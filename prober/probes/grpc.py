@@ -15,14 +15,13 @@ import time
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from prober.config.conditions import MetricSpec
-from prober.config.models import CheckBase
+from prober.config.models import CaFile, CheckBase, PlainHost
 from prober.probes.base import Observation, ProbeContext, ProbeError
 from prober.probes.network import network_sentence, where
 from prober.probes.registry import Export, SecretKind, host_port_target, register, standard_exports
-from prober.probes.tls import TlsCheck
 
 __all__ = ["MISSING_EXTRA", "GrpcCheck", "GrpcProbe"]
 
@@ -36,22 +35,12 @@ class GrpcCheck(CheckBase):
     """`type: grpc`."""
 
     type: Literal["grpc"]
-    host: str = Field(description="host name or IP address of the gRPC server")
+    host: PlainHost = Field(description="host name or IP address of the gRPC server")
     port: int = Field(ge=1, le=65535)
     service: str = Field("", description="the service whose health is asked; empty: the whole server")
     tls: bool = Field(False, description="connect with TLS (verified against the system store or ca_file)")
     server_name: str | None = Field(None, description="the name the certificate must match (and SNI); default host")
-    ca_file: str | None = Field(None, description="PEM bundle of trusted CAs instead of the system trust store")
-
-    @field_validator("host")
-    @classmethod
-    def _plain_host(cls, value: str) -> str:
-        return TlsCheck._plain_host(value)
-
-    @field_validator("ca_file")
-    @classmethod
-    def _readable_ca_file(cls, value: str | None) -> str | None:
-        return TlsCheck._readable_ca_file(value)
+    ca_file: CaFile = Field(None, description="PEM bundle of trusted CAs instead of the system trust store")
 
 
 def _failure(code_name: str, details: str, check: GrpcCheck, budget: float) -> str:

@@ -25,11 +25,10 @@ from pydantic import Field, field_validator, model_validator
 
 from prober.config.conditions import MetricSpec
 from prober.config.durations import format_duration
-from prober.config.models import CheckBase, Duration
+from prober.config.models import CheckBase, Duration, PlainHost
 from prober.probes.base import Observation, ProbeContext, ProbeError
 from prober.probes.network import network_sentence
 from prober.probes.registry import Export, SecretKind, register, standard_exports
-from prober.probes.tls import TlsCheck
 
 __all__ = ["IcmpCheck", "IcmpProbe", "no_socket_sentence"]
 
@@ -42,17 +41,12 @@ class IcmpCheck(CheckBase):
     """`type: icmp`."""
 
     type: Literal["icmp"]
-    host: str = Field(description="host name or IP address to ping")
+    host: PlainHost = Field(description="host name or IP address to ping")
     count: int = Field(3, ge=1, le=100, description="echo requests sent per run")
     interval: Duration = Field(0.2, description="time between two echo requests; at least 10ms")
     packet_timeout: Duration = Field(1.0, description="how long to wait for each reply before sending the next")
     ip_version: Literal[4, 6] | None = Field(None, description="resolve the host to IPv4 or IPv6 only; default either")
     payload_size: int = Field(56, ge=0, le=65000, description="bytes of payload in each echo request")
-
-    @field_validator("host")
-    @classmethod
-    def _plain_host(cls, value: str) -> str:
-        return TlsCheck._plain_host(value)
 
     @field_validator("interval")
     @classmethod

@@ -23,14 +23,13 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from prober.config.conditions import MetricSpec
-from prober.config.models import CheckBase, StrictModel
+from prober.config.models import CaFile, CheckBase, PlainHost, StrictModel
 from prober.config.regex import UserRegex, compile_user_regex
 from prober.probes.base import Observation, ProbeContext, ProbeError
 from prober.probes.conversation import Conversation, Miss, first_line, shown
 from prober.probes.network import network_sentence, where
 from prober.probes.registry import Export, SecretKind, host_port_target, register, standard_exports
 from prober.probes.starttls import StartTls, upgrade
-from prober.probes.tls import TlsCheck
 
 __all__ = ["TcpCheck", "TcpProbe", "TcpStep"]
 
@@ -70,7 +69,7 @@ class TcpCheck(CheckBase):
     """`type: tcp`."""
 
     type: Literal["tcp"]
-    host: str = Field(description="host name or IP address to connect to")
+    host: PlainHost = Field(description="host name or IP address to connect to")
     port: int = Field(ge=1, le=65535)
     ip_version: Literal[4, 6] | None = Field(None, description="connect over IPv4 or IPv6 only; default either")
     tls: bool = Field(False, description="TLS from the first byte (SMTPS, IMAPS, rediss)")
@@ -78,19 +77,9 @@ class TcpCheck(CheckBase):
         None, description="ask for TLS in plaintext first: smtp, imap, pop3, ftp or postgres"
     )
     server_name: str | None = Field(None, description="SNI name and the name the certificate must match; default host")
-    ca_file: str | None = Field(None, description="PEM bundle of trusted CAs instead of the system trust store")
+    ca_file: CaFile = Field(None, description="PEM bundle of trusted CAs instead of the system trust store")
     verify_tls: bool = Field(True, description="refuse a certificate that does not verify (chain and name)")
     steps: list[TcpStep] = Field(default_factory=list, description="the conversation, in order, after connect/TLS")
-
-    @field_validator("host")
-    @classmethod
-    def _plain_host(cls, value: str) -> str:
-        return TlsCheck._plain_host(value)
-
-    @field_validator("ca_file")
-    @classmethod
-    def _readable_ca_file(cls, value: str | None) -> str | None:
-        return TlsCheck._readable_ca_file(value)
 
     @field_validator("starttls")
     @classmethod

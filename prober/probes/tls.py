@@ -20,7 +20,6 @@ server that does not speak TLS or aborts the handshake.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import os
 import ssl
 import time
@@ -28,11 +27,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from prober.config.conditions import MetricSpec
 from prober.config.durations import format_duration
-from prober.config.models import CheckBase
+from prober.config.models import CaFile, CheckBase, PlainHost
 from prober.probes.base import Observation, ProbeContext, ProbeError
 from prober.probes.certs import certificate_facts, expiry_sentence, hostname_matches
 from prober.probes.network import network_sentence
@@ -58,46 +57,12 @@ class TlsCheck(CheckBase):
     """The keys of a `tls` check."""
 
     type: Literal["tls"]
-    host: str = Field(description="host name or IP address to connect to")
+    host: PlainHost = Field(description="host name or IP address to connect to")
     port: int = Field(443, ge=1, le=65535)
     server_name: str | None = Field(None, description="SNI name and the name the certificate must match; default host")
-    ca_file: str | None = Field(
+    ca_file: CaFile = Field(
         None, description="PEM bundle of trusted CAs used instead of the system trust store for chain_valid"
     )
-
-    @field_validator("host")
-    @classmethod
-    def _plain_host(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("host must not be empty; give a host name or IP address like example.com")
-        if "/" in value:
-            raise ValueError(f"host is a host name or IP address like example.com, not a URL; got {value!r}")
-        if ":" in value and not _is_ip(value.strip("[]")):
-            raise ValueError(f"host must not carry a port; write it in `port`; got {value!r}")
-        return value.strip("[]")
-
-    @field_validator("ca_file")
-    @classmethod
-    def _readable_ca_file(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        path = os.path.expanduser(value)
-        if not os.path.isfile(path):
-            raise ValueError(f"ca_file {value!r} does not exist or is not a file")
-        try:
-            ssl.create_default_context(cafile=path)
-        except (OSError, ssl.SSLError) as exc:
-            raise ValueError(f"ca_file {value!r} holds no usable PEM certificates: {exc}") from None
-        return path
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 # Contexts are expensive to build (loading the system trust store) and safe to share between connections.
