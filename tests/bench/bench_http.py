@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,7 +29,9 @@ import textwrap
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
 import aiohttp
+from blackbox_peer import DRIVER, free_port, proc_cpu, wait_port
 
 SERVER = textwrap.dedent(
     """
@@ -43,45 +44,6 @@ SERVER = textwrap.dedent(
     web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
     """
 )
-
-DRIVER = textwrap.dedent(
-    """
-    import asyncio, sys, aiohttp
-    async def main(url, n, c):
-        sem = asyncio.Semaphore(c)
-        async with aiohttp.ClientSession() as s:
-            async def one():
-                async with sem:
-                    async with s.get(url) as r:
-                        body = await r.text()
-                        assert "probe_success 1" in body, body[-400:]
-            await asyncio.gather(*(one() for _ in range(n)))
-    asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
-    """
-)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_port(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on 127.0.0.1:{port}")
-
-
-def proc_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
 
 
 async def bench_prober(url: str, n: int, concurrency: int) -> tuple[float, float]:

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-__all__ = ["bench_blackbox", "bench_prober", "compare", "free_port", "wait_port"]
+__all__ = ["DRIVER", "bench_blackbox", "bench_prober", "compare", "free_port", "proc_cpu", "wait_port"]
 
 DRIVER = textwrap.dedent(
     """
@@ -55,7 +55,7 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
     raise RuntimeError(f"nothing listening on 127.0.0.1:{port}")
 
 
-def _proc_cpu(pid: int) -> float:
+def proc_cpu(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
@@ -108,9 +108,9 @@ def bench_blackbox(module_yaml: str, target: str, n: int, concurrency: int) -> f
             wait_port(port)
             probe = f"http://127.0.0.1:{port}/probe?module=bench&target={quote(target)}"
             subprocess.run([sys.executable, "-c", DRIVER, probe, "20", str(concurrency)], check=True)
-            cpu = _proc_cpu(proc.pid)
+            cpu = proc_cpu(proc.pid)
             subprocess.run([sys.executable, "-c", DRIVER, probe, str(n), str(concurrency)], check=True)
-            return _proc_cpu(proc.pid) - cpu
+            return proc_cpu(proc.pid) - cpu
         finally:
             proc.terminate()
             proc.wait(5)
