@@ -39,20 +39,34 @@ def encode_dash(source: str, out: Path, mode: str, *, utc: str | None = None, se
     return [*args, str(out / "live.mpd")]
 
 
+def _streamed_for(mpd: Path, seconds: float) -> bool:
+    """Whether the MPD at `mpd` exists and its availabilityStartTime is at least `seconds` ago."""
+    try:
+        found = re.search(r'availabilityStartTime="([^"]+)"', mpd.read_text())
+    except OSError:
+        return False
+    if found is None:
+        return False
+    began = datetime.fromisoformat(found.group(1).replace("Z", "+00:00")).timestamp()
+    return time.time() - began >= seconds
+
+
 @contextlib.asynccontextmanager
 async def dash_encoder(
     out: Path, source: str = "healthy", mode: str = "timeline", *, utc: str | None = None, warmup: float = 3.0
 ) -> AsyncIterator[asyncio.subprocess.Process]:
-    """ffmpeg writing a live DASH stream into `out`; returns once it has written `warmup` seconds of it."""
+    """ffmpeg writing a live DASH stream into `out`; returns once its MPD's availabilityStartTime is `warmup`
+    seconds in the past. Counted from the stream's own start, not from launching ffmpeg: on a loaded machine
+    ffmpeg can take seconds to begin, and a `$Number$` stream announces nothing before its first segment."""
     out.mkdir(parents=True, exist_ok=True)
     process = await asyncio.create_subprocess_exec(
         *encode_dash(source, out, mode, utc=utc), stdin=asyncio.subprocess.DEVNULL
     )
     try:
         started = time.monotonic()
-        while not ((out / "live.mpd").exists() and time.monotonic() - started >= warmup):
+        while not _streamed_for(out / "live.mpd", warmup):
             assert process.returncode is None, f"ffmpeg stopped writing DASH ({mode}, {source})"
-            assert time.monotonic() - started < warmup + 10, f"ffmpeg wrote no MPD into {out}"
+            assert time.monotonic() - started < warmup + 20, f"ffmpeg wrote no live MPD into {out}"
             await asyncio.sleep(0.1)
         yield process
     finally:

@@ -209,6 +209,34 @@ async def test_a_utc_timing_clock_ahead_moves_the_live_edge(tmp_path: Path) -> N
     assert local.metrics["clock_offset"] is None and abs(local.metrics["live_edge_drift"]) < 1.5
 
 
+def number_mpd(ast: float) -> str:
+    return (
+        '<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="dynamic" '
+        f'availabilityStartTime="{stamp(ast)}"><Period id="p" start="PT0S"><AdaptationSet contentType="video">'
+        '<SegmentTemplate timescale="1000" duration="4000" media="seg-$Number$.m4s"/><Representation id="v"/>'
+        "</AdaptationSet></Period></MPD>"
+    )
+
+
+async def test_a_live_number_stream_before_its_first_segment_says_when_it_is_due(tmp_path: Path) -> None:
+    """A `$Number$` stream that began 1 s ago (4 s segments) and one that begins in a minute: no segment is
+    announced yet, and the sentence says when one is due, not merely that there is none."""
+    async with aiohttp_origin(tmp_path) as origin:
+        (tmp_path / "young.mpd").write_text(number_mpd(time.time() - 1))
+        (tmp_path / "future.mpd").write_text(number_mpd(time.time() + 60))
+        young = await Runner().run(load_check(tmp_path, dash(f"{origin.url}/young.mpd", utc_timing=False)))
+        future = await Runner().run(load_check(tmp_path, dash(f"{origin.url}/future.mpd", utc_timing=False)))
+    assert young.status == "down" and young.error is not None
+    reason = young.details["errors"][0]
+    # Due at 4 s plus the 2 s an origin is given to serve a finished segment.
+    assert reason.startswith("video representation v: the MPD announces no segment yet: the stream began 1."), reason
+    assert " s ago and its first 4 s segment is due in 4." in reason or "is due in 5.0 s" in reason, reason
+    assert future.status == "down"
+    assert future.details["errors"][0].startswith(
+        "video representation v: the MPD announces no segment yet: its availabilityStartTime + Period@start is 6"
+    ), future.details["errors"]
+
+
 def timeline_mpd(ast: float, entries: str, start_number: int = 1) -> str:
     return (
         '<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="dynamic" '

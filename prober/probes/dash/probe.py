@@ -50,7 +50,7 @@ from prober.probes.dash.fetch import (
 )
 from prober.probes.dash.metrics import METRICS, RepresentationReport, summarize
 from prober.probes.dash.mpd import Mpd, MpdError, Period, Representation, parse_mpd
-from prober.probes.dash.segments import Announced, Segment, SidxError, announce, from_index, numbered
+from prober.probes.dash.segments import Announced, Segment, SidxError, announce, from_index, numbered, segment_grace
 from prober.probes.dash.state import Look, Tracking, track, usable_state
 from prober.probes.media.content import ContentOption, ContentSettings, UndecodableSegment, compare, decode_segment
 from prober.probes.media.content import default_expect as content_expect
@@ -322,7 +322,7 @@ class _Run:
                 report.error = f"its segment index (sidx) in {_shown(url)} is unreadable: {exc}"
                 return judged
         if announced.newest is None:
-            report.error = self.nothing_announced(mpd, period, announced)
+            report.error = nothing_announced(mpd, period, rep, announced, look.now)
             return judged
         report.inconsistencies.extend(announced.problems)
         report.total = announced.total
@@ -349,18 +349,6 @@ class _Run:
             await self.content(report, target, announced.newest, settings)
         self.follow(judged, look)
         return judged
-
-    def nothing_announced(self, mpd: Mpd, period: Period, announced: Announced) -> str:
-        if announced.problems:
-            return f"it announces no segment: {announced.problems[0]}"
-        if mpd.dynamic and mpd.availability_start_time is not None:
-            ahead = mpd.availability_start_time + period.start - self.clock()
-            if ahead > 0:
-                return (
-                    f"the MPD announces no segment yet: its availabilityStartTime + Period@start is {ahead:.0f} s in "
-                    "the future"
-                )
-        return "it announces no segment"
 
     async def fetch_init(self, report: RepresentationReport, announced: Announced, *, keep: bool) -> None:
         assert announced.init_url is not None
@@ -448,15 +436,28 @@ class _Run:
         report.state = {**(report.state or {}), **tracking.state}
 
     async def second_look(self, judged: list[_Judged], first: _MpdLook) -> None:
-        """First run: look at the MPD again after one segment duration, then just past 1.5, until every
-        Representation judged shows a new segment, within the time the run has left."""
-        waiting = [item for item in judged if item.edge_segment is not None and item.report.advanced is None]
+        """Look at the MPD again after one segment duration, then just past 1.5, until every Representation
+        waiting shows a new segment, within the time the run has left.
+
+        Waiting are the Representations of a first run (nothing saved to compare with) and those of a
+        clock-driven template whose newest announced segment does not exist: a new segment since the last run
+        says nothing about now (an encoder that died a second after that run still "advanced"), so whether the
+        segment after the newest that exists appears is what tells a late origin from a dead encoder.
+        """
+        waiting = [item for item in judged if _needs_second_look(item)]
         if not waiting:
             return
+        first_run = any(item.report.advanced is None for item in waiting)
+        why = "first run" if first_run else "the newest segment the MPD announces is missing"
+        for item in waiting:
+            item.report.advanced = None  # judged anew against this run's first look
         duration = max(item.edge_segment.seconds for item in waiting if item.edge_segment is not None)
         limit = self.clock() + max(0.0, self.ctx.remaining() - self.reserve - 1.0)
         if duration <= 0 or limit - first.seen < 0.25 * duration:
-            self.notes.append("first run: no time left within the timeout to look at the MPD twice; freshness unknown")
+            if first_run:
+                self.notes.append(
+                    "first run: no time left within the timeout to look at the MPD twice; freshness unknown"
+                )
             return
         states = {id(item): dict(item.report.state or {}) for item in waiting}
         looked = first
@@ -466,7 +467,7 @@ class _Run:
             try:
                 looked = await self.look()
             except ProbeError as exc:
-                self.notes.append(f"first run: the second look at the MPD failed: {exc}")
+                self.notes.append(f"{why}: the second look at the MPD failed: {exc}")
                 return
             looked.offset = first.offset
             pending = [item for item in waiting if not item.report.advanced]
@@ -477,15 +478,16 @@ class _Run:
         for item in waiting:
             report = item.report
             if not report.advanced and item.edge_segment is not None and looked.mpd.dynamic:
-                # Nothing new: at least the time spent looking; the live edge says how long ago it really ended.
+                # Nothing new: at least the time spent looking (or since the last change the saved state knows);
+                # the live edge says how long ago it really ended.
                 stale = looked.seen - first.seen
                 behind = looked.now - _edge(looked.mpd, item.target.period, item.edge_segment)
-                report.stale_for = max(stale, behind)
+                report.stale_for = max(stale, behind, report.stale_for or 0.0)
                 report.fresh = is_fresh(report.stale_for, item.edge_segment.seconds)
                 report.state = {**(report.state or {}), "last_change": looked.seen - report.stale_for}
         spent = looked.seen - first.seen
         seen = "a new segment appeared" if all(item.report.advanced for item in waiting) else "no new segment appeared"
-        self.notes.append(f"first run: looked at the MPD again after {spent:.1f}s to judge freshness; {seen}")
+        self.notes.append(f"{why}: looked at the MPD again after {spent:.1f}s to judge freshness; {seen}")
 
     async def relook(self, item: _Judged, look: _MpdLook, first_state: dict[str, Any]) -> None:
         target = item.target
@@ -512,6 +514,16 @@ class _Run:
         self.follow(judged, look, earlier=Tracking(None, None, False, [], first_state))
         if item.report.advanced:
             item.edge_segment = edge
+
+
+def _needs_second_look(item: _Judged) -> bool:
+    """A first look at this Representation, or a clock-driven one whose newest announced segment is missing."""
+    if item.edge_segment is None:
+        return False
+    if item.report.advanced is None:
+        return True
+    announced = item.announced
+    return announced is not None and announced.clock_based and item.edge_segment is not announced.newest
 
 
 def _mpd_age(look: _MpdLook, saved: Mapping[str, Any]) -> tuple[float | None, dict[str, Any]]:
@@ -648,3 +660,30 @@ class DashProbe:
             if report.state is not None and (usable_state(report.state) or "content" in report.state):
                 kept[report.key] = {**(kept.get(report.key) or {}), **report.state}
         await ctx.state.save({"version": _STATE_VERSION, "representations": kept, "mpd": mpd_state})
+
+
+def nothing_announced(mpd: Mpd, period: Period, rep: Representation, announced: Announced, now: float) -> str:
+    """Why a Representation has no segment to fetch, with the time its first one is due when that is the reason.
+
+    A live `$Number$` stream that started less than one segment (plus the origin's grace) ago announces none:
+    saying when the first is due tells a just-started encoder from a broken MPD.
+    """
+    if announced.problems:
+        return f"it announces no segment: {announced.problems[0]}"
+    if mpd.dynamic and mpd.availability_start_time is not None:
+        start = mpd.availability_start_time + period.start
+        if start > now:
+            return (
+                f"the MPD announces no segment yet: its availabilityStartTime + Period@start is {start - now:.0f} s in "
+                "the future"
+            )
+        addressing = rep.addressing
+        if addressing is not None and addressing.timeline is None and addressing.duration:
+            seconds = addressing.duration / addressing.timescale
+            due = start + seconds + segment_grace(seconds)
+            if due > now:
+                return (
+                    f"the MPD announces no segment yet: the stream began {now - start:.1f} s ago and its first "
+                    f"{seconds:g} s segment is due in {due - now:.1f} s"
+                )
+    return "it announces no segment"
