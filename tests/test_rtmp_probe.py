@@ -7,11 +7,19 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from concurrent_cases import run_cases
 from live_media import free_tcp_port, load_check, nginx_rtmp, publish, stop
 
+from prober.results import Result
 from prober.scheduling.runner import Runner
 
 pytestmark = pytest.mark.slow
+
+
+def case_dir(tmp_path: Path, name: str) -> Path:
+    folder = tmp_path / name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def rtmp(url: str, **more: object) -> dict[str, object]:
@@ -33,7 +41,7 @@ async def test_a_published_stream_is_up_with_codecs_pace_and_a_moving_picture(tm
     assert metrics["frozen"] is False and metrics["audio_silent"] is False
 
 
-async def test_a_publisher_killed_during_a_read_turns_the_check_down_with_a_stream_sentence(tmp_path: Path) -> None:
+async def killed_runs(tmp_path: Path) -> tuple[Result, Result]:
     async with nginx_rtmp(tmp_path) as server:
         publisher = await publish(server, "cam")
         runner = Runner()
@@ -43,11 +51,42 @@ async def test_a_publisher_killed_during_a_read_turns_the_check_down_with_a_stre
         await stop(publisher)
         result = await during
         after = await runner.run(load_check(tmp_path, rtmp(server.url("cam"), timeout="5s"), name="after"))
+    return result, after
+
+
+async def half_speed_run(tmp_path: Path) -> Result:
+    async with nginx_rtmp(tmp_path) as server:
+        publisher = await publish(server, "slow", "half_speed")
+        try:
+            return await Runner().run(load_check(tmp_path, rtmp(server.url("slow"), duration="4s")))
+        finally:
+            await stop(publisher)
+
+
+async def nobody_run(tmp_path: Path) -> Result:
+    async with nginx_rtmp(tmp_path) as server:
+        return await Runner().run(load_check(tmp_path, rtmp(server.url("nobody"), timeout="6s")))
+
+
+async def test_a_killed_publisher_a_half_speed_one_and_nobody_publishing_each_say_so(tmp_path: Path) -> None:
+    """Three independent cases, each its own media server, run at once: a publisher killed during a read (then
+    read again), one publishing at half real time, a stream nobody publishes."""
+    (result, after), slow, nobody = await run_cases(
+        killed_runs(case_dir(tmp_path, "killed")), half_speed_run(case_dir(tmp_path, "half")),
+        nobody_run(case_dir(tmp_path, "nobody")),
+    )  # fmt: skip
     assert result.status == "down"
     assert result.error is not None and result.error.startswith("RTMP stream"), result.error
     assert result.metrics["ended"] is True or result.metrics["stalled_for"] > 2
     assert after.status == "down"
     assert after.error is not None and "is anyone publishing it?" in after.error
+    assert slow.status == "down"
+    assert 0.3 <= slow.metrics["timestamp_rate"] <= 0.7, slow.metrics
+    assert slow.error is not None and slow.error.startswith("RTMP stream timestamps advanced")
+    assert "of wall time" in slow.error and "viewers are buffering" in slow.error
+    assert nobody.status == "down"
+    assert nobody.error is not None and "publish" in nobody.error
+    assert nobody.duration_ms < 8000
 
 
 async def test_frozen_black_and_silent_sources_read_like_hls(tmp_path: Path) -> None:
@@ -71,27 +110,6 @@ async def test_frozen_black_and_silent_sources_read_like_hls(tmp_path: Path) -> 
     for (source, words), result in zip(cases.items(), results, strict=True):
         assert result.status == "down", source
         assert result.error is not None and words in result.error, (source, result.error)
-
-
-async def test_a_publisher_at_half_real_time_says_viewers_are_buffering(tmp_path: Path) -> None:
-    async with nginx_rtmp(tmp_path) as server:
-        publisher = await publish(server, "slow", "half_speed")
-        try:
-            result = await Runner().run(load_check(tmp_path, rtmp(server.url("slow"), duration="4s")))
-        finally:
-            await stop(publisher)
-    assert result.status == "down"
-    assert 0.3 <= result.metrics["timestamp_rate"] <= 0.7, result.metrics
-    assert result.error is not None and result.error.startswith("RTMP stream timestamps advanced")
-    assert "of wall time" in result.error and "viewers are buffering" in result.error
-
-
-async def test_a_stream_nobody_publishes_says_so(tmp_path: Path) -> None:
-    async with nginx_rtmp(tmp_path) as server:
-        result = await Runner().run(load_check(tmp_path, rtmp(server.url("nobody"), timeout="6s")))
-    assert result.status == "down"
-    assert result.error is not None and "publish" in result.error
-    assert result.duration_ms < 8000
 
 
 async def test_a_refused_port_reads_like_every_other_type(tmp_path: Path) -> None:
