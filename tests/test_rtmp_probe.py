@@ -41,7 +41,7 @@ async def test_a_published_stream_is_up_with_codecs_pace_and_a_moving_picture(tm
     assert metrics["frozen"] is False and metrics["audio_silent"] is False
 
 
-async def killed_runs(tmp_path: Path) -> tuple[Result, Result]:
+async def killed_runs(tmp_path: Path) -> tuple[Result, ...]:
     async with nginx_rtmp(tmp_path) as server:
         publisher = await publish(server, "cam")
         runner = Runner()
@@ -54,24 +54,24 @@ async def killed_runs(tmp_path: Path) -> tuple[Result, Result]:
     return result, after
 
 
-async def half_speed_run(tmp_path: Path) -> Result:
+async def half_speed_run(tmp_path: Path) -> tuple[Result, ...]:
     async with nginx_rtmp(tmp_path) as server:
         publisher = await publish(server, "slow", "half_speed")
         try:
-            return await Runner().run(load_check(tmp_path, rtmp(server.url("slow"), duration="4s")))
+            return (await Runner().run(load_check(tmp_path, rtmp(server.url("slow"), duration="4s"))),)
         finally:
             await stop(publisher)
 
 
-async def nobody_run(tmp_path: Path) -> Result:
+async def nobody_run(tmp_path: Path) -> tuple[Result, ...]:
     async with nginx_rtmp(tmp_path) as server:
-        return await Runner().run(load_check(tmp_path, rtmp(server.url("nobody"), timeout="6s")))
+        return (await Runner().run(load_check(tmp_path, rtmp(server.url("nobody"), timeout="6s"))),)
 
 
 async def test_a_killed_publisher_a_half_speed_one_and_nobody_publishing_each_say_so(tmp_path: Path) -> None:
     """Three independent cases, each its own media server, run at once: a publisher killed during a read (then
     read again), one publishing at half real time, a stream nobody publishes."""
-    (result, after), slow, nobody = await run_cases(
+    (result, after), (slow,), (nobody,) = await run_cases(
         killed_runs(case_dir(tmp_path, "killed")), half_speed_run(case_dir(tmp_path, "half")),
         nobody_run(case_dir(tmp_path, "nobody")),
     )  # fmt: skip
