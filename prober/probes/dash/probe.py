@@ -449,16 +449,14 @@ class _Run:
             return
         first_run = any(item.report.advanced is None for item in waiting)
         why = "first run" if first_run else "the newest segment the MPD announces is missing"
-        for item in waiting:
-            item.report.advanced = None  # judged anew against this run's first look
         duration = max(item.edge_segment.seconds for item in waiting if item.edge_segment is not None)
         limit = self.clock() + max(0.0, self.ctx.remaining() - self.reserve - 1.0)
         if duration <= 0 or limit - first.seen < 0.25 * duration:
-            if first_run:
-                self.notes.append(
-                    "first run: no time left within the timeout to look at the MPD twice; freshness unknown"
-                )
+            outcome = "freshness unknown" if first_run else "freshness judged against the previous run only"
+            self.notes.append(f"{why}: no time left within the timeout to look at the MPD twice; {outcome}")
             return
+        for item in waiting:
+            item.report.advanced = None  # judged anew against this run's first look
         states = {id(item): dict(item.report.state or {}) for item in waiting}
         looked = first
         for moment in (first.seen + duration, first.seen + (FRESH_FACTOR + 0.1) * duration):
